@@ -1,0 +1,231 @@
+"""The arithmetic coders behind one small interface.
+
+Two coders, both on constriction's ANS (a stack coder: last in, first out):
+
+* :class:`TableCoder` codes integer symbols, each under one of ``K`` fixed distributions
+  chosen by an index: CompressAI's quantized CDF tables (factorized and Gaussian-conditional
+  models, see :class:`CdfTable`).  Symbols outside a table's support are coded as that
+  table's escape symbol followed by the raw value (CompressAI's bypass, done here with a
+  uniform model).
+* :class:`CategoricalCoder` codes symbols from ``{0..n-1}`` under explicit probabilities
+  (vector-quantized codecs).
+
+Why not CompressAI's C++ rANS decoder: it reads the stream through unchecked pointers and
+its bypass loop is unbounded, so a hostile file can make it read past its buffer.
+constriction is memory-safe, and every stream here ends with a 32-bit sentinel that must
+decode intact with no data left over, which detects truncation and most corruption.
+
+Stream bytes: the coder's 32-bit words, little-endian.  Both coders decode groups in a fixed
+order (see :meth:`TableCoder.encode`); this order is part of the format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+import torch
+
+from ..errors import CorruptPayloadError
+
+SYMBOL_LIMIT = 2**15 - 1  # every coded integer symbol lies in [-SYMBOL_LIMIT, SYMBOL_LIMIT]
+SENTINEL = (0x4E43, 0x4221)  # two 16-bit words pushed first, popped last
+CDF_PRECISION = 16  # CompressAI's quantized CDFs sum to 2**16
+
+_AnsCoder = constriction.stream.stack.AnsCoder
+_Categorical = constriction.stream.model.Categorical
+_Uniform = constriction.stream.model.Uniform
+_ESCAPE_MODEL = _Uniform(2 * SYMBOL_LIMIT + 1)
+_SENTINEL_MODEL = _Uniform(2**16)
+
+
+@dataclass
+class CdfTable:
+    """``K`` discrete distributions in CompressAI's layout.
+
+    Attributes:
+        cdf: int32 ``(K, L)``; row ``k`` holds ``cdf_length[k]`` increasing values from 0 to
+            ``2**16``.  The last interval of each row is the escape symbol.
+        cdf_length: int32 ``(K,)``.
+        offset: int32 ``(K,)``: the symbol value of the row's first interval.
+    """
+
+    cdf: torch.Tensor
+    cdf_length: torch.Tensor
+    offset: torch.Tensor
+
+    @classmethod
+    def from_compressai(cls, entropy_model) -> "CdfTable":
+        """Take the tables an updated CompressAI ``EntropyModel`` holds."""
+        return cls(
+            entropy_model._quantized_cdf.detach().cpu().to(torch.int32),
+            entropy_model._cdf_length.detach().cpu().to(torch.int32),
+            entropy_model._offset.detach().cpu().to(torch.int32),
+        )
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` unless every row is a proper CDF."""
+        cdf, lengths = self.cdf.to(torch.int64), self.cdf_length.to(torch.int64)
+        if cdf.ndim != 2 or lengths.shape != (cdf.shape[0],) or self.offset.shape != lengths.shape:
+            raise ValueError("CDF table tensors have inconsistent shapes")
+        if torch.any(lengths < 3) or torch.any(lengths > cdf.shape[1]):
+            raise ValueError("CDF lengths out of range")
+        for k in range(cdf.shape[0]):
+            row = cdf[k, : lengths[k]]
+            if row[0] != 0 or row[-1] != 2**CDF_PRECISION or torch.any(row[1:] <= row[:-1]):
+                raise ValueError(f"CDF row {k} is not strictly increasing from 0 to 2**16")
+
+
+def _words_to_bytes(words: np.ndarray) -> bytes:
+    return words.astype("<u4", copy=False).tobytes()
+
+
+def _bytes_to_coder(data: bytes) -> "_AnsCoder":
+    if len(data) % 4 != 0 or len(data) == 0:
+        raise CorruptPayloadError(
+            f"entropy-coded section of {len(data)} bytes is not a whole number of 32-bit words"
+        )
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    try:
+        return _AnsCoder(words)
+    except ValueError as exc:  # e.g. a zero last word, which no encoder writes
+        raise CorruptPayloadError(f"entropy-coded section is malformed: {exc}") from None
+
+
+def _push_sentinel(coder: "_AnsCoder") -> None:
+    coder.encode_reverse(np.array(SENTINEL, dtype=np.int32), _SENTINEL_MODEL)
+
+
+def _pop_sentinel(coder: "_AnsCoder") -> None:
+    got = coder.decode(_SENTINEL_MODEL, 2)
+    if tuple(int(v) for v in got) != SENTINEL or not coder.is_empty():
+        raise CorruptPayloadError(
+            "entropy-coded section does not end where its symbols end (damaged or truncated payload)"
+        )
+
+
+class TableCoder:
+    """Codes integer symbols under indexed fixed tables (factorized / Gaussian-conditional).
+
+    Order of a stream, as decoded: for ``k = 0..K-1``, the symbols whose index is ``k`` in
+    C order (a symbol equal to the row's escape is a placeholder); then every escaped
+    value in C order (uniform over ``[-SYMBOL_LIMIT, SYMBOL_LIMIT]``); then the sentinel.
+    """
+
+    def __init__(self, table: CdfTable):
+        table.validate()
+        self.table = table
+        lengths = table.cdf_length.to(torch.int64).numpy()
+        self.offsets = table.offset.to(torch.int64).numpy()
+        self.escape_values = lengths - 2  # the escape symbol of row k (0-based interval)
+        cdf = table.cdf.to(torch.int64).numpy()
+        self.probabilities = [np.diff(cdf[k, : lengths[k]]).astype(np.float64) for k in range(len(lengths))]
+        self._models: dict[int, object] = {}
+
+    def _model(self, k: int):
+        model = self._models.get(k)
+        if model is None:
+            model = _Categorical(self.probabilities[k], perfect=False)
+            self._models[k] = model
+        return model
+
+    def _split(self, symbols: np.ndarray, indexes: np.ndarray):
+        symbols = symbols.reshape(-1).astype(np.int64)
+        indexes = np.ascontiguousarray(indexes).reshape(-1).astype(np.int64)
+        if symbols.shape != indexes.shape:
+            raise ValueError("symbols and indexes must have the same number of elements")
+        if indexes.size and (indexes.min() < 0 or indexes.max() >= len(self.offsets)):
+            raise ValueError("table index out of range")
+        values = symbols - self.offsets[indexes]
+        escaped = (values < 0) | (values >= self.escape_values[indexes])
+        values = np.where(escaped, self.escape_values[indexes], values)
+        return symbols, indexes, values, escaped
+
+    def encode(self, symbols: np.ndarray, indexes: np.ndarray) -> bytes:
+        """Encode ``symbols`` (ints in ``[-SYMBOL_LIMIT, SYMBOL_LIMIT]``), ``indexes`` alike-shaped."""
+        symbols, indexes, values, escaped = self._split(symbols, indexes)
+        if symbols.size and np.abs(symbols).max() > SYMBOL_LIMIT:
+            raise ValueError(f"symbols must lie in [-{SYMBOL_LIMIT}, {SYMBOL_LIMIT}]")
+        coder = _AnsCoder()
+        _push_sentinel(coder)
+        if escaped.any():
+            coder.encode_reverse((symbols[escaped] + SYMBOL_LIMIT).astype(np.int32), _ESCAPE_MODEL)
+        order = np.argsort(indexes, kind="stable")
+        bounds = np.searchsorted(indexes[order], np.arange(len(self.offsets) + 1))
+        for k in range(len(self.offsets) - 1, -1, -1):
+            group = order[bounds[k] : bounds[k + 1]]
+            if group.size:
+                coder.encode_reverse(values[group].astype(np.int32), self._model(k))
+        return _words_to_bytes(coder.get_compressed())
+
+    def decode(self, data: bytes, indexes: np.ndarray) -> np.ndarray:
+        """Decode the symbols coded under ``indexes``; int64 array of ``indexes.shape``.
+
+        Raises :class:`CorruptPayloadError` when the section is not exactly one such stream.
+        """
+        shape = np.shape(indexes)
+        indexes = np.ascontiguousarray(indexes).reshape(-1).astype(np.int64)
+        coder = _bytes_to_coder(data)
+        values = np.empty(indexes.size, dtype=np.int64)
+        order = np.argsort(indexes, kind="stable")
+        bounds = np.searchsorted(indexes[order], np.arange(len(self.offsets) + 1))
+        for k in range(len(self.offsets)):
+            group = order[bounds[k] : bounds[k + 1]]
+            if group.size:
+                values[group] = coder.decode(self._model(k), group.size)
+        escape_here = self.escape_values[indexes]
+        if np.any(values < 0) or np.any(values > escape_here):
+            raise CorruptPayloadError("decoded symbol outside its table")
+        escaped = values == escape_here
+        symbols = values + self.offsets[indexes]
+        count = int(escaped.sum())
+        if count:
+            symbols[escaped] = coder.decode(_ESCAPE_MODEL, count).astype(np.int64) - SYMBOL_LIMIT
+        _pop_sentinel(coder)
+        return symbols.reshape(shape)
+
+    def ideal_bits(self, symbols: np.ndarray, indexes: np.ndarray) -> float:
+        """``-sum(log2 p)`` of the symbols under the tables, escapes included."""
+        symbols, indexes, values, escaped = self._split(symbols, indexes)
+        cdf = self.table.cdf.to(torch.int64).numpy()
+        freq = cdf[indexes, values + 1] - cdf[indexes, values]
+        bits = float(np.sum(CDF_PRECISION - np.log2(freq)))
+        return bits + float(escaped.sum()) * np.log2(2 * SYMBOL_LIMIT + 1)
+
+
+class CategoricalCoder:
+    """Codes symbols from ``{0..n-1}`` under explicit probabilities.
+
+    ``probabilities`` is either one row ``(n,)`` shared by all symbols or one row per symbol
+    ``(count, n)``.  Rows need not be normalized; every symbol keeps a nonzero probability.
+    """
+
+    @staticmethod
+    def encode(symbols: np.ndarray, probabilities: np.ndarray) -> bytes:
+        symbols = np.asarray(symbols).reshape(-1)
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        n = probabilities.shape[-1]
+        if symbols.size and (symbols.min() < 0 or symbols.max() >= n):
+            raise ValueError(f"categorical symbols must lie in [0, {n})")
+        coder = _AnsCoder()
+        _push_sentinel(coder)
+        if symbols.size:
+            if probabilities.ndim == 1:
+                coder.encode_reverse(symbols.astype(np.int32), _Categorical(probabilities, perfect=False))
+            else:
+                coder.encode_reverse(symbols.astype(np.int32), _Categorical(perfect=False), probabilities)
+        return _words_to_bytes(coder.get_compressed())
+
+    @staticmethod
+    def decode(data: bytes, count: int, probabilities: np.ndarray) -> np.ndarray:
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        coder = _bytes_to_coder(data)
+        if count == 0:
+            out = np.zeros(0, dtype=np.int64)
+        elif probabilities.ndim == 1:
+            out = coder.decode(_Categorical(probabilities, perfect=False), count).astype(np.int64)
+        else:
+            out = coder.decode(_Categorical(perfect=False), probabilities).astype(np.int64)
+        _pop_sentinel(coder)
+        return out

@@ -1,0 +1,212 @@
+"""The ``hyperprior`` codec: weights file <-> :class:`FrozenHyperprior` <-> ``.ncb`` files.
+
+Weights file layout (safetensors):
+
+* ``model.*``: the float model's state (transforms fp16 where lossless enough, GDN and
+  entropy-bottleneck parameters fp32); the float hyper-synthesis is kept as a reference
+  for ``benchmarks/exactness_price.py`` and is not used to decode;
+* ``hs_int.{i}.{weight,bias,multiplier,shift}``: the integer hyper-synthesis;
+* ``z_medians``, ``z_table.*``, ``y_table.*``: integer medians and CDF tables;
+* ``gain_fixed``, ``log_gain_fixed``: fixed-point gains per quality level.
+
+Metadata: ``codec``, ``N``, ``M``, ``lambdas`` (JSON list).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..bitstream import Header
+from ..entropy.coders import CdfTable
+from ..entropy.exact import IntegerNetwork
+from ..errors import HeaderFieldError, SectionLayoutError, WeightsError
+from ..weights import fingerprint, load_weights, save_weights
+from .base import ImageCodec, pixels_to_tensor, tensor_to_pixels
+from .hyperprior import HYPER_UPSCALES, Z_INPUT_BOUND, FrozenHyperprior, GainedMeanScaleHyperprior
+
+CODEC_NAME = "hyperprior"
+PAD_MULTIPLE = 64
+_TABLE_FIELDS = ("cdf", "cdf_length", "offset")
+_CDF_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
+_FP32_KEYS = ("beta", "gamma", "pedestal", "bound", "entropy_bottleneck", "gaussian_conditional", "gain")
+
+
+def _store_dtype(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    if not tensor.is_floating_point():
+        return tensor
+    if any(key in name for key in _FP32_KEYS):
+        return tensor.float()
+    return tensor.half()
+
+
+def export_weights(frozen: FrozenHyperprior, path: str | Path, extra_metadata: dict | None = None) -> bytes:
+    """Write a frozen model as a weights file; returns its fingerprint."""
+    model = frozen.model
+    tensors = {
+        f"model.{k}": _store_dtype(k, v)
+        for k, v in model.state_dict().items()
+        if not k.endswith(_CDF_BUFFERS)
+    }
+    tensors.update(frozen.hyper_synthesis.state_tensors("hs_int"))
+    tensors["z_medians"] = frozen.z_medians.to(torch.int32)
+    for prefix, table in (("z_table", frozen.z_table), ("y_table", frozen.y_table)):
+        for field in _TABLE_FIELDS:
+            tensors[f"{prefix}.{field}"] = getattr(table, field).to(torch.int32)
+    tensors["gain_fixed"] = frozen.gain_fixed.to(torch.int32)
+    tensors["log_gain_fixed"] = frozen.log_gain_fixed.to(torch.int32)
+    metadata = {"codec": CODEC_NAME, "N": model.N, "M": model.M, "lambdas": json.dumps(list(model.lambdas))}
+    metadata.update(extra_metadata or {})
+    return save_weights(path, tensors, metadata)
+
+
+def load_frozen(path: str | Path) -> tuple[FrozenHyperprior, bytes]:
+    """Load a weights file; returns the model and the weights fingerprint.
+
+    Raises :class:`WeightsError` for a file that is not a hyperprior weights file.
+    """
+    tensors, meta = load_weights(path)
+    if meta.get("codec") != CODEC_NAME:
+        raise WeightsError(f"{path} holds weights of codec {meta.get('codec')!r}, not {CODEC_NAME!r}")
+    try:
+        N, M = int(meta["N"]), int(meta["M"])
+        lambdas = tuple(float(v) for v in json.loads(meta["lambdas"]))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: metadata lacks valid N, M and lambdas ({exc})") from None
+    model = GainedMeanScaleHyperprior(N, M, lambdas)
+    state = {k[len("model.") :]: v.float() if v.is_floating_point() else v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        # nn.Module.load_state_dict: the CDF buffers live in the tables, not in the state
+        missing, unexpected = torch.nn.Module.load_state_dict(model, state, strict=False)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: tensors do not fit a hyperprior N={N} M={M}: {exc}") from None
+    missing = [k for k in missing if not k.endswith(_CDF_BUFFERS)]
+    if missing or unexpected:
+        raise WeightsError(f"{path}: missing tensors {missing[:5]} / unexpected tensors {unexpected[:5]}")
+    try:
+        tables = [
+            CdfTable(*(tensors[f"{prefix}.{field}"] for field in _TABLE_FIELDS)) for prefix in ("z_table", "y_table")
+        ]
+        for table in tables:
+            table.validate()
+        network = IntegerNetwork.from_state_tensors(tensors, "hs_int", HYPER_UPSCALES, Z_INPUT_BOUND)
+        gain_fixed, log_gain_fixed = tensors["gain_fixed"], tensors["log_gain_fixed"]
+        z_medians = tensors["z_medians"]
+    except KeyError as exc:
+        raise WeightsError(f"{path}: missing tensor {exc.args[0]!r}") from None
+    except ValueError as exc:
+        raise WeightsError(f"{path}: invalid CDF table: {exc}") from None
+    if gain_fixed.shape != (len(lambdas), M) or log_gain_fixed.shape != (len(lambdas), M) or z_medians.shape != (N,):
+        raise WeightsError(f"{path}: gain or median tensors do not match N={N}, M={M}, {len(lambdas)} levels")
+    if tables[0].cdf.shape[0] != N or tables[1].cdf.shape[0] != 64:
+        raise WeightsError(f"{path}: CDF tables do not match the model")
+    frozen = FrozenHyperprior(model, network, z_medians, tables[0], tables[1], gain_fixed, log_gain_fixed)
+    return frozen, fingerprint(tensors)
+
+
+class HyperpriorCodec(ImageCodec):
+    """Mean-scale hyperprior with exact entropy parameters; quality 1..L (fractional ok)."""
+
+    name = CODEC_NAME
+
+    def __init__(self, frozen: FrozenHyperprior, weights_fingerprint: bytes, device="cpu"):
+        super().__init__(weights_fingerprint, device)
+        self.frozen = frozen
+        self.frozen.model.to(self.device)
+        self.frozen.hyper_synthesis.to(self.device)
+        self.quality_range = (1.0, float(frozen.num_levels))
+        self.default_quality = float(min(4, frozen.num_levels))
+
+    @classmethod
+    def from_weights(cls, path: str | Path, device="cpu") -> "HyperpriorCodec":
+        frozen, fp = load_frozen(path)
+        return cls(frozen, fp, device)
+
+    @property
+    def latent_channels(self) -> int:
+        return self.frozen.model.M
+
+    def _encode_pixels(self, pixels: np.ndarray, quality: float):
+        q256 = int(round(quality * 256))
+        x = pixels_to_tensor(pixels, PAD_MULTIPLE, self.device)
+        out = self.frozen.compress(x, q256)
+        return {"quality_x256": q256, "latent_channels": self.latent_channels}, out["strings"]
+
+    def _quality_x256(self, header: Header) -> int:
+        if set(header.config) != {"quality_x256", "latent_channels"}:
+            raise HeaderFieldError(f"hyperprior config must hold quality_x256 and latent_channels, got {sorted(header.config)}")
+        q256 = header.config["quality_x256"]
+        low, high = self.quality_range
+        if not low * 256 <= q256 <= high * 256:
+            raise HeaderFieldError(f"quality_x256 {q256} outside [{low * 256:g}, {high * 256:g}]")
+        if header.config["latent_channels"] != self.latent_channels:
+            raise HeaderFieldError(f"latent_channels {header.config['latent_channels']} != {self.latent_channels}")
+        return q256
+
+    def z_shape(self, header: Header) -> tuple[int, int]:
+        return (-(-header.height // PAD_MULTIPLE), -(-header.width // PAD_MULTIPLE))
+
+    def _check_layout(self, header: Header, sections: list[bytes]) -> None:
+        self._quality_x256(header)
+        if header.frames != 1:
+            raise HeaderFieldError(f"hyperprior codes single images; header says {header.frames} frames")
+        if len(sections) != 2:
+            raise SectionLayoutError(f"hyperprior streams have 2 sections (z, y), this one has {len(sections)}")
+        h, w = self.z_shape(header)
+        counts = (self.frozen.model.N * h * w, self.frozen.model.M * 16 * h * w)
+        for name, section, count in zip(("z", "y"), sections, counts):
+            if len(section) % 4 or not 4 <= len(section) <= 5 * count + 64:
+                raise SectionLayoutError(
+                    f"section {name} has {len(section)} bytes; {count} symbols take a multiple of 4 "
+                    f"between 4 and {5 * count + 64}"
+                )
+
+    def _decode_sections(self, header: Header, sections: list[bytes]) -> np.ndarray:
+        q256 = self._quality_x256(header)
+        x_hat = self.frozen.decompress(sections, self.z_shape(header), q256, device=self.device)["x_hat"]
+        return tensor_to_pixels(x_hat, header.height, header.width)
+
+
+@torch.no_grad()
+def export_from_checkpoint(
+    checkpoint: str | Path,
+    out_path: str | Path,
+    calibration_dirs: list[str],
+    calibration_crops: int = 32,
+    seed: int = 1234,
+) -> dict:
+    """Freeze a training checkpoint into a shipped weights file.
+
+    Calibration crops come from ``calibration_dirs`` (training data, never evaluation
+    images).  Returns a report with the fingerprint and the PSNR cost of fp16 storage,
+    measured on the calibration crops at every level.
+    """
+    from ..data import RandomCrops, list_images
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = ckpt.get("config", {})
+    model = GainedMeanScaleHyperprior(**cfg.get("model_args", {}))
+    model.load_state_dict(ckpt["model"])
+    crops = RandomCrops(list_images(calibration_dirs), 256, seed=seed).batch(calibration_crops)
+    frozen = FrozenHyperprior.from_trained(model, crops)
+    fp = export_weights(frozen, out_path, {"train_step": ckpt.get("step", 0)})
+    reloaded, fp_check = load_frozen(out_path)
+    if fp != fp_check:
+        raise WeightsError(f"{out_path}: fingerprint changed on reload")
+    # fp16 storage cost: same symbols, float32 vs stored synthesis
+    worst = 0.0
+    for level in range(model.num_levels):
+        q256 = 256 * (level + 1)
+        for i in range(0, calibration_crops, 8):
+            x = crops[i : i + 8]
+            psnr = []
+            for fz in (frozen, reloaded):
+                sym = fz.analyze(x, q256)
+                x_hat = fz.synthesize(sym["y_symbols"], sym["means"], q256)
+                mse = torch.mean(((x_hat * 255).round() / 255 - x) ** 2)
+                psnr.append(float(-10 * torch.log10(mse)))
+            worst = max(worst, psnr[0] - psnr[1])
+    return {"fingerprint": fp.hex(), "step": int(ckpt.get("step", 0)), "fp16_psnr_cost_db": worst}

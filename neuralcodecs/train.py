@@ -1,0 +1,222 @@
+"""Training loop shared by the learned codecs (``ncodec train``).
+
+A trainable model exposes ``rd_loss(x, levels) -> {"loss", "bpp", "mse"}``, ``num_levels``
+(one quality level per lambda; each sample of a batch draws its own) and ``aux_loss()``
+(CompressAI's entropy-bottleneck quantile loss, optimized separately).
+
+Runs on CPU or CUDA; under ``torchrun`` it trains data-parallel (torch.distributed, NCCL on
+GPUs, Gloo on CPUs).  Checkpoints (``checkpoint.pt``) are written atomically every
+``--save-every`` steps and at the end; ``--resume`` continues from one.  A JSON line per
+``--log-every`` steps goes to ``log.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from .data import RandomCrops, list_images
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "log.jsonl"
+
+
+@dataclass
+class TrainConfig:
+    codec: str
+    data: list[str]
+    out: str
+    steps: int = 100_000
+    batch_size: int = 8
+    crop: int = 256
+    lr: float = 1e-4
+    lr_decay_steps: list[int] = field(default_factory=list)
+    lr_decay_factor: float = 0.1
+    aux_lr: float = 1e-3
+    clip_grad: float = 1.0
+    precision: str = "fp32"  # or "bf16": autocast of the transforms (entropy models stay fp32)
+    min_scale: float = 0.5
+    device: str = "auto"
+    threads: int = 0
+    seed: int = 0
+    save_every: int = 1000
+    log_every: int = 50
+    resume: bool = False
+    model_args: dict = field(default_factory=dict)
+
+
+class _LossModule(nn.Module):
+    """Puts ``rd_loss`` behind ``forward`` so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, levels):
+        out = self.model.rd_loss(x, levels)
+        return out["loss"], out["bpp"].detach(), out["mse"].detach()
+
+
+def _distributed() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return world, rank, local
+
+
+def _pick_device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+def _learning_rate(cfg: TrainConfig, step: int) -> float:
+    decays = sum(1 for s in cfg.lr_decay_steps if step >= s)
+    return cfg.lr * cfg.lr_decay_factor**decays
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def build_optimizers(model: nn.Module, cfg: TrainConfig):
+    """Adam on the network parameters, Adam on the entropy-bottleneck quantiles."""
+    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    return torch.optim.Adam(main, lr=cfg.lr), torch.optim.Adam(aux, lr=cfg.aux_lr)
+
+
+def train(cfg: TrainConfig, build_model) -> dict:
+    """Train ``build_model(**cfg.model_args)``; returns the last logged record.
+
+    Args:
+        cfg: the run's settings (saved in the checkpoint).
+        build_model: callable returning a fresh trainable model.
+    """
+    from tqdm import tqdm
+
+    world, rank, local_rank = _distributed()
+    device = _pick_device(cfg.device, local_rank)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
+    seed = cfg.seed * 1000 + rank
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+    out_dir = Path(cfg.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = build_model(**cfg.model_args).to(device)
+    optimizer, aux_optimizer = build_optimizers(model, cfg)
+    step = 0
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    if cfg.resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
+        step = int(ckpt["step"])
+        if "rng" in ckpt and world == 1:
+            torch.set_rng_state(ckpt["rng"]["torch"])
+            random.setstate(ckpt["rng"]["python"])
+    elif cfg.resume:
+        raise FileNotFoundError(f"--resume given but {ckpt_path} does not exist")
+
+    wrapped = _LossModule(model)
+    if world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(
+            wrapped, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=True
+        )
+    crops = RandomCrops(list_images(cfg.data), cfg.crop, cfg.min_scale, seed=seed + step)
+    model.train()
+    last: dict = {}
+    window: list[tuple[float, float, float]] = []
+    started = time.time()
+    bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, dynamic_ncols=True, desc=cfg.codec)
+    log_file = open(out_dir / LOG_NAME, "a") if rank == 0 else None
+    try:
+        while step < cfg.steps:
+            lr = _learning_rate(cfg, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x = crops.batch(cfg.batch_size).to(device, non_blocking=True)
+            levels = torch.randint(0, model.num_levels, (cfg.batch_size,), device=device)
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                loss, bpp, mse = wrapped(x, levels)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss at step {step}; lower --lr")
+            loss.backward()
+            if cfg.clip_grad > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            optimizer.step()
+            aux_optimizer.zero_grad(set_to_none=True)
+            aux = model.aux_loss()
+            aux.backward()
+            if world > 1:
+                for p in aux_optimizer.param_groups[0]["params"]:
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad)
+                        p.grad /= world
+            aux_optimizer.step()
+            step += 1
+            window.append((float(loss), float(bpp), float(mse)))
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                loss_m, bpp_m, mse_m = (sum(v) / len(v) for v in zip(*window))
+                window.clear()
+                last = {
+                    "step": step,
+                    "loss": loss_m,
+                    "bpp": bpp_m,
+                    "mse": mse_m,
+                    "psnr": -10 * math.log10(max(mse_m, 1e-12)),
+                    "aux_loss": float(aux),
+                    "lr": lr,
+                    "precision": cfg.precision,
+                    "elapsed_s": round(time.time() - started, 1),
+                    "device": str(device),
+                    "world_size": world,
+                }
+                bar.set_postfix(loss=f"{loss_m:.3f}", bpp=f"{bpp_m:.3f}", psnr=f"{last['psnr']:.2f}")
+                if log_file:
+                    log_file.write(json.dumps(last) + "\n")
+                    log_file.flush()
+            if rank == 0 and (step % cfg.save_every == 0 or step == cfg.steps):
+                _atomic_save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "aux_optimizer": aux_optimizer.state_dict(),
+                        "step": step,
+                        "config": asdict(cfg),
+                        "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+                    },
+                    ckpt_path,
+                )
+    finally:
+        bar.close()
+        if log_file:
+            log_file.close()
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+    return last

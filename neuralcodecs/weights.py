@@ -1,0 +1,92 @@
+"""Weights files: safetensors (no pickle) with a content fingerprint and a sidecar JSON.
+
+The fingerprint is what a ``.ncb`` header stores (see ``bitstreams/FORMAT.md``): SHA-256
+over every tensor's name, dtype, shape and bytes, in name order, truncated to 16 bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from .errors import WeightsError
+
+_DTYPE_NAMES = {
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.float32: "F32",
+    torch.float64: "F64",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.int16: "I16",
+    torch.int32: "I32",
+    torch.int64: "I64",
+    torch.bool: "BOOL",
+}
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def fingerprint(tensors: dict[str, torch.Tensor]) -> bytes:
+    """16-byte content digest of a set of named tensors."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(name.encode() + b"\0")
+        digest.update(_DTYPE_NAMES[t.dtype].encode() + b"\0")
+        digest.update(",".join(str(s) for s in t.shape).encode() + b"\0")
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.digest()[:16]
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_weights(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """Write a safetensors file atomically; returns its fingerprint."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write_bytes(path, st_save(tensors, metadata={k: str(v) for k, v in metadata.items()}))
+    return fingerprint(tensors)
+
+
+def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read a safetensors file; :class:`WeightsError` if it is missing or malformed."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise WeightsError(f"weights file not found: {path}") from None
+    except OSError as exc:
+        raise WeightsError(f"cannot read weights file {path}: {exc}") from None
+    try:
+        tensors = st_load(raw)
+        header_len = int.from_bytes(raw[:8], "little")
+        metadata = json.loads(raw[8 : 8 + header_len]).get("__metadata__", {}) or {}
+    except (SafetensorError, ValueError, json.JSONDecodeError, RuntimeError) as exc:
+        raise WeightsError(f"{path} is not a valid safetensors weights file: {exc}") from None
+    return tensors, metadata
+
+
+def sidecar_path(weights_path: str | os.PathLike) -> Path:
+    """The JSON that documents a weights file (training data, command, results)."""
+    return Path(weights_path).with_suffix(".json")
