@@ -130,7 +130,7 @@ class IntegerNetwork:
         """The tensors to store in a weights file, named ``{prefix}.{i}.{field}``."""
         out = {}
         for i, layer in enumerate(self.layers):
-            out[f"{prefix}.{i}.weight"] = layer.weight.to(torch.int32)
+            out[f"{prefix}.{i}.weight"] = layer.weight.to(torch.int16)  # |w| <= 2047
             out[f"{prefix}.{i}.bias"] = layer.bias.to(torch.int64)
             out[f"{prefix}.{i}.multiplier"] = layer.multiplier.to(torch.int64)
             out[f"{prefix}.{i}.shift"] = layer.shift.to(torch.int64)

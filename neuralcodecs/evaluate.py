@@ -1,0 +1,338 @@
+"""``ncodec eval``: learned codecs and classical anchors, side by side, on an image folder.
+
+For every image, codec and quality: the real file's bytes (bpp counts the complete file,
+header included), PSNR-RGB, MS-SSIM, encode and decode seconds.  Curves are averages over
+images (as CompressAI does: mean of per-image bpp and per-image PSNR) in CompressAI's
+results schema, plus per-image values and a ``meta`` block (machine, versions, date,
+dataset and the checksum of its files, device).
+
+``--task classify`` adds machine-perception quality: a fixed classifier runs on every
+decoded image and on the original; each point reports top-1 accuracy against the labels
+and agreement with the prediction on the uncompressed image.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import multiprocessing
+import os
+import platform
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .anchors import ANCHORS
+from .data import IMAGE_SUFFIXES
+from .errors import CodecArgumentError
+from .metrics import ms_ssim, psnr
+
+
+# --------------------------------------------------------------------------- contenders
+
+
+@dataclass
+class Contender:
+    """One codec in an evaluation: how to encode, decode and which qualities to sweep."""
+
+    name: str
+    description: str
+    qualities: list[float]
+    encode: Callable[[np.ndarray, float], bytes]
+    decode: Callable[[bytes], np.ndarray]
+    device: str = "cpu"
+
+
+def parse_codec_arg(text: str) -> tuple[str, list[float] | None]:
+    """``"name"`` or ``"name:q1,q2,..."`` -> (name, qualities or None)."""
+    name, _, qs = text.partition(":")
+    if not name:
+        raise CodecArgumentError(f"bad codec spec {text!r}; use NAME or NAME:q1,q2")
+    if not qs:
+        return name, None
+    try:
+        return name, [float(q) for q in qs.split(",") if q]
+    except ValueError:
+        raise CodecArgumentError(f"bad qualities in {text!r}; use NAME:q1,q2,...") from None
+
+
+def build_contender(name: str, qualities: list[float] | None, device: str = "cpu") -> Contender:
+    """A learned codec from the registry or a classical anchor."""
+    from . import registry
+
+    if name in ANCHORS:
+        a = ANCHORS[name]
+        return Contender(name, a.description, list(qualities or a.sweep), a.encode, a.decode, "cpu")
+    codec = registry.load(name, device=device)
+    for q in qualities or []:
+        codec.check_quality(q)
+    spec = registry.spec(name)
+    return Contender(
+        name,
+        f"neuralcodecs {name}: {spec.description}",
+        list(qualities or codec.qualities()),
+        lambda pixels, q: codec.encode(pixels, quality=q),
+        codec.decode,
+        device,
+    )
+
+
+def default_codec_args() -> list[str]:
+    """Every registered codec with shipped weights, then every anchor."""
+    from . import registry
+
+    learned = [n for n in registry.names() if registry.spec(n).weights_path.exists() and registry.spec(n).kind == "image"]
+    return learned + list(ANCHORS)
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+def list_dataset(folder: str | os.PathLike, limit: int | None = None) -> list[Path]:
+    root = Path(folder)
+    if not root.is_dir():
+        raise CodecArgumentError(f"dataset folder not found: {root}")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise CodecArgumentError(f"no images in {root}")
+    return files[:limit] if limit else files
+
+
+def dataset_checksum(files: list[Path], root: Path) -> str:
+    """SHA-256 over the sorted (relative path, content SHA-256) list."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\t")
+        digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode() + b"\n")
+    return digest.hexdigest()
+
+
+def machine_meta(device: str) -> dict:
+    import compressai
+    import constriction  # noqa: F401
+    import PIL
+    import torch
+    from PIL import features
+
+    from . import __version__
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    dev = device
+    if device.startswith("cuda") and torch.cuda.is_available():
+        dev = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    try:
+        from importlib.metadata import version as _v
+
+        constriction_version = _v("constriction")
+    except Exception:  # pragma: no cover - metadata missing
+        constriction_version = "unknown"
+    return {
+        "machine": {"node": platform.node(), "cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "versions": {
+            "neuralcodecs": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "compressai": compressai.__version__,
+            "constriction": constriction_version,
+            "numpy": np.__version__,
+            "pillow": PIL.__version__,
+            "libjpeg": features.version("jpg"),
+            "libwebp": features.version("webp"),
+            "libavif": features.version("avif"),
+            "openjpeg": features.version("jpg_2000"),
+        },
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": dev,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+# --------------------------------------------------------------------------- per-image work
+
+_WORKER: dict = {}
+
+
+def _init_worker(codec_args: list[tuple[str, list[float] | None]], device: str, threads: int, classifier_factory):
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    _WORKER["contenders"] = [build_contender(n, q, device) for n, q in codec_args]
+    _WORKER["classifier"] = classifier_factory() if classifier_factory else None
+
+
+def evaluate_image(path: Path, contenders: list[Contender], classifier=None, name: str | None = None) -> dict:
+    """All points of all contenders on one image.
+
+    Returns ``{"name": file name, "pixels": H*W, "points": {contender: [point, ...]}}`` with a
+    point ``{quality, bytes, bpp, psnr-rgb, ms-ssim-rgb, encoding_time, decoding_time}``
+    (plus ``prediction`` and ``original_prediction`` with a classifier).
+    """
+    from .image.io import load_image
+
+    original, _ = load_image(path)
+    num_pixels = original.shape[0] * original.shape[1]
+    record = {"name": name or path.name, "pixels": num_pixels, "points": {}}
+    if classifier is not None:
+        record["original_prediction"] = int(classifier(original))
+    for c in contenders:
+        points = []
+        for q in c.qualities:
+            t0 = time.perf_counter()
+            data = c.encode(original, q)
+            t1 = time.perf_counter()
+            decoded = c.decode(data)
+            t2 = time.perf_counter()
+            point = {
+                "quality": q,
+                "bytes": len(data),
+                "bpp": len(data) * 8 / num_pixels,
+                "psnr-rgb": psnr(original, decoded),
+                "ms-ssim-rgb": ms_ssim(original, decoded),
+                "encoding_time": t1 - t0,
+                "decoding_time": t2 - t1,
+            }
+            if classifier is not None:
+                point["prediction"] = int(classifier(decoded))
+            points.append(point)
+        record["points"][c.name] = points
+    return record
+
+
+def _evaluate_in_worker(path: Path, name: str) -> dict:
+    return evaluate_image(path, _WORKER["contenders"], _WORKER["classifier"], name)
+
+
+# --------------------------------------------------------------------------- aggregation
+
+_METRICS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
+
+
+def aggregate(records: list[dict], contenders: list[Contender], labels: dict[str, int] | None = None) -> list[dict]:
+    """Average per-image points into one curve per contender (CompressAI schema)."""
+    curves = []
+    for c in contenders:
+        results: dict[str, list] = {m: [] for m in _METRICS}
+        results["quality"] = list(c.qualities)
+        per_image = {}
+        if labels is not None:
+            results["top1"], results["agreement"] = [], []
+        for i in range(len(c.qualities)):
+            points = [r["points"][c.name][i] for r in records]
+            for m in _METRICS:
+                results[m].append(float(np.mean([p[m] for p in points])))
+            if labels is not None:
+                results["top1"].append(float(np.mean([p["prediction"] == labels[r["name"]] for p, r in zip(points, records)])))
+                results["agreement"].append(
+                    float(np.mean([p["prediction"] == r["original_prediction"] for p, r in zip(points, records)]))
+                )
+        for r in records:
+            per_image[r["name"]] = {m: [p[m] for p in r["points"][c.name]] for m in ("bytes", "bpp", "psnr-rgb", "ms-ssim-rgb")}
+        curves.append({"name": c.name, "description": c.description, "results": results, "per_image": per_image})
+    return curves
+
+
+def run_evaluation(
+    dataset: str | os.PathLike,
+    codec_args: list[tuple[str, list[float] | None]],
+    device: str = "cpu",
+    jobs: int = 1,
+    limit: int | None = None,
+    classifier_factory: Callable | None = None,
+    labels_for: Callable[[Path], int] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Evaluate and return the JSON-ready result (``meta`` + ``curves``)."""
+    from tqdm import tqdm
+
+    root = Path(dataset)
+    files = list_dataset(root, limit)
+    names = {p: str(p.relative_to(root)) for p in files}
+    contenders = [build_contender(n, q, device) for n, q in codec_args]  # validates the specs
+    records: list[dict] = []
+    if jobs <= 1:
+        classifier = classifier_factory() if classifier_factory else None
+        for path in tqdm(files, desc="eval", disable=not progress, dynamic_ncols=True):
+            records.append(evaluate_image(path, contenders, classifier, names[path]))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        context = multiprocessing.get_context("spawn")  # fork after torch's thread pools start is unsafe
+        with ProcessPoolExecutor(
+            jobs, mp_context=context, initializer=_init_worker, initargs=(codec_args, device, threads, classifier_factory)
+        ) as pool:
+            futures = {pool.submit(_evaluate_in_worker, p, names[p]): p for p in files}
+            for fut in tqdm(as_completed(futures), total=len(files), desc="eval", disable=not progress, dynamic_ncols=True):
+                records.append(fut.result())
+        order = {names[p]: i for i, p in enumerate(files)}
+        records.sort(key=lambda r: order[r["name"]])
+    labels = {names[p]: labels_for(p) for p in files} if labels_for else None
+    meta = machine_meta(device)
+    meta["dataset"] = {"path": str(root), "images": len(files), "checksum": dataset_checksum(files, root)}
+    meta["jobs"] = jobs
+    out = {"meta": meta, "curves": aggregate(records, contenders, labels)}
+    if labels is not None:
+        out["uncompressed"] = {
+            "top1": float(np.mean([r["original_prediction"] == labels[r["name"]] for r in records])),
+            "images": len(records),
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_eval_arguments(p) -> None:
+    p.add_argument("--dataset", required=True, help="folder of images (searched recursively)")
+    p.add_argument(
+        "--codec",
+        action="append",
+        default=None,
+        help="NAME or NAME:q1,q2 (repeatable); default: every shipped codec and every anchor",
+    )
+    p.add_argument("--json", required=True, help="output JSON file")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (images are spread over them)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    p.add_argument("--task", choices=["rd", "classify"], default="rd")
+    p.add_argument("--classifier-weights", help="torchvision MobileNetV2 ImageNet weights (.pth), for --task classify")
+    p.add_argument("--class-map", help="text file with lines '<folder> ... <imagenet index>' (Imagenette SOURCE.txt)")
+    p.add_argument("--force", action="store_true")
+
+
+def run_eval_cli(args) -> int:
+    from .weights import atomic_write_bytes
+
+    out = Path(args.json)
+    if out.exists() and not args.force:
+        raise CodecArgumentError(f"output exists: {out} (pass --force to overwrite)")
+    codec_args = [parse_codec_arg(c) for c in (args.codec or default_codec_args())]
+    classifier_factory = labels_for = None
+    if args.task == "classify":
+        from .perception import MobileNetClassifier, folder_labels
+
+        if not args.classifier_weights or not args.class_map:
+            raise CodecArgumentError("--task classify needs --classifier-weights and --class-map")
+        classifier_factory = MobileNetClassifier.factory(args.classifier_weights)
+        labels_for = folder_labels(args.class_map)
+    result = run_evaluation(
+        args.dataset, codec_args, args.device, args.jobs, args.limit, classifier_factory, labels_for
+    )
+    atomic_write_bytes(out, json.dumps(result, indent=1).encode())
+    for curve in result["curves"]:
+        r = curve["results"]
+        pts = ", ".join(f"{b:.3f}/{p:.2f}" for b, p in zip(r["bpp"], r["psnr-rgb"]))
+        print(f"{curve['name']:10s} bpp/PSNR: {pts}")
+    print(f"wrote {out}")
+    return 0
