@@ -42,14 +42,17 @@ def encode(image, codec: str = "hyperprior", quality: float | None = None, devic
     return load_codec(codec, device=device).encode(image, quality=quality, **options)
 
 
-def decode(data: bytes, weights: str | Path | None = None, device: str = "cpu") -> np.ndarray:
+def decode(data: bytes, weights: str | Path | None = None, device: str = "cpu", max_pixels: int | None = None) -> np.ndarray:
     """Decode a ``.ncb`` file's bytes into uint8 ``(H, W, 3)`` pixels.
 
-    The header names the codec; ``weights`` overrides its shipped weights file.
+    The header names the codec; ``weights`` overrides its shipped weights file;
+    ``max_pixels`` (default 40 MP) bounds the picture size the decoder accepts.
     """
     header, sections = unpack(data)
     codec = load_codec(header.codec, weights=weights, device=device)
-    return codec.decode_parsed(header, sections)
+    if max_pixels is None:
+        return codec.decode_parsed(header, sections)
+    return codec.decode_parsed(header, sections, max_pixels)
 
 
 __all__ = [

@@ -14,7 +14,7 @@ import torch
 
 from .. import bitstream
 from ..bitstream import COLOR_GRAY, Header
-from ..errors import CodecArgumentError, UnknownCodecError, WeightsMismatchError
+from ..errors import CodecArgumentError, HeaderFieldError, UnknownCodecError, WeightsMismatchError
 from .io import DEFAULT_MAX_PIXELS, ImageInput, load_image, to_gray
 
 
@@ -67,13 +67,22 @@ class ImageCodec:
         )
         return bitstream.pack(header, sections)
 
-    def decode(self, data: bytes) -> np.ndarray:
-        """Decode a ``.ncb`` file made by this codec; uint8 ``(H, W, 3)``."""
-        header, sections = bitstream.unpack(data)
-        return self.decode_parsed(header, sections)
+    def decode(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+        """Decode a ``.ncb`` file made by this codec; uint8 ``(H, W, 3)``.
 
-    def decode_parsed(self, header: Header, sections: list[bytes]) -> np.ndarray:
+        ``max_pixels`` is the decoder's memory budget: a header announcing a larger picture
+        is refused before anything is allocated.
+        """
+        header, sections = bitstream.unpack(data)
+        return self.decode_parsed(header, sections, max_pixels)
+
+    def decode_parsed(self, header: Header, sections: list[bytes], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         """Decode an already unpacked file (see :func:`neuralcodecs.bitstream.unpack`)."""
+        if header.width * header.height > max_pixels:
+            raise HeaderFieldError(
+                f"picture of {header.width}x{header.height} exceeds the decoder's memory budget of "
+                f"{max_pixels} pixels; pass max_pixels=... if this machine has the memory"
+            )
         if header.codec != self.name:
             raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
         if header.fingerprint != self.fingerprint:

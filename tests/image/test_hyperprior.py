@@ -1,0 +1,157 @@
+"""The hyperprior codec with its shipped weights: real files, exact latents, typed errors."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+import neuralcodecs as nc
+from neuralcodecs import bitstream
+from neuralcodecs.anchors import anchor
+from neuralcodecs.errors import (
+    BadMagicError,
+    CodecArgumentError,
+    CorruptPayloadError,
+    CrcMismatchError,
+    HeaderFieldError,
+    SectionLayoutError,
+    TruncatedError,
+    UnknownCodecError,
+    UnsupportedVersionError,
+    WeightsMismatchError,
+)
+from neuralcodecs.image.base import pixels_to_tensor
+from neuralcodecs.metrics import psnr
+from neuralcodecs.weights import load_weights, save_weights
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (17, 33), (513, 769)])
+def test_odd_sizes_round_trip_with_their_true_size(codec, shape):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+    data = codec.encode(pixels, quality=5)
+    header = nc.read_header(data)
+    assert (header.height, header.width) == shape
+    out = nc.decode(data)
+    assert out.shape == (*shape, 3) and out.dtype == np.uint8
+
+
+def test_decoder_recovers_exactly_the_encoders_latents(codec, small_photo):
+    frozen = codec.frozen
+    for q256 in (256, 3 * 256 + 77, 8 * 256):
+        x = pixels_to_tensor(small_photo, 64, codec.device)
+        enc = frozen.compress(x, q256)
+        dec = frozen.decode_symbols(enc["strings"], enc["shape"], q256)
+        assert torch.equal(dec["z_symbols"], enc["symbols"]["z_symbols"])
+        assert torch.equal(dec["y_symbols"], enc["symbols"]["y_symbols"])
+        assert torch.equal(dec["means"], enc["symbols"]["means"])
+        assert torch.equal(dec["y_indexes"], enc["symbols"]["y_indexes"])
+
+
+def test_file_size_matches_the_ideal_code_length(codec, small_photo):
+    x = pixels_to_tensor(small_photo, 64, codec.device)
+    enc = codec.frozen.compress(x, 4 * 256)
+    payload = sum(len(s) for s in enc["strings"])
+    ideal = codec.frozen.estimated_bits(enc["symbols"]) / 8
+    assert ideal <= payload <= ideal * 1.01 + 16
+
+
+def test_rate_grows_and_distortion_falls_with_quality(codec, small_photo):
+    sizes, quality = [], []
+    for q in (1, 2.5, 4, 6, 8):
+        data = codec.encode(small_photo, quality=q)
+        sizes.append(len(data))
+        quality.append(psnr(small_photo, codec.decode(data)))
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
+    assert quality == sorted(quality)
+
+
+def test_beats_jpeg_at_equal_size_on_the_bundled_photo(codec, photo):
+    jpeg = anchor("jpeg")
+    for q in (2, 4, 6):
+        data = codec.encode(photo, quality=q)
+        ours = psnr(photo, codec.decode(data))
+        # best JPEG that is not larger than our file
+        best = max(
+            (psnr(photo, jpeg.decode(d)) for d in (jpeg.encode(photo, jq) for jq in range(1, 96)) if len(d) <= len(data)),
+            default=0.0,
+        )
+        assert ours > best, f"quality {q}: {ours:.2f} dB vs JPEG {best:.2f} dB at <= {len(data)} bytes"
+
+
+def test_typed_errors_for_damaged_files(codec, small_stream, tmp_path):
+    data = small_stream
+    with pytest.raises(TruncatedError):
+        nc.decode(data[: len(data) // 2])
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    with pytest.raises(CrcMismatchError):
+        nc.decode(bytes(flipped))
+    with pytest.raises(BadMagicError):
+        nc.decode(b"GIF8" + data[4:])
+    newer = bytearray(data)
+    newer[4] = bitstream.FORMAT_VERSION + 1
+    with pytest.raises(UnsupportedVersionError):
+        nc.decode(bytes(newer))
+    # the same file decoded with other weights: one changed tensor changes the fingerprint
+    tensors, meta = load_weights(codec_weights_path())
+    tensors["model.g_s.6.bias"] = tensors["model.g_s.6.bias"] + 0.01
+    other = tmp_path / "other.safetensors"
+    save_weights(other, tensors, meta)
+    with pytest.raises(WeightsMismatchError):
+        nc.decode(data, weights=other)
+    # five kinds of damage, five distinct classes
+    assert len({TruncatedError, CrcMismatchError, BadMagicError, UnsupportedVersionError, WeightsMismatchError}) == 5
+
+
+def codec_weights_path():
+    from neuralcodecs import registry
+
+    return registry.spec("hyperprior").weights_path
+
+
+def _rewrite(data: bytes, **changes) -> bytes:
+    header, sections = bitstream.unpack(data)
+    sections = changes.pop("sections", sections)
+    for k, v in changes.items():
+        setattr(header, k, v)
+    return bitstream.pack(header, sections)
+
+
+def test_valid_containers_with_wrong_content_raise_typed_errors(small_stream):
+    header, sections = bitstream.unpack(small_stream)
+    with pytest.raises(UnknownCodecError):
+        nc.decode(_rewrite(small_stream, codec="nosuchcodec"))
+    with pytest.raises(SectionLayoutError):
+        nc.decode(_rewrite(small_stream, sections=sections + [b"abcd"]))
+    with pytest.raises(SectionLayoutError):  # y section far larger than its geometry allows
+        nc.decode(_rewrite(small_stream, sections=[sections[0], sections[1] * 400]))
+    with pytest.raises(HeaderFieldError):
+        nc.decode(_rewrite(small_stream, config={"quality_x256": 99999, "latent_channels": 192}))
+    with pytest.raises(HeaderFieldError):
+        nc.decode(_rewrite(small_stream, config={"quality_x256": 512}))
+    # a payload changed after the CRC was recomputed: caught by the entropy decoder
+    damaged = bytearray(sections[1])
+    damaged[len(damaged) // 3] ^= 0x01
+    with pytest.raises(CorruptPayloadError):
+        nc.decode(_rewrite(small_stream, sections=[sections[0], bytes(damaged)]))
+    # another geometry than the payload was made for
+    with pytest.raises(CorruptPayloadError):
+        nc.decode(_rewrite(small_stream, width=header.width + 64))
+
+
+def test_quality_outside_the_range_is_refused(codec, small_photo):
+    for q in (0.5, 8.5, float("nan"), "4"):
+        with pytest.raises(CodecArgumentError):
+            codec.encode(small_photo, quality=q)
+
+
+def test_grayscale_input_decodes_gray(codec, small_photo):
+    gray = small_photo[..., 1]
+    data = codec.encode(gray, quality=4)
+    assert nc.read_header(data).color == bitstream.COLOR_GRAY
+    out = nc.decode(data)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+    assert psnr(np.repeat(gray[..., None], 3, 2), out) > 25
