@@ -1,0 +1,67 @@
+"""Kodak rate-distortion: every shipped codec and every anchor, plot and BD-rate tables.
+
+Runs ``ncodec eval`` on the 24 Kodak images (all learned codecs with shipped weights at
+their trained rate points; JPEG, WebP, AVIF, JPEG 2000 over their sweeps), then
+``ncodec plot`` with CompressAI's published curves overlaid, and writes the BD-rate tables
+(PSNR-RGB and MS-SSIM, against WebP) used in the README.
+
+Usage: python benchmarks/kodak_rd.py [--kodak DIR] [--jobs 2] [--device cpu]
+Outputs: benchmarks/results/kodak_eval.json, docs/kodak_rd.png, docs/kodak_rd_msssim.png,
+benchmarks/results/kodak_bd.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from neuralcodecs.evaluate import default_codec_args, parse_codec_arg, run_evaluation  # noqa: E402
+from neuralcodecs.metrics import bd_rate  # noqa: E402
+from neuralcodecs.plot import bd_table, load_curves, plot_curves  # noqa: E402
+from neuralcodecs.weights import atomic_write_bytes  # noqa: E402
+
+DEFAULT_KODAK = ROOT.parent / "shared" / "data" / "images" / "kodak"
+PUBLISHED = sorted((ROOT / "benchmarks" / "published").glob("compressai-*-kodak.json"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kodak", default=str(DEFAULT_KODAK))
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--reuse", action="store_true", help="re-plot an existing kodak_eval.json")
+    args = ap.parse_args()
+
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    eval_json = results / "kodak_eval.json"
+    if not args.reuse:
+        specs = [parse_codec_arg(c) for c in default_codec_args()]
+        result = run_evaluation(args.kodak, specs, device=args.device, jobs=args.jobs)
+        atomic_write_bytes(eval_json, json.dumps(result, indent=1).encode())
+
+    docs = ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    lines = []
+    for metric, png in (("psnr", docs / "kodak_rd.png"), ("ms-ssim", docs / "kodak_rd_msssim.png")):
+        curves = load_curves([eval_json, *PUBLISHED], metric)
+        title = f"Kodak (24 images), {'PSNR-RGB' if metric == 'psnr' else 'MS-SSIM'}"
+        atomic_write_bytes(png, plot_curves(curves, metric, title))
+        lines += [f"### {title}, BD-rate against WebP", "", bd_table(curves, "webp", metric), ""]
+    curves = {c["name"]: c for c in load_curves([eval_json, *PUBLISHED], "psnr")}
+    ours, pub = curves["hyperprior"], curves["bmshj2018-hyperprior (published)"]
+    gap = bd_rate(pub["bpp"], pub["quality"], ours["bpp"], ours["quality"])
+    lines += [f"hyperprior vs CompressAI's published bmshj2018-hyperprior (PSNR-RGB): BD-rate {gap:+.2f}%", ""]
+    text = "\n".join(lines)
+    (results / "kodak_bd.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

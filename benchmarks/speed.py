@@ -1,0 +1,111 @@
+"""Encode and decode milliseconds per Kodak image: hyperprior vs CompressAI's mbt2018_mean.
+
+Both run in this process on the same device with the same thread count.  Ours is timed end
+to end through the public API (pixels -> complete .ncb bytes -> pixels, container and CRC
+included); CompressAI's ``mbt2018_mean`` with the same channel sizes (N, M) is timed from
+the same padded float tensor through ``compress``/``decompress`` (its weights are untrained,
+which does not change its amount of work; its CDF tables are built by ``update()``).
+Each image is coded ``--repeat`` times after one warm-up; the fastest run counts, and the
+table gives the median over images.
+
+Usage: python benchmarks/speed.py [--device cpu|cuda] [--kodak DIR] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import neuralcodecs as nc  # noqa: E402
+from neuralcodecs.evaluate import machine_meta  # noqa: E402
+from neuralcodecs.image.base import pixels_to_tensor, tensor_to_pixels  # noqa: E402
+
+DEFAULT_KODAK = ROOT.parent / "shared" / "data" / "images" / "kodak"
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: str, repeat: int) -> tuple[float, object]:
+    fn()  # warm-up
+    _sync(device)
+    times, out = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--kodak", default=str(DEFAULT_KODAK))
+    ap.add_argument("--quality", type=float, default=4.0)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    device = args.device
+
+    from compressai.models import MeanScaleHyperprior
+
+    codec = nc.load_codec("hyperprior", device=device)
+    N, M = codec.frozen.model.N, codec.frozen.model.M
+    reference = MeanScaleHyperprior(N, M).to(device).eval()
+    reference.update(force=True)
+
+    files = sorted(Path(args.kodak).glob("kodim*.png"))
+    rows = []
+    with torch.no_grad():
+        for path in files:
+            pixels = np.asarray(Image.open(path).convert("RGB"))
+            enc_s, data = timed(lambda: codec.encode(pixels, quality=args.quality), device, args.repeat)
+            dec_s, _ = timed(lambda: codec.decode(data), device, args.repeat)
+
+            def ref_encode():
+                x = pixels_to_tensor(pixels, 64, torch.device(device))
+                return reference.compress(x)
+
+            ref_enc_s, ref_out = timed(ref_encode, device, args.repeat)
+
+            def ref_decode():
+                x_hat = reference.decompress(ref_out["strings"], ref_out["shape"])["x_hat"]
+                return tensor_to_pixels(x_hat, pixels.shape[0], pixels.shape[1])
+
+            ref_dec_s, _ = timed(ref_decode, device, args.repeat)
+            rows.append({"image": path.name, "encode_ms": enc_s * 1e3, "decode_ms": dec_s * 1e3,
+                         "ref_encode_ms": ref_enc_s * 1e3, "ref_decode_ms": ref_dec_s * 1e3})
+            print(f"{path.name}: ours {enc_s * 1e3:.0f}/{dec_s * 1e3:.0f} ms, mbt2018_mean {ref_enc_s * 1e3:.0f}/{ref_dec_s * 1e3:.0f} ms", file=sys.stderr)
+
+    med = {k: statistics.median(r[k] for r in rows) for k in ("encode_ms", "decode_ms", "ref_encode_ms", "ref_decode_ms")}
+    meta = machine_meta(device)
+    result = {"meta": meta, "quality": args.quality, "N": N, "M": M, "median": med, "rows": rows}
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    where = f"{meta['device']}, {meta['machine']['cpu']}, {meta['torch_threads']} threads"
+    print(f"Kodak (24 images, 768x512), median ms per image, {where}")
+    print("| codec | encode ms | decode ms |")
+    print("|---|---:|---:|")
+    print(f"| neuralcodecs hyperprior (N={N}, M={M}), pixels to .ncb bytes and back | {med['encode_ms']:.0f} | {med['decode_ms']:.0f} |")
+    print(f"| compressai mbt2018_mean (N={N}, M={M}), compress / decompress | {med['ref_encode_ms']:.0f} | {med['ref_decode_ms']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

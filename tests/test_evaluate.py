@@ -1,0 +1,85 @@
+"""ncodec eval / plot on a tiny dataset, with a tiny classifier made here."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from neuralcodecs.cli import main
+from neuralcodecs.evaluate import parse_codec_arg, run_evaluation
+from neuralcodecs.perception import folder_labels
+
+
+def dominant_channel(pixels: np.ndarray) -> int:
+    """A three-class 'classifier': the channel with the largest mean."""
+    return int(np.argmax(pixels.reshape(-1, 3).mean(0)))
+
+
+def tiny_classifier_factory():
+    return dominant_channel
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, photo):
+    root = tmp_path_factory.mktemp("data")
+    classes = ["red", "green", "blue"]
+    crops = [photo[100:196, 420:548], photo[400:496, 0:128], photo[0:96, 0:128]]
+    for i, crop in enumerate(crops):
+        folder = root / classes[dominant_channel(crop)]  # labels the classifier gets right on originals
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(np.ascontiguousarray(crop)).save(folder / f"img{i}.png")
+    (root / "classes.txt").write_text("red stuff 0\ngreen leaves 1\nblue sky 2\n")
+    return root
+
+
+def test_parse_codec_arg():
+    assert parse_codec_arg("jpeg") == ("jpeg", None)
+    assert parse_codec_arg("hyperprior:1,2.5") == ("hyperprior", [1.0, 2.5])
+
+
+def test_rd_and_classification_results_follow_the_schema(dataset):
+    specs = [("hyperprior", [2.0, 6.0]), ("jpeg", [20.0, 80.0]), ("webp", [30.0])]
+    result = run_evaluation(
+        dataset, specs, classifier_factory=tiny_classifier_factory,
+        labels_for=folder_labels(dataset / "classes.txt"), progress=False,
+    )
+    assert result["meta"]["dataset"]["images"] == 3 and len(result["meta"]["dataset"]["checksum"]) == 64
+    names = [c["name"] for c in result["curves"]]
+    assert names == ["hyperprior", "jpeg", "webp"]
+    for curve in result["curves"]:
+        r = curve["results"]
+        n = len(r["quality"])
+        for key in ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time", "top1", "agreement"):
+            assert len(r[key]) == n
+        assert all(0 <= v <= 1 for v in r["top1"] + r["agreement"])
+        per = curve["per_image"]
+        assert sorted(k.split("/")[1] for k in per) == ["img0.png", "img1.png", "img2.png"]
+        for i in range(n):  # curve points are means of the per-image values, bpp from real bytes
+            assert r["bpp"][i] == pytest.approx(np.mean([p["bpp"][i] for p in per.values()]))
+            assert all(p["bpp"][i] == p["bytes"][i] * 8 / (96 * 128) for p in per.values())
+    hp = result["curves"][0]["results"]
+    assert hp["bpp"][0] < hp["bpp"][1] and hp["psnr-rgb"][0] < hp["psnr-rgb"][1]
+    assert result["uncompressed"]["top1"] == 1.0
+
+
+def test_worker_processes_give_the_same_numbers(dataset):
+    specs = [("hyperprior", [3.0]), ("jpeg", [50.0])]
+    one = run_evaluation(dataset, specs, jobs=1, progress=False)
+    two = run_evaluation(dataset, specs, jobs=2, progress=False)
+    for a, b in zip(one["curves"], two["curves"]):
+        assert a["per_image"] == b["per_image"]
+
+
+def test_eval_and_plot_commands(dataset, tmp_path, capsys):
+    out = tmp_path / "rd.json"
+    assert main(["eval", "--dataset", str(dataset), "--codec", "hyperprior:2,5", "--codec", "webp:20,60,90",
+                 "--codec", "jpeg:20,60,90", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert [c["name"] for c in data["curves"]] == ["hyperprior", "webp", "jpeg"]
+    png = tmp_path / "rd.png"
+    assert main(["plot", str(out), "--anchor", "webp", "-o", str(png)]) == 0
+    table = capsys.readouterr().out
+    assert "| jpeg |" in table and "| hyperprior |" in table
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", str(out), "--anchor", "nosuch", "-o", str(tmp_path / "x.png")]) == 2
