@@ -179,7 +179,7 @@ def train(cfg: TrainConfig, build_model) -> dict:
                         p.grad /= world
             aux_optimizer.step()
             step += 1
-            window.append((float(loss), float(bpp), float(mse)))
+            window.append((float(loss.detach()), float(bpp), float(mse)))
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 loss_m, bpp_m, mse_m = (sum(v) / len(v) for v in zip(*window))
@@ -190,7 +190,7 @@ def train(cfg: TrainConfig, build_model) -> dict:
                     "bpp": bpp_m,
                     "mse": mse_m,
                     "psnr": -10 * math.log10(max(mse_m, 1e-12)),
-                    "aux_loss": float(aux),
+                    "aux_loss": float(aux.detach()),
                     "lr": lr,
                     "precision": cfg.precision,
                     "elapsed_s": round(time.time() - started, 1),

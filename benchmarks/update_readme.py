@@ -1,0 +1,152 @@
+"""Write the README's result tables from the JSON files in benchmarks/results.
+
+Each table sits between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` markers; this script
+replaces what is between them and changes nothing else.  Run the benchmark scripts first.
+
+Usage: python benchmarks/update_readme.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _load(name: str):
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def kodak_bd() -> str | None:
+    path = RESULTS / "kodak_bd.md"
+    return path.read_text().strip() if path.exists() else None
+
+
+def kodak_rd_points() -> str | None:
+    data = _load("kodak_eval.json")
+    if not data:
+        return None
+    lines = ["| codec | quality | bpp | PSNR-RGB | MS-SSIM |", "|---|---:|---:|---:|---:|"]
+    for curve in data["curves"]:
+        if curve["name"] != "hyperprior":
+            continue
+        r = curve["results"]
+        for i, q in enumerate(r["quality"]):
+            lines.append(f"| {curve['name']} | {q:g} | {r['bpp'][i]:.4f} | {r['psnr-rgb'][i]:.2f} | {r['ms-ssim-rgb'][i]:.4f} |")
+    meta = data["meta"]
+    lines.append("")
+    lines.append(f"Measured {meta['date']} on {meta['machine']['cpu']} ({meta['device']}); dataset checksum `{meta['dataset']['checksum'][:16]}`.")
+    return "\n".join(lines)
+
+
+def checks() -> str | None:
+    data = _load("hyperprior_kodak_checks.json")
+    if not data:
+        return None
+    lines = [
+        "| quality | bpp | PSNR-RGB | JPEG PSNR at same bpp | images beating JPEG | file vs ideal code length | file vs training estimate (mean / max) | exact latents |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in data["summary"]:
+        lines.append(
+            f"| {s['quality']} | {s['mean_bpp']:.4f} | {s['mean_psnr']:.2f} | {s['mean_jpeg_psnr_at_bpp']:.2f} | "
+            f"{s['images_beating_jpeg']}/{s['images']} | <= {s['max_size_over_ideal_pct']:+.3f}% | "
+            f"{s['mean_size_over_training_estimate_pct']:+.2f}% / {s['max_size_over_training_estimate_pct']:+.2f}% | "
+            f"{s['exact_latents']}/{s['images']} |"
+        )
+    return "\n".join(lines)
+
+
+def speed() -> str | None:
+    rows = []
+    for name in ("speed_cpu.json", "speed_cuda.json"):
+        data = _load(name)
+        if not data:
+            continue
+        meta, med = data["meta"], data["median"]
+        where = f"{meta['device']} / {meta['machine']['cpu']}, {meta['torch_threads']} threads"
+        rows.append(f"| neuralcodecs hyperprior (N={data['N']}, M={data['M']}) | {where} | {med['encode_ms']:.0f} | {med['decode_ms']:.0f} |")
+        rows.append(f"| compressai mbt2018_mean (N={data['N']}, M={data['M']}) | {where} | {med['ref_encode_ms']:.0f} | {med['ref_decode_ms']:.0f} |")
+    if not rows:
+        return None
+    return "\n".join(["| codec | machine | encode ms | decode ms |", "|---|---|---:|---:|", *rows])
+
+
+def mpq() -> str | None:
+    data = _load("mpq_imagenette.json")
+    if not data:
+        return None
+    lines = [
+        f"MobileNetV2 top-1 on the {data['uncompressed']['images']} uncompressed images: "
+        f"{100 * data['uncompressed']['top1']:.1f}%.",
+        "",
+        "| codec | quality | bpp | PSNR-RGB | top-1 | agreement with uncompressed |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for curve in data["curves"]:
+        r = curve["results"]
+        for i, q in enumerate(r["quality"]):
+            lines.append(
+                f"| {curve['name']} | {q:g} | {r['bpp'][i]:.3f} | {r['psnr-rgb'][i]:.2f} | {100 * r['top1'][i]:.1f}% | {100 * r['agreement'][i]:.1f}% |"
+            )
+    return "\n".join(lines)
+
+
+def exactness() -> str | None:
+    price = _load("exactness_price.json")
+    cons = _load("device_consistency.json")
+    fuzz = _load("fuzz_decoder.json")
+    lines = []
+    if price:
+        lines.append(f"- Price of exact entropy parameters (Kodak BD-rate, exact vs float hyper-synthesis): "
+                     f"{price['bd_rate_exact_vs_float_pct']:+.3f}%.")
+    if cons:
+        lines.append(
+            f"- Cross-configuration decoding ({', '.join(cons['configurations'])}): {cons['encoder_decoder_pairs']} "
+            f"encoder/decoder pairs over {cons['images']} Kodak images x {len(cons['levels'])} rates, "
+            f"{cons['desynchronized']} desynchronized, decoded pixels differ by at most {cons['max_pixel_difference_between_decoders']} level(s)."
+        )
+    if fuzz:
+        classes = ", ".join(f"{k} {v}" for k, v in fuzz["rejected_by_class"].items())
+        lines.append(
+            f"- Decoder fuzzing: {fuzz['mutants']} mutated files, {fuzz['decoded']} decoded, {fuzz['rejected']} rejected "
+            f"({classes}); {fuzz['untyped_failures']} untyped failures, {fuzz['hangs']} hangs, peak memory growth "
+            f"{fuzz['peak_rss_growth_mb']} MB."
+        )
+    return "\n".join(lines) or None
+
+
+TABLES = {
+    "kodak_bd": kodak_bd,
+    "kodak_points": kodak_rd_points,
+    "checks": checks,
+    "speed": speed,
+    "mpq": mpq,
+    "exactness": exactness,
+}
+
+
+def main() -> int:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    for name, make in TABLES.items():
+        body = make()
+        if body is None:
+            print(f"{name}: no results yet, left as is", file=sys.stderr)
+            continue
+        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
+        if not pattern.search(text):
+            print(f"{name}: no markers in README", file=sys.stderr)
+            continue
+        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+    readme.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
