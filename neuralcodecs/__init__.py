@@ -45,11 +45,12 @@ def encode(image, codec: str = "hyperprior", quality: float | None = None, devic
 def decode(data: bytes, weights: str | Path | None = None, device: str = "cpu", max_pixels: int | None = None) -> np.ndarray:
     """Decode a ``.ncb`` file's bytes into uint8 ``(H, W, 3)`` pixels.
 
-    The header names the codec; ``weights`` overrides its shipped weights file;
+    The header names the codec and the fingerprint of its weights, which selects the
+    shipped (or retired) weights file; ``weights`` overrides that choice;
     ``max_pixels`` (default 40 MP) bounds the picture size the decoder accepts.
     """
     header, sections = unpack(data)
-    codec = load_codec(header.codec, weights=weights, device=device)
+    codec = registry.load(header.codec, weights=weights, device=device, fingerprint=header.fingerprint)
     if max_pixels is None:
         return codec.decode_parsed(header, sections)
     return codec.decode_parsed(header, sections, max_pixels)

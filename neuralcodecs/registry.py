@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import UnknownCodecError
+from .errors import UnknownCodecError, WeightsError
 from .weights import WEIGHTS_DIR
 
 
@@ -39,6 +39,16 @@ class CodecSpec:
     @property
     def weights_path(self) -> Path:
         return WEIGHTS_DIR / self.weights
+
+    def weights_candidates(self) -> list[Path]:
+        """The shipped weights file first, then any retired ones (``<stem>-*.safetensors``).
+
+        Retired files keep streams made with earlier weights decodable: decoding picks the
+        file whose fingerprint the stream names.
+        """
+        stem = Path(self.weights).stem
+        retired = sorted(WEIGHTS_DIR.glob(f"{stem}-*.safetensors"))
+        return [self.weights_path, *retired]
 
 
 def _load_hyperprior(weights_path, device):
@@ -81,11 +91,32 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def load(name: str, weights: str | Path | None = None, device: str = "cpu"):
-    """A ready codec (cached).  ``weights`` defaults to the shipped file."""
+def load(name: str, weights: str | Path | None = None, device: str = "cpu", fingerprint: bytes | None = None):
+    """A ready codec (cached).
+
+    Args:
+        name: registry name.
+        weights: a weights file; default: the shipped one, or with ``fingerprint`` the
+            shipped or retired file that has that fingerprint (the one a stream names).
+        device: torch device.
+        fingerprint: 16-byte weights fingerprint to look for when ``weights`` is None.
+    """
     entry = spec(name)
-    path = Path(weights) if weights is not None else entry.weights_path
-    key = (name, str(path.resolve()), str(device))
+    if weights is not None:
+        return _load_cached(entry, Path(weights), device)
+    candidates = [p for p in entry.weights_candidates() if p.exists()]
+    if not candidates:
+        raise WeightsError(f"no weights file for codec {name!r} in {WEIGHTS_DIR}")
+    if fingerprint is not None:
+        for path in candidates:
+            codec = _load_cached(entry, path, device)
+            if codec.fingerprint == fingerprint:
+                return codec
+    return _load_cached(entry, candidates[0], device)
+
+
+def _load_cached(entry: CodecSpec, path: Path, device: str):
+    key = (entry.name, str(path.resolve()), str(device))
     if key not in _CACHE:
         _CACHE[key] = entry.load(path, device)
     return _CACHE[key]

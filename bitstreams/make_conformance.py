@@ -1,0 +1,87 @@
+"""Write conformance streams of the current format version with their decoded checksums.
+
+Each stream gets, in ``conformance/manifest.json``: the format version, codec, weights
+fingerprint, the SHA-256 of its decoded pixels (uint8 H x W x 3, C order), the SHA-256 of
+its decoded latents (int64 z and y symbols, C order, z first) and a reference PNG of the
+decoded pixels.  Streams of earlier versions are never rewritten: a new format version adds
+its own ``v<N>-*`` files.
+
+Usage: python bitstreams/make_conformance.py [--force]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import neuralcodecs as nc  # noqa: E402
+from neuralcodecs import bitstream  # noqa: E402
+from neuralcodecs.demo import PHOTO  # noqa: E402
+
+FOLDER = Path(__file__).resolve().parent / "conformance"
+
+
+def latent_digest(codec, data: bytes) -> str:
+    header, sections = bitstream.unpack(data)
+    dec = codec.frozen.decode_symbols(sections, codec.z_shape(header), header.config["quality_x256"])
+    digest = hashlib.sha256()
+    for key in ("z_symbols", "y_symbols"):
+        digest.update(np.ascontiguousarray(dec[key].cpu().numpy().astype("<i8")).tobytes())
+    return digest.hexdigest()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--force", action="store_true", help="rewrite this version's streams")
+    args = ap.parse_args()
+    version = bitstream.FORMAT_VERSION
+    photo = np.asarray(Image.open(PHOTO).convert("RGB"))
+    codec = nc.load_codec("hyperprior")
+    cases = [
+        (f"v{version}-hyperprior-rgb-96x64-q2.ncb", photo[150:214, 420:516], 2.0),
+        (f"v{version}-hyperprior-gray-40x40-q7.5.ncb", photo[200:240, 100:140, 1], 7.5),
+        (f"v{version}-hyperprior-rgb-33x17-q5.25.ncb", photo[300:317, 600:633], 5.25),
+    ]
+    manifest_path = FOLDER / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"streams": []}
+    existing = {s["file"] for s in manifest["streams"]}
+    FOLDER.mkdir(exist_ok=True)
+    for name, pixels, quality in cases:
+        if name in existing and not args.force:
+            print(f"{name}: exists, kept")
+            continue
+        data = codec.encode(np.ascontiguousarray(pixels), quality=quality)
+        decoded = nc.decode(data)
+        (FOLDER / name).write_bytes(data)
+        png = name.replace(".ncb", ".decoded.png")
+        Image.fromarray(decoded).save(FOLDER / png)
+        header = nc.read_header(data)
+        entry = {
+            "file": name,
+            "format_version": version,
+            "codec": header.codec,
+            "weights_fingerprint": header.fingerprint.hex(),
+            "width": header.width,
+            "height": header.height,
+            "config": header.config,
+            "sha256_decoded_pixels": hashlib.sha256(np.ascontiguousarray(decoded).tobytes()).hexdigest(),
+            "sha256_decoded_latents": latent_digest(codec, data),
+            "reference_png": png,
+        }
+        manifest["streams"] = [s for s in manifest["streams"] if s["file"] != name] + [entry]
+        print(f"{name}: {len(data)} bytes")
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
