@@ -18,8 +18,6 @@ device (see :mod:`neuralcodecs.entropy.exact` and :mod:`neuralcodecs.entropy.gau
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -51,13 +49,6 @@ Z_INPUT_BOUND = 4096  # |z| fed to the integer hyper-synthesis
 def _round_ste(x: torch.Tensor) -> torch.Tensor:
     """Round in the forward pass, identity gradient in the backward pass."""
     return x + (torch.round(x) - x).detach()
-
-
-@dataclass
-class HyperpriorConfig:
-    N: int = 128
-    M: int = 192
-    lambdas: tuple[float, ...] = DEFAULT_LAMBDAS
 
 
 class GainedMeanScaleHyperprior(CompressionModel):
@@ -160,7 +151,9 @@ class FrozenHyperprior:
         gain_fixed: torch.Tensor,
         log_gain_fixed: torch.Tensor,
     ):
-        self.model = model.eval()
+        # channels-last convolutions are about 1.5x faster on CPUs (oneDNN); the float
+        # transforms may use any layout, only the integer entropy parameters must be exact.
+        self.model = model.eval().to(memory_format=torch.channels_last)
         self.hyper_synthesis = hyper_synthesis
         self.z_medians = z_medians.to(torch.int64)  # (N,)
         self.z_table, self.y_table = z_table, y_table
@@ -248,7 +241,7 @@ class FrozenHyperprior:
         """
         gain, _, _ = self.gains(quality_x256)
         gain_float = (gain.double() / 2**GAIN_FRACTION_BITS).float().to(x.device)
-        y = self.model.g_a(x) * gain_float.reshape(1, -1, 1, 1)
+        y = self.model.g_a(x.contiguous(memory_format=torch.channels_last)) * gain_float.reshape(1, -1, 1, 1)
         z = self.model.h_a(y)
         z_int = torch.round(z).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)
         means, indexes = self.entropy_parameters(z_int, quality_x256)
@@ -284,7 +277,7 @@ class FrozenHyperprior:
         """``x_hat`` ``(1, 3, H, W)`` in [0, 1] from the decoded symbols."""
         _, _, inv_gain = self.gains(quality_x256)
         y_hat = (y_symbols.to(torch.float64) + means).float() * inv_gain.to(means.device).reshape(1, -1, 1, 1)
-        return self.model.g_s(y_hat).clamp_(0, 1)
+        return self.model.g_s(y_hat.contiguous(memory_format=torch.channels_last)).clamp_(0, 1)
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], shape: tuple[int, int], quality_x256: int, device="cpu") -> dict:
