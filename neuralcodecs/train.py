@@ -7,7 +7,8 @@ A trainable model exposes ``rd_loss(x, levels) -> {"loss", "bpp", "mse"}``, ``nu
 Runs on CPU or CUDA; under ``torchrun`` it trains data-parallel (torch.distributed, NCCL on
 GPUs, Gloo on CPUs).  Checkpoints (``checkpoint.pt``) are written atomically every
 ``--save-every`` steps and at the end; ``--resume`` continues from one.  A JSON line per
-``--log-every`` steps goes to ``log.jsonl``.
+``--log-every`` steps goes to ``log.jsonl``, and each invocation's command line and settings
+to ``commands.jsonl`` (the weights' sidecar JSON quotes them).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ from .data import RandomCrops, list_images
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
+COMMANDS_NAME = "commands.jsonl"
 
 
 @dataclass
@@ -147,6 +150,9 @@ def train(cfg: TrainConfig, build_model) -> dict:
             wrapped, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=True
         )
     crops = RandomCrops(list_images(cfg.data), cfg.crop, cfg.min_scale, seed=seed + step)
+    if rank == 0:
+        with open(out_dir / COMMANDS_NAME, "a") as f:  # how this run was made, for the weights' sidecar
+            f.write(json.dumps({"argv": sys.argv, "config": asdict(cfg), "start_step": step}) + "\n")
     model.train()
     last: dict = {}
     window: list[tuple[float, float, float]] = []

@@ -93,3 +93,12 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
 def sidecar_path(weights_path: str | os.PathLike) -> Path:
     """The JSON that documents a weights file (training data, command, results)."""
     return Path(weights_path).with_suffix(".json")
+
+
+def update_sidecar(weights_path: str | os.PathLike, fields: dict) -> Path:
+    """Merge ``fields`` into the weights file's sidecar JSON (created if missing)."""
+    path = sidecar_path(weights_path)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.update(fields)
+    atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
+    return path

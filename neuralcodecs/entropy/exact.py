@@ -109,7 +109,7 @@ class IntegerNetwork:
     def __init__(self, layers: list[IntegerLayer], input_bound: int):
         self.layers = layers
         self.input_bound = int(input_bound)
-        check_exact_bounds(self.layers, self.input_bound)
+        self.output_bound = check_exact_bounds(self.layers, self.input_bound)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Run the network.
@@ -186,12 +186,13 @@ def _integer_layer_forward(layer: IntegerLayer, x: torch.Tensor, device: torch.d
     return out
 
 
-def check_exact_bounds(layers: Sequence[IntegerLayer], input_bound: int) -> None:
+def check_exact_bounds(layers: Sequence[IntegerLayer], input_bound: int) -> int:
     """Prove that no partial sum can leave the exactly representable range.
 
     For each output channel, ``sum|w| * max|x| + |b|`` bounds every partial sum of the
     convolution; it must stay below ``2**53`` (float64) and, times the multiplier, below
     ``2**62`` (int64).  Raises :class:`WeightsError` when a layer could lose exactness.
+    Returns a bound on the absolute value of the network's outputs.
     """
     bound = int(input_bound)
     for i, layer in enumerate(layers):
@@ -209,6 +210,7 @@ def check_exact_bounds(layers: Sequence[IntegerLayer], input_bound: int) -> None
             bound = layer.clamp_max
         else:
             bound = int(((acc_bound * layer.multiplier) >> layer.shift).max()) + 1
+    return bound
 
 
 def _multiplier_and_shift(scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

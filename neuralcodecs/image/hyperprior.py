@@ -138,7 +138,7 @@ class FrozenHyperprior:
 
     Built from a trained :class:`GainedMeanScaleHyperprior` by :meth:`from_trained` (which
     freezes the hyper-synthesis and the CDF tables), or from a weights file by
-    :func:`neuralcodecs.image.hyperprior_weights.load_frozen`.
+    :func:`neuralcodecs.image.hyperprior_codec.load_frozen`.
     """
 
     def __init__(

@@ -24,7 +24,7 @@ from ..bitstream import Header
 from ..entropy.coders import CdfTable
 from ..entropy.exact import IntegerNetwork
 from ..errors import HeaderFieldError, SectionLayoutError, WeightsError
-from ..weights import fingerprint, load_weights, save_weights
+from ..weights import fingerprint, load_weights, save_weights, update_sidecar
 from .base import ImageCodec, pixels_to_tensor, tensor_to_pixels
 from .hyperprior import HYPER_UPSCALES, Z_INPUT_BOUND, FrozenHyperprior, GainedMeanScaleHyperprior
 
@@ -101,6 +101,8 @@ def load_frozen(path: str | Path) -> tuple[FrozenHyperprior, bytes]:
         raise WeightsError(f"{path}: invalid CDF table: {exc}") from None
     if gain_fixed.shape != (len(lambdas), M) or log_gain_fixed.shape != (len(lambdas), M) or z_medians.shape != (N,):
         raise WeightsError(f"{path}: gain or median tensors do not match N={N}, M={M}, {len(lambdas)} levels")
+    if network.output_bound * int(gain_fixed.abs().max()) >= 2**53:
+        raise WeightsError(f"{path}: gained means could leave the exact float64 range")
     if tables[0].cdf.shape[0] != N or tables[1].cdf.shape[0] != 64:
         raise WeightsError(f"{path}: CDF tables do not match the model")
     frozen = FrozenHyperprior(model, network, z_medians, tables[0], tables[1], gain_fixed, log_gain_fixed)
@@ -209,4 +211,31 @@ def export_from_checkpoint(
                 mse = torch.mean(((x_hat * 255).round() / 255 - x) ** 2)
                 psnr.append(float(-10 * torch.log10(mse)))
             worst = max(worst, psnr[0] - psnr[1])
+    run_dir = Path(checkpoint).parent
+    commands = _read_jsonl(run_dir / "commands.jsonl")
+    log = _read_jsonl(run_dir / "log.jsonl")
+    sidecar = {
+        "codec": CODEC_NAME,
+        "weights_file": Path(out_path).name,
+        "fingerprint": fp.hex(),
+        "architecture": {"N": model.N, "M": model.M, "lambdas": list(model.lambdas)},
+        "training": {
+            "data": [{"folder": d, "images": len(list_images([d]))} for d in cfg.get("data", [])],
+            "steps": int(ckpt.get("step", 0)),
+            "final_log": log[-1] if log else None,
+            "commands": [" ".join(c["argv"]) for c in commands],
+        },
+        "export": {
+            "calibration_data": [str(d) for d in calibration_dirs],
+            "calibration_crops": calibration_crops,
+            "fp16_psnr_cost_db": worst,
+        },
+    }
+    update_sidecar(out_path, sidecar)
     return {"fingerprint": fp.hex(), "step": int(ckpt.get("step", 0)), "fp16_psnr_cost_db": worst}
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
