@@ -22,15 +22,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import DEFAULT_KODAK, RESULTS, kodak_files  # noqa: E402  (also puts the repository on sys.path)
 
 import neuralcodecs as nc  # noqa: E402
 from neuralcodecs.errors import BitstreamError  # noqa: E402
 from neuralcodecs.evaluate import machine_meta  # noqa: E402
 from neuralcodecs.image.base import pixels_to_tensor, tensor_to_pixels  # noqa: E402
 
-DEFAULT_KODAK = ROOT.parent / "shared" / "data" / "images" / "kodak"
 
 
 def configurations() -> list[tuple[str, str, int]]:
@@ -45,12 +43,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kodak", default=str(DEFAULT_KODAK))
     ap.add_argument("--levels", type=int, nargs="*")
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "device_consistency.json"))
+    ap.add_argument("--json", default=str(RESULTS / "device_consistency.json"))
     args = ap.parse_args()
     configs = configurations()
     codecs = {name: nc.load_codec("hyperprior", device=device) for name, device, _ in configs}
     levels = args.levels or list(range(1, codecs["cpu"].frozen.num_levels + 1))
-    files = sorted(Path(args.kodak).glob("kodim*.png"))
+    files = kodak_files(args.kodak)
     default_threads = torch.get_num_threads()
     pairs = desyncs = 0
     max_pixel_diff = 0

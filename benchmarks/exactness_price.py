@@ -26,8 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import DEFAULT_KODAK, RESULTS, kodak_files  # noqa: E402  (also puts the repository on sys.path)
 
 import neuralcodecs as nc  # noqa: E402
 from neuralcodecs import bitstream  # noqa: E402
@@ -36,7 +35,6 @@ from neuralcodecs.image.base import pixels_to_tensor, tensor_to_pixels  # noqa: 
 from neuralcodecs.image.hyperprior import LOG_SCALE_CLAMP, Z_INPUT_BOUND  # noqa: E402
 from neuralcodecs.metrics import bd_psnr, bd_rate, psnr  # noqa: E402
 
-DEFAULT_KODAK = ROOT.parent / "shared" / "data" / "images" / "kodak"
 
 
 @torch.no_grad()
@@ -70,11 +68,11 @@ def float_round_trip(frozen, x: torch.Tensor, level: int) -> tuple[int, torch.Te
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kodak", default=str(DEFAULT_KODAK))
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "exactness_price.json"))
+    ap.add_argument("--json", default=str(RESULTS / "exactness_price.json"))
     args = ap.parse_args()
     codec = nc.load_codec("hyperprior")
     frozen = codec.frozen
-    files = sorted(Path(args.kodak).glob("kodim*.png"))
+    files = kodak_files(args.kodak)
     levels = range(frozen.num_levels)
     curves = {"exact": {"bpp": [], "psnr": []}, "float": {"bpp": [], "psnr": []}}
     for level in levels:

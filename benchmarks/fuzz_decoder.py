@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import RESULTS  # noqa: E402  (also puts the repository on sys.path)
 
 import neuralcodecs as nc  # noqa: E402
 from neuralcodecs.demo import PHOTO  # noqa: E402
@@ -31,7 +30,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "fuzz_decoder.json"))
+    ap.add_argument("--json", default=str(RESULTS / "fuzz_decoder.json"))
     args = ap.parse_args()
     photo = np.asarray(Image.open(PHOTO).convert("RGB"))
     codec = nc.load_codec("hyperprior")

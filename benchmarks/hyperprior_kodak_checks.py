@@ -25,8 +25,7 @@ import torch
 from PIL import Image
 from scipy.interpolate import PchipInterpolator
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import DEFAULT_KODAK, RESULTS, kodak_files  # noqa: E402  (also puts the repository on sys.path)
 
 import neuralcodecs as nc  # noqa: E402
 from neuralcodecs import bitstream  # noqa: E402
@@ -34,7 +33,6 @@ from neuralcodecs.anchors import anchor  # noqa: E402
 from neuralcodecs.image.base import pixels_to_tensor  # noqa: E402
 from neuralcodecs.metrics import psnr  # noqa: E402
 
-DEFAULT_KODAK = ROOT.parent / "shared" / "data" / "images" / "kodak"
 
 
 def jpeg_psnr_at(pixels: np.ndarray, bpp: float, cache: dict) -> float | None:
@@ -69,14 +67,12 @@ def training_estimate_bits(model, x: torch.Tensor, level: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kodak", default=str(DEFAULT_KODAK))
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "hyperprior_kodak_checks.json"))
+    ap.add_argument("--json", default=str(RESULTS / "hyperprior_kodak_checks.json"))
     args = ap.parse_args()
 
     codec = nc.load_codec("hyperprior")
     frozen = codec.frozen
-    files = sorted(Path(args.kodak).glob("kodim*.png"))
-    if len(files) != 24:
-        raise SystemExit(f"expected 24 Kodak images in {args.kodak}, found {len(files)}")
+    files = kodak_files(args.kodak)
     levels = list(range(1, frozen.num_levels + 1))
     rows = []
     for path in files:

@@ -17,15 +17,13 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import DEFAULT_KODAK, RESULTS, ROOT  # noqa: E402  (also puts the repository on sys.path)
 
 from neuralcodecs.evaluate import default_codec_args, parse_codec_arg, run_evaluation  # noqa: E402
 from neuralcodecs.metrics import bd_rate  # noqa: E402
 from neuralcodecs.plot import bd_table, load_curves, plot_curves  # noqa: E402
 from neuralcodecs.weights import atomic_write_bytes  # noqa: E402
 
-DEFAULT_KODAK = ROOT.parent / "shared" / "data" / "images" / "kodak"
 PUBLISHED = sorted((ROOT / "benchmarks" / "published").glob("compressai-*-kodak.json"))
 
 
@@ -59,7 +57,7 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true", help="re-plot an existing kodak_eval.json")
     args = ap.parse_args()
 
-    results = ROOT / "benchmarks" / "results"
+    results = RESULTS
     results.mkdir(parents=True, exist_ok=True)
     eval_json = results / "kodak_eval.json"
     if not args.reuse:

@@ -12,16 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import RESULTS, SHARED_DATA  # noqa: E402  (also puts the repository on sys.path)
 
 from neuralcodecs.evaluate import run_evaluation  # noqa: E402
 from neuralcodecs.perception import MobileNetClassifier, folder_labels  # noqa: E402
 from neuralcodecs.weights import atomic_write_bytes  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
 SPECS = [
     ("hyperprior", None),
     ("jpeg", [5.0, 10.0, 20.0, 40.0, 70.0, 90.0]),
@@ -32,14 +29,14 @@ SPECS = [
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=str(SHARED / "images" / "imagenette" / "val"))
-    ap.add_argument("--class-map", default=str(SHARED / "images" / "imagenette" / "SOURCE.txt"))
-    ap.add_argument("--weights", default=str(SHARED / "models" / "mobilenet_v2-b0353104.pth"))
+    ap.add_argument("--data", default=str(SHARED_DATA / "images" / "imagenette" / "val"))
+    ap.add_argument("--class-map", default=str(SHARED_DATA / "images" / "imagenette" / "SOURCE.txt"))
+    ap.add_argument("--weights", default=str(SHARED_DATA / "models" / "mobilenet_v2-b0353104.pth"))
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--limit", type=int)
     ap.add_argument("--reuse", action="store_true")
     args = ap.parse_args()
-    out = ROOT / "benchmarks" / "results" / "mpq_imagenette.json"
+    out = RESULTS / "mpq_imagenette.json"
     if not args.reuse:
         result = run_evaluation(
             args.data, SPECS, jobs=args.jobs, limit=args.limit,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -25,14 +24,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import DEFAULT_KODAK, kodak_files  # noqa: E402  (also puts the repository on sys.path)
 
 import neuralcodecs as nc  # noqa: E402
 from neuralcodecs.evaluate import machine_meta  # noqa: E402
 from neuralcodecs.image.base import pixels_to_tensor, tensor_to_pixels  # noqa: E402
 
-DEFAULT_KODAK = ROOT.parent / "shared" / "data" / "images" / "kodak"
 
 
 def _sync(device: str) -> None:
@@ -69,7 +66,7 @@ def main() -> int:
     reference = MeanScaleHyperprior(N, M).to(device).eval()
     reference.update(force=True)
 
-    files = sorted(Path(args.kodak).glob("kodim*.png"))
+    files = kodak_files(args.kodak)
     rows = []
     with torch.no_grad():
         for path in files:

@@ -114,7 +114,6 @@ def dataset_checksum(files: list[Path], root: Path) -> str:
 
 def machine_meta(device: str) -> dict:
     import compressai
-    import constriction  # noqa: F401
     import PIL
     import torch
     from PIL import features

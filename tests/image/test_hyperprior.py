@@ -1,7 +1,5 @@
 """The hyperprior codec with its shipped weights: real files, exact latents, typed errors."""
 
-import struct
-import zlib
 
 import numpy as np
 import pytest
