@@ -129,6 +129,8 @@ def train(cfg: TrainConfig, build_model) -> dict:
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = build_model(**cfg.model_args).to(device)
+    if device.type == "cpu":  # oneDNN convolutions are faster channels-last
+        model = model.to(memory_format=torch.channels_last)
     optimizer, aux_optimizer = build_optimizers(model, cfg)
     step = 0
     ckpt_path = out_dir / CHECKPOINT_NAME
@@ -165,6 +167,8 @@ def train(cfg: TrainConfig, build_model) -> dict:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x = crops.batch(cfg.batch_size).to(device, non_blocking=True)
+            if device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
             levels = torch.randint(0, model.num_levels, (cfg.batch_size,), device=device)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
