@@ -8,8 +8,8 @@ input                     what the codec encodes
 8-bit RGB                 as is
 grayscale (``L``, ``1``,   the gray values in all three channels; the file is marked gray
 HxW or HxWx1 arrays)      and decodes to three equal channels
-16-bit (``I;16``, ``I``,   each sample rounded to 8 bits: ``round(v * 255 / 65535)``
-uint16 arrays)            (Pillow itself reduces 16-bit RGB PNGs to 8 bits when reading)
+16-bit (``I;16``, ``I``,   each sample rounded to 8 bits: ``round(v * 255 / 65535)``;
+uint16 arrays)            16-bit RGB PNG files keep their high byte (Pillow reads them so)
 palette (``P``)           expanded to RGB (to RGBA if the palette has transparency)
 alpha (``RGBA``, ``LA``,  refused unless fully opaque (then dropped), or composited over
 HxWx4 arrays)             white when ``alpha="composite"``

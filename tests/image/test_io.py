@@ -40,6 +40,23 @@ def test_sixteen_bit_samples_are_rounded_to_eight_bits(tmp_path):
     assert from_file[0, :, 0].tolist() == [0, 1, 128, 255]
 
 
+def test_sixteen_bit_rgb_png_keeps_the_high_byte(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    values = (np.arange(4 * 4 * 3).reshape(4, 4, 3) * 1000 + 7).astype(">u2")
+    raw = b"".join(b"\x00" + values[r].tobytes() for r in range(4))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 16, 2, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    path = tmp_path / "rgb16.png"
+    path.write_bytes(png)
+    pixels, color = load_image(path)
+    assert color == COLOR_RGB and np.array_equal(pixels, (values >> 8).astype(np.uint8))
+
+
 def test_palette_and_cmyk_convert_to_rgb(small_photo):
     pal = Image.fromarray(small_photo).convert("P")
     pixels, color = load_image(pal)
