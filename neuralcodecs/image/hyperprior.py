@@ -103,15 +103,16 @@ class GainedMeanScaleHyperprior(CompressionModel):
         """
         gain = torch.exp(self.gain_log[levels])[:, :, None, None]
         inv_gain = torch.exp(self.inv_gain_log[levels])[:, :, None, None]
-        # Under a bf16 autocast only the four transforms run in bf16: gains, rounding and
-        # the entropy models stay in float32.
-        y = self.g_a(x).float() * gain
-        z = self.h_a(y).float()
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        # Under a bf16 autocast only g_a and g_s (nearly all the work) run in bf16; the
+        # hyper transforms, gains, rounding and entropy models stay float32.
+        device = x.device.type
+        y = self.g_a(x)
+        with torch.autocast(device_type=device, enabled=False):
+            y = y.float() * gain
+            z = self.h_a(y)
             z_noisy, z_likelihoods = self.entropy_bottleneck(z)
-        z_hat = _round_ste(z) if self.training else z_noisy
-        mean, log_scale = (t.float() for t in self.hyper_parameters(z_hat))
-        with torch.autocast(device_type=x.device.type, enabled=False):
+            z_hat = _round_ste(z) if self.training else z_noisy
+            mean, log_scale = self.hyper_parameters(z_hat)
             means = mean * gain
             scales = torch.exp(log_scale.clamp(*LOG_SCALE_CLAMP)) * gain
             _, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
