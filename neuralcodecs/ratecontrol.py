@@ -64,16 +64,18 @@ def search_quality(
                 best = (q, cache[i])
         return len(cache[i])
 
-    trial(lo_i)
-    trial(hi_i)
-    while hi_i - lo_i > 1:
-        mid = (lo_i + hi_i) // 2
-        size = trial(mid)
-        # move towards larger sizes while still feasible and under the score's optimum
-        if feasible(size) and score(size) >= score(size + 1):
-            lo_i = mid
-        else:
-            hi_i = mid
+    def want_larger(size: int) -> bool:
+        """Whether a larger file would still be allowed and no worse."""
+        return feasible(size) and score(size + 1) <= score(size)
+
+    # invariant: want_larger(size at lo_i) and not want_larger(size at hi_i)
+    if want_larger(trial(lo_i)) and not want_larger(trial(hi_i)):
+        while hi_i - lo_i > 1:
+            mid = (lo_i + hi_i) // 2
+            if want_larger(trial(mid)):
+                lo_i = mid
+            else:
+                hi_i = mid
     if best is None:
         return None
     return best[0], best[1], trials
