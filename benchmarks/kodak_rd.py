@@ -22,7 +22,7 @@ from common import DEFAULT_KODAK, RESULTS, ROOT  # noqa: E402  (also puts the re
 from neuralcodecs.evaluate import default_codec_args, parse_codec_arg, run_evaluation  # noqa: E402
 from neuralcodecs.metrics import bd_rate  # noqa: E402
 from neuralcodecs.plot import bd_table, load_curves, plot_curves  # noqa: E402
-from neuralcodecs.weights import atomic_write_bytes  # noqa: E402
+from neuralcodecs.atomic import atomic_write_bytes  # noqa: E402
 
 PUBLISHED = sorted((ROOT / "benchmarks" / "published").glob("compressai-*-kodak.json"))
 
@@ -30,7 +30,7 @@ PUBLISHED = sorted((ROOT / "benchmarks" / "published").glob("compressai-*-kodak.
 def record_in_sidecar(eval_json: Path, gap_to_published: float) -> None:
     """Copy hyperprior's Kodak curve into its weights sidecar when the fingerprint matches."""
     from neuralcodecs import registry
-    from neuralcodecs.weights import fingerprint, load_weights, update_sidecar
+    from neuralcodecs.weightfiles import fingerprint, load_weights, update_sidecar
 
     data = json.loads(eval_json.read_text())
     curve = next((c for c in data["curves"] if c["name"] == "hyperprior"), None)

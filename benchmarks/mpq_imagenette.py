@@ -17,7 +17,7 @@ from common import RESULTS, SHARED_DATA  # noqa: E402  (also puts the repository
 
 from neuralcodecs.evaluate import run_evaluation  # noqa: E402
 from neuralcodecs.perception import MobileNetClassifier, folder_labels  # noqa: E402
-from neuralcodecs.weights import atomic_write_bytes  # noqa: E402
+from neuralcodecs.atomic import atomic_write_bytes  # noqa: E402
 
 SPECS = [
     ("hyperprior", None),

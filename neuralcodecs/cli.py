@@ -40,7 +40,7 @@ def cmd_list(args) -> int:
 def cmd_encode(args) -> int:
     from . import ratecontrol, registry
     from .bitstream import read_header
-    from .weights import atomic_write_bytes
+    from .atomic import atomic_write_bytes
 
     out = Path(args.output)
     _refuse_existing([out], args.force)

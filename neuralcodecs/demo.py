@@ -19,7 +19,7 @@ from .anchors import anchor, nearest_size
 from .errors import CodecArgumentError
 from .image.io import load_image, save_png
 from .metrics import ms_ssim, psnr
-from .weights import atomic_write_bytes
+from .atomic import atomic_write_bytes
 
 PHOTO = Path(__file__).resolve().parent / "assets" / "kodim23.png"
 CROP = (400, 96, 592, 288)  # left, top, right, bottom: the parrots' heads

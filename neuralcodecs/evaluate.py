@@ -311,7 +311,7 @@ def add_eval_arguments(p) -> None:
 
 
 def run_eval_cli(args) -> int:
-    from .weights import atomic_write_bytes
+    from .atomic import atomic_write_bytes
 
     out = Path(args.json)
     if out.exists() and not args.force:

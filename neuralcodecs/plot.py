@@ -116,7 +116,7 @@ def add_plot_arguments(p) -> None:
 
 
 def run_plot_cli(args) -> int:
-    from .weights import atomic_write_bytes
+    from .atomic import atomic_write_bytes
 
     out = Path(args.output)
     if out.exists() and not args.force:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import UnknownCodecError, WeightsError
-from .weights import WEIGHTS_DIR
+from .weightfiles import WEIGHTS_DIR
 
 
 @dataclass(frozen=True)

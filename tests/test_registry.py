@@ -5,7 +5,7 @@ import pytest
 import neuralcodecs as nc
 from neuralcodecs import registry
 from neuralcodecs.errors import UnknownCodecError, WeightsError, WeightsMismatchError
-from neuralcodecs.weights import load_weights, save_weights
+from neuralcodecs.weightfiles import load_weights, save_weights
 
 
 def test_names_and_unknown_codecs():

@@ -170,7 +170,7 @@ def save_png(path: str | os.PathLike, pixels: np.ndarray) -> None:
     """Write uint8 ``(H, W, 3)`` pixels as PNG, atomically."""
     import io
 
-    from ..weights import atomic_write_bytes
+    from ..atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="PNG")

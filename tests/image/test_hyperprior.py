@@ -22,7 +22,7 @@ from neuralcodecs.errors import (
 )
 from neuralcodecs.image.base import pixels_to_tensor
 from neuralcodecs.metrics import psnr
-from neuralcodecs.weights import load_weights, save_weights
+from neuralcodecs.weightfiles import load_weights, save_weights
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (17, 33), (513, 769)])
