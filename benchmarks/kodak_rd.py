@@ -55,12 +55,22 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reuse", action="store_true", help="re-plot an existing kodak_eval.json")
+    ap.add_argument("--update", nargs="+", metavar="CODEC",
+                    help="re-measure only these curves and replace them in the existing kodak_eval.json")
     args = ap.parse_args()
 
     results = RESULTS
     results.mkdir(parents=True, exist_ok=True)
     eval_json = results / "kodak_eval.json"
-    if not args.reuse:
+    if args.update:
+        specs = [parse_codec_arg(c) for c in default_codec_args() if parse_codec_arg(c)[0] in args.update]
+        fresh = run_evaluation(args.kodak, specs, device=args.device, jobs=args.jobs)
+        result = json.loads(eval_json.read_text())
+        replaced = {c["name"]: c for c in fresh["curves"]}
+        result["curves"] = [replaced.get(c["name"], c) for c in result["curves"]]
+        result["meta"].setdefault("updated", []).append({"curves": sorted(replaced), "date": fresh["meta"]["date"]})
+        atomic_write_bytes(eval_json, json.dumps(result, indent=1).encode())
+    elif not args.reuse:
         specs = [parse_codec_arg(c) for c in default_codec_args()]
         result = run_evaluation(args.kodak, specs, device=args.device, jobs=args.jobs)
         atomic_write_bytes(eval_json, json.dumps(result, indent=1).encode())

@@ -10,7 +10,7 @@ jpeg       ``quality=q`` (1..95), 4:2:0, optimized Huffman              5..95
 webp       ``quality=q`` (0..100), ``method=6``                         0..95
 avif       ``quality=q`` (0..100), ``speed=4``, 4:4:4 (chroma not     10..90
            subsampled, the fair choice for PSNR-RGB)
-jpeg2000   irreversible 9/7 wavelet, ``quality_mode="rates"`` with a   0.1..2.0 bpp target
+jpeg2000   irreversible 9/7 wavelet and colour transform, ``quality_mode="rates"`` with a   0.1..2.0 bpp target
            target of ``q`` bits per pixel (ratio ``24 / q``)
 =========  ==========================================================  ===================
 """
@@ -73,7 +73,9 @@ def _save_avif(img, buf, q):
 
 
 def _save_jpeg2000(img, buf, bpp):
-    img.save(buf, format="JPEG2000", irreversible=True, quality_mode="rates", quality_layers=[24.0 / bpp])
+    # mct=1: the irreversible colour transform (RGB to YCbCr) every lossy JPEG 2000 codec uses;
+    # Pillow defaults to mct=0, which codes R, G, B separately (about 4.5 dB worse at 1 bpp)
+    img.save(buf, format="JPEG2000", irreversible=True, mct=1, quality_mode="rates", quality_layers=[24.0 / bpp])
 
 
 ANCHORS: dict[str, Anchor] = {
