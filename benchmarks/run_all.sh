@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Regenerate every number in the README from scratch (CPU: about an hour on 2 cores),
+# then the conformance streams and the README tables.  Run from the repository root:
+#   bash benchmarks/run_all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+run() { echo "== $*"; local t0=$SECONDS; "$PY" "$@"; echo "== done in $((SECONDS - t0)) s"; }
+run benchmarks/hyperprior_kodak_checks.py
+run benchmarks/kodak_rd.py --jobs 2
+run benchmarks/speed.py --json benchmarks/results/speed_cpu.json
+run benchmarks/exactness_price.py
+run benchmarks/device_consistency.py
+run benchmarks/fuzz_decoder.py --count 10000
+run benchmarks/max_bytes_sweep.py
+run benchmarks/mpq_imagenette.py --jobs 2
+run bitstreams/make_conformance.py
+run benchmarks/update_readme.py
