@@ -82,8 +82,10 @@ def mpq() -> str | None:
     if not data:
         return None
     lines = [
-        f"MobileNetV2 top-1 on the {data['uncompressed']['images']} uncompressed images: "
-        f"{100 * data['uncompressed']['top1']:.1f}%.",
+        f"MobileNetV2 top-1 on {data['uncompressed']['images']} Imagenette val images, uncompressed: "
+        f"{100 * data['uncompressed']['top1']:.1f}%"
+        + ("." if data["uncompressed"]["images"] >= 1000 else
+           " (an evenly spaced subset, `--limit`; the full run drops the flag)."),
         "",
         "| codec | quality | bpp | PSNR-RGB | top-1 | agreement with uncompressed |",
         "|---|---:|---:|---:|---:|---:|",

@@ -94,13 +94,17 @@ def default_codec_args() -> list[str]:
 
 
 def list_dataset(folder: str | os.PathLike, limit: int | None = None) -> list[Path]:
+    """The images under ``folder`` in sorted order; with ``limit``, that many evenly spaced
+    ones (so a class-per-folder dataset keeps every class)."""
     root = Path(folder)
     if not root.is_dir():
         raise CodecArgumentError(f"dataset folder not found: {root}")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise CodecArgumentError(f"no images in {root}")
-    return files[:limit] if limit else files
+    if limit and limit < len(files):
+        files = [files[i * len(files) // limit] for i in range(limit)]
+    return files
 
 
 def dataset_checksum(files: list[Path], root: Path) -> str:
@@ -303,7 +307,7 @@ def add_eval_arguments(p) -> None:
     p.add_argument("--json", required=True, help="output JSON file")
     p.add_argument("--device", default="cpu")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (images are spread over them)")
-    p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    p.add_argument("--limit", type=int, help="evaluate N evenly spaced images")
     p.add_argument("--task", choices=["rd", "classify"], default="rd")
     p.add_argument("--classifier-weights", help="torchvision MobileNetV2 ImageNet weights (.pth), for --task classify")
     p.add_argument("--class-map", help="text file with lines '<folder> ... <imagenet index>' (Imagenette SOURCE.txt)")
