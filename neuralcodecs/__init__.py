@@ -3,66 +3,92 @@
 Quick use::
 
     import neuralcodecs as nc
-    data = nc.encode("photo.png", codec="hyperprior", quality=4)   # bytes of a .ncb file
-    pixels = nc.decode(data)                                       # uint8 (H, W, 3)
+    data = nc.encode("photo.png", quality=4)   # bytes of a .ncb file (the default codec)
+    pixels = nc.decode(data)                   # uint8 (H, W, 3), or (T, H, W, 3) for video
     nc.read_header(data).width
+    nc.latents(data).tensor                    # entropy-decoded latents, no synthesis run
 
 Every function raises a subclass of :class:`neuralcodecs.errors.NeuralCodecsError` for bad
 input; damaged files raise :class:`neuralcodecs.errors.BitstreamError` subclasses.
+Importing the package does not import torch; loading a codec does.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-import numpy as np
+# compressai's layers call torch.jit.script at import; newer torch warns on every command
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
-from . import registry
-from .bitstream import Header, read_header, unpack
-from .errors import BitstreamError, NeuralCodecsError
+from . import registry  # noqa: E402
+from .bitstream import Header, read_header, unpack  # noqa: E402
+from .codec import Latents  # noqa: E402
+from .errors import BitstreamError, NeuralCodecsError  # noqa: E402
 
-__version__ = "0.1.0"
-
-
-def list_codecs() -> list[str]:
-    """Names of the codecs this installation has."""
-    return registry.names()
+__version__ = "0.2.0"
 
 
-def load_codec(name: str, weights: str | Path | None = None, device: str = "cpu"):
-    """The codec ``name`` with its shipped weights (or ``weights``), on ``device``."""
-    return registry.load(name, weights, device)
+def list_codecs(kind: str | None = None) -> list[str]:
+    """Names of the codecs this installation has (of one ``kind``, ``"image"`` or ``"video"``)."""
+    return registry.names(kind)
 
 
-def encode(image, codec: str = "hyperprior", quality: float | None = None, device: str = "cpu", **options) -> bytes:
-    """Encode an image (path, PIL image or uint8 array) into the bytes of a ``.ncb`` file.
+def load_codec(name: str | None = None, weights: str | Path | None = None, device: str = "cpu"):
+    """The codec ``name`` (default: the default image codec) with its shipped weights (or ``weights``)."""
+    return registry.load(name or registry.default_codec(), weights, device)
 
-    ``options`` go to the codec's ``encode`` (``alpha="composite"``, ``max_pixels=...``).
+
+def encode(media, codec: str | None = None, quality: float | None = None, device: str = "cpu", **options) -> bytes:
+    """Encode an image (path, PIL image or uint8 array) or a video into the bytes of a ``.ncb`` file.
+
+    ``codec`` defaults to the registry's default image codec.  ``options`` go to the codec's
+    ``encode``: input rules (``alpha="composite"``, ``max_pixels=...``) and the codec's own
+    declared options (``registry.spec(name).options``).
     """
-    return load_codec(codec, device=device).encode(image, quality=quality, **options)
+    return load_codec(codec, device=device).encode(media, quality=quality, **options)
 
 
-def decode(data: bytes, weights: str | Path | None = None, device: str = "cpu", max_pixels: int | None = None) -> np.ndarray:
-    """Decode a ``.ncb`` file's bytes into uint8 ``(H, W, 3)`` pixels.
+def _codec_for(header: Header, weights, device):
+    return registry.load(header.codec, weights=weights, device=device, fingerprint=header.fingerprint)
+
+
+def decode(
+    data: bytes,
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    max_pixels: int | None = None,
+    max_memory: int | str | None = None,
+    frames=None,
+):
+    """Decode a ``.ncb`` file's bytes: uint8 ``(H, W, 3)`` for an image, ``(T, H, W, 3)`` for video.
 
     The header names the codec and the fingerprint of its weights, which selects the
-    shipped (or retired) weights file; ``weights`` overrides that choice;
-    ``max_pixels`` (default 40 MP) bounds the picture size the decoder accepts.
+    shipped (or retired) weights file; ``weights`` overrides that choice.  ``max_pixels``
+    (default 40 MP) and ``max_memory`` (default 4 GiB; ``"512M"`` works) bound what the
+    decoder accepts (:mod:`neuralcodecs.budget`); ``frames`` picks video frames.
     """
     header, sections = unpack(data)
-    codec = registry.load(header.codec, weights=weights, device=device, fingerprint=header.fingerprint)
-    if max_pixels is None:
-        return codec.decode_parsed(header, sections)
-    return codec.decode_parsed(header, sections, max_pixels)
+    codec = _codec_for(header, weights, device)
+    return codec.decode_parsed(header, sections, frames=frames, max_pixels=max_pixels, max_memory=max_memory)
+
+
+def latents(data: bytes, weights: str | Path | None = None, device: str = "cpu") -> Latents:
+    """The entropy-decoded latents of a ``.ncb`` file (:class:`~neuralcodecs.codec.Latents`),
+    without running the synthesis transform: for downstream models that read latents."""
+    header, sections = unpack(data)
+    return _codec_for(header, weights, device).latents_parsed(header, sections)
 
 
 __all__ = [
     "encode",
     "decode",
+    "latents",
     "read_header",
     "list_codecs",
     "load_codec",
     "Header",
+    "Latents",
     "BitstreamError",
     "NeuralCodecsError",
 ]

@@ -8,6 +8,7 @@ problem it finds, before any codec-specific work happens.
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 import zlib
@@ -24,17 +25,20 @@ from .errors import (
 )
 
 MAGIC = b"\x89NCB"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 FINGERPRINT_SIZE = 16
 MAX_HEADER_SIZE = 4096
 MAX_CONFIG_ENTRIES = 32
-MAX_SECTIONS = 64
+MAX_SECTIONS_V1 = 64
+MAX_SECTIONS = 2**24  # v2; a file must also hold 12 bytes per section
+WHOLE_STREAM = 0xFFFFFFFF  # section tag of a section that belongs to no single frame
 MAX_SIDE = 65535
 MAX_FRAMES = 100_000
 MAX_SAMPLES = 2**31
-COLOR_RGB, COLOR_GRAY = 0, 1
-COLOR_FORMATS = {COLOR_RGB: "rgb", COLOR_GRAY: "gray"}
+COLOR_RGB, COLOR_GRAY, COLOR_YUV420 = 0, 1, 2
+COLOR_FORMATS = {COLOR_RGB: "rgb", COLOR_GRAY: "gray", COLOR_YUV420: "yuv420"}
+COLOR_FORMATS_V1 = (COLOR_RGB, COLOR_GRAY)
 CODER_CONSTRICTION_ANS = 1
 ENTROPY_CODERS = {CODER_CONSTRICTION_ANS: "constriction-ans"}
 
@@ -45,6 +49,9 @@ _GEOMETRY = struct.Struct("<BBIIIII")  # coder, color, width, height, frames, fp
 _CONFIG_VALUE = struct.Struct("<q")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
+_SECTION_HEAD = struct.Struct("<II")  # v2: length, frame tag
+_INDEX_ENTRY = struct.Struct("<IIQ")  # v2: frame, section number, byte offset
+_U64 = struct.Struct("<Q")
 
 
 @dataclass
@@ -61,6 +68,10 @@ class Header:
         coder: entropy coder id (``CODER_CONSTRICTION_ANS``).
         config: the codec's integer settings, e.g. ``{"quality_x256": 1024}``.
         version: format version the stream was written with.
+        section_frames: v2: the frame each section belongs to (``WHOLE_STREAM`` for
+            sequence-level sections); filled in by :func:`unpack`.
+        keyframes: v2 frame index: ``(frame, section)`` of each frame a decoder can start
+            at, ascending; filled in by :func:`unpack`.
     """
 
     codec: str
@@ -73,6 +84,8 @@ class Header:
     coder: int = CODER_CONSTRICTION_ANS
     config: dict[str, int] = field(default_factory=dict)
     version: int = FORMAT_VERSION
+    section_frames: tuple[int, ...] = ()
+    keyframes: tuple[tuple[int, int], ...] = ()
 
     def validate(self) -> None:
         """Raise :class:`HeaderFieldError` if a field is outside the format's rules."""
@@ -82,8 +95,9 @@ class Header:
             raise HeaderFieldError(f"weights fingerprint must be {FINGERPRINT_SIZE} bytes")
         if self.coder not in ENTROPY_CODERS:
             raise HeaderFieldError(f"entropy coder id {self.coder} is not one of {sorted(ENTROPY_CODERS)}")
-        if self.color not in COLOR_FORMATS:
-            raise HeaderFieldError(f"color format {self.color} is not one of {sorted(COLOR_FORMATS)}")
+        colors = COLOR_FORMATS_V1 if self.version == 1 else tuple(COLOR_FORMATS)
+        if self.color not in colors:
+            raise HeaderFieldError(f"color format {self.color} is not one of {sorted(colors)}")
         if not (1 <= self.width <= MAX_SIDE and 1 <= self.height <= MAX_SIDE):
             raise HeaderFieldError(f"picture size {self.width}x{self.height} outside 1..{MAX_SIDE} per side")
         if not 1 <= self.frames <= MAX_FRAMES:
@@ -102,7 +116,7 @@ class Header:
                 raise HeaderFieldError(f"config value of {key!r} must be a signed 64-bit integer")
 
 
-def _header_body(header: Header, section_count: int) -> bytes:
+def _header_body(header: Header, section_count: int, version: int = FORMAT_VERSION) -> bytes:
     name = header.codec.encode("ascii")
     parts = [bytes([len(name)]), name, bytes(header.fingerprint)]
     parts.append(
@@ -112,30 +126,8 @@ def _header_body(header: Header, section_count: int) -> bytes:
     for key, value in header.config.items():
         k = key.encode("ascii")
         parts += [bytes([len(k)]), k, _CONFIG_VALUE.pack(value)]
-    parts.append(_U16.pack(section_count))
+    parts.append((_U16 if version == 1 else _U32).pack(section_count))
     return b"".join(parts)
-
-
-def pack(header: Header, sections: list[bytes]) -> bytes:
-    """Build a complete ``.ncb`` file.
-
-    Args:
-        header: validated before writing (:class:`HeaderFieldError` otherwise).
-        sections: the codec's payload sections, in the codec's order.
-    """
-    header.validate()
-    if len(sections) > MAX_SECTIONS:
-        raise HeaderFieldError(f"at most {MAX_SECTIONS} sections")
-    body = _header_body(header, len(sections))
-    if len(body) > MAX_HEADER_SIZE:
-        raise HeaderFieldError("header body exceeds 4096 bytes")
-    parts = [_PREAMBLE.pack(MAGIC, FORMAT_VERSION, 0, len(body)), body]
-    for section in sections:
-        if len(section) > 0xFFFFFFFF:
-            raise HeaderFieldError("section larger than 4 GiB")
-        parts += [_U32.pack(len(section)), bytes(section)]
-    data = b"".join(parts)
-    return data + _U32.pack(zlib.crc32(data))
 
 
 class _Reader:
@@ -174,11 +166,15 @@ def _parse_body(body: memoryview, version: int) -> tuple[Header, int]:
         if key.decode() in config:
             raise HeaderFieldError(f"config key {key.decode()!r} appears twice")
         config[key.decode()] = _CONFIG_VALUE.unpack(r.take(8))[0]
-    (sections,) = _U16.unpack(r.take(2))
+    if version == 1:
+        (sections,) = _U16.unpack(r.take(2))
+    else:
+        (sections,) = _U32.unpack(r.take(4))
     if r.pos != len(body):
         raise HeaderFieldError(f"header body holds {len(body) - r.pos} unexplained bytes")
-    if sections > MAX_SECTIONS:
-        raise HeaderFieldError(f"{sections} sections; at most {MAX_SECTIONS}")
+    limit = MAX_SECTIONS_V1 if version == 1 else MAX_SECTIONS
+    if sections > limit:
+        raise HeaderFieldError(f"{sections} sections; at most {limit}")
     header = Header(
         codec=name.decode(),
         fingerprint=fingerprint,
@@ -194,7 +190,7 @@ def _parse_body(body: memoryview, version: int) -> tuple[Header, int]:
     return header, sections
 
 
-def _read_preamble(data: bytes) -> tuple[int, int]:
+def _read_preamble(data) -> tuple[int, int]:
     if len(data) < len(MAGIC):
         if MAGIC.startswith(bytes(data)) and len(data) > 0:
             raise TruncatedError(f"file is {len(data)} bytes: it ends inside the magic number")
@@ -217,16 +213,229 @@ def _read_preamble(data: bytes) -> tuple[int, int]:
     return version, header_size
 
 
-def unpack(data: bytes) -> tuple[Header, list[bytes]]:
-    """Validate and split a ``.ncb`` file into its header and sections.
+# --------------------------------------------------------------------------- writing
 
-    Raises (all :class:`BitstreamError`): ``BadMagicError``, ``UnsupportedVersionError``,
-    ``TruncatedError``, ``TrailingBytesError``, ``CrcMismatchError``, ``HeaderFieldError``.
+
+def default_layout(header: Header, count: int) -> tuple[list[int], list[int]]:
+    """Section tags and keyframes of an image stream: every section is frame 0's."""
+    if header.frames != 1:
+        raise HeaderFieldError("a sequence must give the frame of every section (section_frames)")
+    return [0] * count, [0] if count else []
+
+
+def pack(
+    header: Header,
+    sections: list[bytes],
+    section_frames: list[int] | None = None,
+    keyframes: list[int] | None = None,
+    version: int = FORMAT_VERSION,
+) -> bytes:
+    """Build a complete ``.ncb`` file (version 2 unless ``version=1`` is asked for).
+
+    Args:
+        header: validated before writing (:class:`HeaderFieldError` otherwise).
+        sections: the codec's payload sections, in the codec's order.
+        section_frames: v2: the frame of each section, or ``WHOLE_STREAM``; frames must not
+            decrease.  Default (images): every section belongs to frame 0.
+        keyframes: v2: the frames a decoder can start at (their first section is indexed).
+        version: 1 writes the legacy layout (conformance tests only).
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"expected bytes, got {type(data).__name__}")
-    view = memoryview(data).cast("B")
-    version, header_size = _read_preamble(view)
+    header = Header(**{**header.__dict__, "version": version})
+    header.validate()
+    if version == 1:
+        return _pack_v1(header, sections)
+    if section_frames is None or keyframes is None:
+        tags, keys = default_layout(header, len(sections))
+        section_frames = tags if section_frames is None else section_frames
+        keyframes = keys if keyframes is None else keyframes
+    _check_layout(header, [len(s) for s in sections], list(section_frames))
+    body = _header_body(header, len(sections), 2)
+    if len(body) > MAX_HEADER_SIZE:
+        raise HeaderFieldError("header body exceeds 4096 bytes")
+    head = _PREAMBLE.pack(MAGIC, 2, 0, len(body)) + body
+    parts = [head, _U32.pack(zlib.crc32(head))]
+    pos = len(head) + 4
+    offsets = []
+    for section, tag in zip(sections, section_frames):
+        if len(section) > 0xFFFFFFFF:
+            raise HeaderFieldError("section larger than 4 GiB")
+        chunk = _SECTION_HEAD.pack(len(section), tag) + bytes(section)
+        parts += [chunk, _U32.pack(zlib.crc32(chunk))]
+        offsets.append(pos)
+        pos += len(chunk) + 4
+    entries = []
+    for frame in keyframes:
+        first = next((i for i, t in enumerate(section_frames) if t == frame), None)
+        if first is None:
+            raise HeaderFieldError(f"keyframe {frame} has no section")
+        entries.append(_INDEX_ENTRY.pack(frame, first, offsets[first]))
+    index = _U32.pack(len(entries)) + b"".join(entries)
+    parts += [index, _U32.pack(zlib.crc32(index)), _U64.pack(pos)]
+    return b"".join(parts)
+
+
+def _pack_v1(header: Header, sections: list[bytes]) -> bytes:
+    if len(sections) > MAX_SECTIONS_V1:
+        raise HeaderFieldError(f"at most {MAX_SECTIONS_V1} sections in version 1")
+    body = _header_body(header, len(sections), 1)
+    parts = [_PREAMBLE.pack(MAGIC, 1, 0, len(body)), body]
+    for section in sections:
+        parts += [_U32.pack(len(section)), bytes(section)]
+    data = b"".join(parts)
+    return data + _U32.pack(zlib.crc32(data))
+
+
+def _check_layout(header: Header, lengths: list[int], tags: list[int]) -> None:
+    if len(tags) != len(lengths):
+        raise HeaderFieldError("one frame tag per section")
+    last = -1
+    for i, tag in enumerate(tags):
+        if tag == WHOLE_STREAM:
+            continue
+        if not 0 <= tag < header.frames:
+            raise HeaderFieldError(f"section {i} belongs to frame {tag}, but the stream has {header.frames} frames")
+        if tag < last:
+            raise HeaderFieldError(f"section {i} belongs to frame {tag}, after a section of frame {last}")
+        last = tag
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class SectionEntry:
+    """Where one section of a v2 file lies: ``offset`` of its length field, payload size, frame."""
+
+    offset: int
+    length: int
+    frame: int
+
+
+class StreamReader:
+    """Reads a ``.ncb`` file through a seekable binary file object, section by section.
+
+    Only the header, the frame index and 8 bytes per section are read when it opens; each
+    section's payload is read (and its CRC checked) when asked for, so a long video need not
+    be held in memory and a damaged section is reported with its number and frame.  Version
+    1 files (one CRC over everything) are read whole.
+
+    Attributes:
+        header: the validated :class:`Header` (with ``section_frames`` and ``keyframes``).
+        entries: one :class:`SectionEntry` per section.
+        size: the file's size in bytes.
+    """
+
+    def __init__(self, file):
+        self.file = file
+        file.seek(0, 2)
+        self.size = file.tell()
+        file.seek(0)
+        start = file.read(min(self.size, _PREAMBLE.size + MAX_HEADER_SIZE + 4))
+        version, header_size = _read_preamble(start)
+        self._v1_sections = None
+        if version == 1:
+            file.seek(0)
+            self.header, self._v1_sections = _unpack_v1(memoryview(file.read()).cast("B"), version, header_size)
+            self.entries = []
+            return
+        head_end = _PREAMBLE.size + header_size
+        if len(start) < head_end + 4:
+            raise TruncatedError(f"file is {self.size} bytes: it ends inside the {header_size}-byte header")
+        (stored,) = _U32.unpack_from(start, head_end)
+        if zlib.crc32(start[:head_end]) != stored:
+            raise CrcMismatchError("header CRC32 mismatch: the header was altered or damaged in transfer")
+        header, count = _parse_body(memoryview(start)[_PREAMBLE.size : head_end], version)
+        if count * 12 > self.size:
+            raise TruncatedError(f"header announces {count} sections, more than a {self.size}-byte file can hold")
+        pos = head_end + 4
+        entries = []
+        for i in range(count):
+            file.seek(pos)
+            raw = file.read(_SECTION_HEAD.size)
+            if len(raw) < _SECTION_HEAD.size:
+                raise TruncatedError(f"file ends before the head of section {i + 1} of {count}")
+            length, tag = _SECTION_HEAD.unpack(raw)
+            end = pos + _SECTION_HEAD.size + length + 4
+            if end > self.size:
+                raise TruncatedError(
+                    f"section {i + 1} of {count} claims {length} bytes but the file ends "
+                    f"{max(0, self.size - pos - _SECTION_HEAD.size)} bytes later (its CRC included)"
+                )
+            entries.append(SectionEntry(pos, length, tag))
+            pos = end
+        self.entries = entries
+        header.section_frames = tuple(e.frame for e in entries)
+        header.validate()
+        _check_layout(header, [e.length for e in entries], list(header.section_frames))
+        header.keyframes = self._read_index(pos, count)
+        self.header = header
+
+    def _read_index(self, pos: int, count: int) -> tuple[tuple[int, int], ...]:
+        self.file.seek(pos)
+        raw = self.file.read(4)
+        if len(raw) < 4:
+            raise TruncatedError("file ends before the frame index")
+        (n,) = _U32.unpack(raw)
+        if n > count:
+            raise HeaderFieldError(f"frame index has {n} entries for {count} sections")
+        body_size = 4 + n * _INDEX_ENTRY.size
+        end = pos + body_size + 4 + _U64.size
+        if end > self.size:
+            raise TruncatedError("file ends inside the frame index or its trailer")
+        if end < self.size:
+            raise TrailingBytesError(f"{self.size - end} bytes follow the end of the stream (its trailer)")
+        self.file.seek(pos)
+        raw = self.file.read(body_size + 4 + _U64.size)
+        (stored,) = _U32.unpack_from(raw, body_size)
+        if zlib.crc32(raw[:body_size]) != stored:
+            raise CrcMismatchError("frame index CRC32 mismatch: the index was altered or damaged")
+        (index_offset,) = _U64.unpack_from(raw, body_size + 4)
+        if index_offset != pos:
+            raise HeaderFieldError(f"trailer points to byte {index_offset}, but the frame index starts at {pos}")
+        keyframes = []
+        for k in range(n):
+            frame, section, offset = _INDEX_ENTRY.unpack_from(raw, 4 + k * _INDEX_ENTRY.size)
+            if section >= count or offset != self.entries[section].offset or self.entries[section].frame != frame:
+                raise HeaderFieldError(f"frame index entry {k} (frame {frame}) does not point at that frame's section")
+            if section > 0 and self.entries[section - 1].frame == frame:
+                raise HeaderFieldError(f"frame index entry {k} skips the first section of frame {frame}")
+            if keyframes and frame <= keyframes[-1][0]:
+                raise HeaderFieldError("frame index entries must ascend")
+            keyframes.append((frame, section))
+        return tuple(keyframes)
+
+    def section(self, i: int) -> bytes:
+        """The payload of section ``i``; :class:`CrcMismatchError` if it is damaged."""
+        if self._v1_sections is not None:
+            return self._v1_sections[i]
+        entry = self.entries[i]
+        self.file.seek(entry.offset)
+        raw = self.file.read(_SECTION_HEAD.size + entry.length + 4)
+        if len(raw) != _SECTION_HEAD.size + entry.length + 4:
+            raise TruncatedError(f"section {i} was cut short while reading")
+        (stored,) = _U32.unpack_from(raw, _SECTION_HEAD.size + entry.length)
+        if zlib.crc32(raw[: _SECTION_HEAD.size + entry.length]) != stored:
+            where = "the whole stream" if entry.frame == WHOLE_STREAM else f"frame {entry.frame}"
+            raise CrcMismatchError(f"section {i} ({where}) is damaged: its CRC32 does not match")
+        return raw[_SECTION_HEAD.size : _SECTION_HEAD.size + entry.length]
+
+    def sections(self) -> list[bytes]:
+        """Every section's payload, each CRC-checked."""
+        if self._v1_sections is not None:
+            return list(self._v1_sections)
+        return [self.section(i) for i in range(len(self.entries))]
+
+    def keyframe_before(self, frame: int) -> tuple[int, int]:
+        """``(frame, section)`` of the last frame at or before ``frame`` a decoder can start at."""
+        if self._v1_sections is not None or not self.header.keyframes:
+            return (0, 0)
+        candidates = [k for k in self.header.keyframes if k[0] <= frame]
+        if not candidates:
+            raise HeaderFieldError(f"no keyframe at or before frame {frame}")
+        return candidates[-1]
+
+
+def _unpack_v1(view: memoryview, version: int, header_size: int) -> tuple[Header, list[bytes]]:
     body_end = _PREAMBLE.size + header_size
     if len(view) < body_end + 4:
         raise TruncatedError(f"file is {len(view)} bytes: it ends inside the {header_size}-byte header")
@@ -253,23 +462,99 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
     if zlib.crc32(view[:pos]) != stored_crc:
         raise CrcMismatchError("CRC32 mismatch: the file was altered or damaged in transfer")
     header.validate()
+    header.section_frames = (0,) * count
+    header.keyframes = ((0, 0),) if count else ()
     return header, [bytes(view[a:b]) for a, b in spans]
 
 
+def unpack(data: bytes) -> tuple[Header, list[bytes]]:
+    """Validate and split a whole ``.ncb`` file (any supported version) into header and sections.
+
+    Raises (all :class:`BitstreamError`): ``BadMagicError``, ``UnsupportedVersionError``,
+    ``TruncatedError``, ``TrailingBytesError``, ``CrcMismatchError``, ``HeaderFieldError``.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected bytes, got {type(data).__name__}")
+    reader = StreamReader(io.BytesIO(bytes(data)))
+    return reader.header, reader.sections()
+
+
 def read_header(data: bytes) -> Header:
-    """Parse and validate a file's header (the whole file is checked, CRC included)."""
+    """Parse and validate a file's header (every section's CRC is checked too)."""
     return unpack(data)[0]
+
+
+def open_stream(path) -> StreamReader:
+    """A :class:`StreamReader` over a file on disk (read lazily; close with ``reader.file.close()``)."""
+    return StreamReader(open(path, "rb"))
+
+
+def reseal(data: bytes) -> bytes:
+    """Recompute every CRC (and the v2 trailer) of a structurally parseable file.
+
+    For fuzzing and tests only: it lets a mutation reach the checks behind the CRCs.
+    Returns ``data`` unchanged where the structure cannot be walked.
+    """
+    buf = bytearray(data)
+    try:
+        version, header_size = _read_preamble(buf)
+    except BitstreamError:
+        return bytes(data)
+    head_end = _PREAMBLE.size + header_size
+    if version == 1:
+        return bytes(buf[:-4]) + _U32.pack(zlib.crc32(bytes(buf[:-4]))) if len(buf) >= 4 else bytes(data)
+    if len(buf) < head_end + 4:
+        return bytes(data)
+    buf[head_end : head_end + 4] = _U32.pack(zlib.crc32(bytes(buf[:head_end])))
+    try:
+        (count,) = _U32.unpack_from(buf, head_end - 4)
+        pos = head_end + 4
+        for _ in range(min(count, len(buf) // 12)):
+            length, _tag = _SECTION_HEAD.unpack_from(buf, pos)
+            end = pos + _SECTION_HEAD.size + length
+            if end + 4 > len(buf):
+                return bytes(buf)
+            buf[end : end + 4] = _U32.pack(zlib.crc32(bytes(buf[pos:end])))
+            pos = end + 4
+        (n,) = _U32.unpack_from(buf, pos)
+        body_end = pos + 4 + n * _INDEX_ENTRY.size
+        if body_end + 12 > len(buf):
+            return bytes(buf)
+        buf[body_end : body_end + 4] = _U32.pack(zlib.crc32(bytes(buf[pos:body_end])))
+        buf[body_end + 4 : body_end + 12] = _U64.pack(pos)
+    except struct.error:
+        pass
+    return bytes(buf)
+
+
+def section_spans(data: bytes) -> list[tuple[int, int]]:
+    """``(offset of the length field, end of the payload)`` of each section of a valid file."""
+    version, header_size = _read_preamble(data)
+    pos = _PREAMBLE.size + header_size + (0 if version == 1 else 4)
+    count_at = _PREAMBLE.size + header_size - (2 if version == 1 else 4)
+    count = struct.unpack_from("<H" if version == 1 else "<I", data, count_at)[0]
+    head = 4 if version == 1 else _SECTION_HEAD.size
+    spans = []
+    for _ in range(count):
+        (length,) = _U32.unpack_from(data, pos)
+        spans.append((pos, pos + head + length))
+        pos += head + length + (0 if version == 1 else 4)
+    return spans
 
 
 __all__ = [
     "BitstreamError",
     "Header",
+    "StreamReader",
     "pack",
     "unpack",
     "read_header",
+    "open_stream",
     "MAGIC",
     "FORMAT_VERSION",
     "COLOR_RGB",
     "COLOR_GRAY",
+    "COLOR_YUV420",
     "CODER_CONSTRICTION_ANS",
+    "WHOLE_STREAM",
 ]

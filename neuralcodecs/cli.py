@@ -1,24 +1,56 @@
 """The ``ncodec`` command.
 
-``ncodec list | encode | decode | info | train | export | demo | eval | plot``; ``ncodec
-COMMAND --help`` documents each.  Every user error prints ``error: ...`` and exits with 2;
-outputs are written atomically and an existing output is kept unless ``--force`` is given.
+``ncodec list | encode | decode | info | latents | train | export | demo | eval | plot``;
+``ncodec COMMAND --help`` documents each.  Every failure prints one ``error: ...`` line and
+exits with status 2, after checks that run before the work where they can (outputs,
+devices, folders, arguments); outputs are written atomically, an existing output is kept
+unless ``--force`` is given, and a failed command leaves no empty folder or temporary file.
+Commands dispatch on the codec contract (:mod:`neuralcodecs.codec`) and the registry, never
+on a codec's name.  ``list`` and ``info`` do not import torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from .errors import CodecArgumentError, NeuralCodecsError
 
 
-def _refuse_existing(paths: list[Path], force: bool) -> None:
-    existing = [str(p) for p in paths if p.exists()]
-    if existing and not force:
-        raise CodecArgumentError(f"output exists: {', '.join(existing)} (pass --force to overwrite)")
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``error:`` line (exit status 2), like every other."""
+
+    def error(self, message):  # noqa: D401 - argparse's hook
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _read_input(path) -> bytes:
+    from .cli_checks import check_input_file
+
+    try:
+        return check_input_file(path).read_bytes()
+    except OSError as exc:
+        raise CodecArgumentError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _codec_options(args, spec) -> dict:
+    """The declared options of ``spec`` that were given on the command line."""
+    given = {}
+    declared = {o.name for o in spec.options}
+    from . import registry
+
+    for option in registry.all_options():
+        value = getattr(args, option.name, None)
+        if value is None:
+            continue
+        if option.name not in declared:
+            raise CodecArgumentError(f"codec {spec.name!r} has no option {option.flag}")
+        given[option.name] = value
+    return given
 
 
 # --------------------------------------------------------------------------- commands
@@ -26,70 +58,96 @@ def _refuse_existing(paths: list[Path], force: bool) -> None:
 
 def cmd_list(args) -> int:
     from . import registry
+    from .anchors import ANCHORS
 
     for name in registry.names():
         entry = registry.spec(name)
-        shipped = "weights shipped" if entry.weights_path.exists() else "no weights shipped"
-        print(f"{name:12s} {entry.kind:6s} {shipped:18s} {entry.description}")
-    from .anchors import ANCHORS
-
+        ready = "ready" if entry.ready else "no weights shipped"
+        print(f"{name:12s} {entry.kind:6s} {ready:18s} quality {entry.quality.describe():36s} {entry.description}")
+        for option in entry.options:
+            print(f"{'':12s} {option.flag}: {option.help}")
     print("anchors (eval/plot): " + ", ".join(ANCHORS))
     return 0
 
 
 def cmd_encode(args) -> int:
     from . import ratecontrol, registry
-    from .bitstream import read_header
     from .atomic import atomic_write_bytes
+    from .bitstream import read_header
+    from .cli_checks import check_input_file, check_output
 
-    out = Path(args.output)
-    _refuse_existing([out], args.force)
-    codec = registry.load(args.codec, args.weights, args.device)
+    out = check_output(args.output, args.force, suffixes=(".ncb",))
+    if not isinstance(args.input, str) or not Path(args.input).is_dir():
+        check_input_file(args.input)
+    name = args.codec or registry.default_codec()
+    spec = registry.spec(name)
+    options = _codec_options(args, spec)
     chosen = [v is not None for v in (args.quality, args.target_bpp, args.max_bytes)]
     if sum(chosen) > 1:
         raise CodecArgumentError("give at most one of --quality, --target-bpp, --max-bytes")
+    if args.quality is not None:
+        spec.quality.check(args.quality)
+    codec = registry.load(name, args.weights, args.device)
     if args.target_bpp is not None or args.max_bytes is not None:
         result = ratecontrol.encode_to_budget(
-            codec, args.input, target_bpp=args.target_bpp, max_bytes=args.max_bytes, alpha=args.alpha
+            codec, args.input, target_bpp=args.target_bpp, max_bytes=args.max_bytes, alpha=args.alpha, **options
         )
         data, quality = result.data, result.quality
     else:
-        quality = args.quality if args.quality is not None else codec.default_quality
-        data = codec.encode(args.input, quality=quality, alpha=args.alpha)
-    atomic_write_bytes(out, data)
+        quality = args.quality if args.quality is not None else codec.quality.default
+        data = codec.encode(args.input, quality=quality, alpha=args.alpha, **options)
+    atomic_write_bytes(out, data, overwrite=args.force)
     header = read_header(data)
-    bpp = len(data) * 8 / (header.width * header.height)
-    print(f"{out}: {len(data)} bytes, {bpp:.4f} bpp, {header.width}x{header.height}, {args.codec} quality {quality:g}")
+    bpp = len(data) * 8 / (header.width * header.height * header.frames)
+    frames = f" x {header.frames} frames" if header.frames > 1 else ""
+    print(f"{out}: {len(data)} bytes, {bpp:.4f} bpp, {header.width}x{header.height}{frames}, {name} quality {quality:g}")
     return 0
 
 
 def cmd_decode(args) -> int:
     from . import decode
-    from .image.io import save_png
+    from .budget import parse_size
+    from .cli_checks import check_output
+    from .image.io import output_format, save_image
 
-    out = Path(args.output)
-    _refuse_existing([out], args.force)
-    try:
-        data = Path(args.input).read_bytes()
-    except OSError as exc:
-        raise CodecArgumentError(f"cannot read {args.input}: {exc}") from None
-    pixels = decode(data, weights=args.weights, device=args.device)
-    save_png(out, pixels)
-    print(f"{out}: {pixels.shape[1]}x{pixels.shape[0]} PNG")
+    out = check_output(args.output, args.force)
+    output_format(out)  # refuse an extension we cannot write before decoding
+    max_memory = parse_size(args.max_memory) if args.max_memory is not None else None
+    if args.max_pixels is not None and args.max_pixels <= 0:
+        raise CodecArgumentError("--max-pixels must be positive")
+    data = _read_input(args.input)
+    pixels = decode(data, weights=args.weights, device=args.device, max_pixels=args.max_pixels, max_memory=max_memory)
+    if pixels.ndim == 4:
+        raise CodecArgumentError("this stream is a video; decoding video to files arrives with the video codecs")
+    fmt = save_image(out, pixels, overwrite=args.force)
+    print(f"{out}: {pixels.shape[1]}x{pixels.shape[0]} {fmt}")
     return 0
 
 
 def cmd_info(args) -> int:
-    from .bitstream import COLOR_FORMATS, ENTROPY_CODERS, unpack
+    from .bitstream import COLOR_FORMATS, ENTROPY_CODERS, WHOLE_STREAM, open_stream
+    from .cli_checks import check_input_file
 
+    path = check_input_file(args.input)
     try:
-        data = Path(args.input).read_bytes()
+        reader = open_stream(path)
     except OSError as exc:
-        raise CodecArgumentError(f"cannot read {args.input}: {exc}") from None
-    header, sections = unpack(data)
+        raise CodecArgumentError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        header = reader.header
+        damaged = []
+        sizes = []
+        for i in range(len(header.section_frames)):
+            try:
+                sizes.append(len(reader.section(i)))
+            except NeuralCodecsError as exc:
+                damaged.append(str(exc))
+                sizes.append(None)
+    finally:
+        reader.file.close()
     info = {
         "file": str(args.input),
-        "bytes": len(data),
+        "bytes": reader.size,
         "format_version": header.version,
         "codec": header.codec,
         "config": header.config,
@@ -100,51 +158,111 @@ def cmd_info(args) -> int:
         "frames": header.frames,
         "frame_rate": list(header.fps),
         "color": COLOR_FORMATS[header.color],
-        "sections": [len(s) for s in sections],
-        "bpp": len(data) * 8 / (header.width * header.height * header.frames),
+        "sections": sizes,
+        "section_frames": ["stream" if f == WHOLE_STREAM else f for f in header.section_frames],
+        "keyframes": [f for f, _ in header.keyframes],
+        "bpp": reader.size * 8 / (header.width * header.height * header.frames),
     }
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         for key, value in info.items():
             print(f"{key:20s} {value}")
+    if damaged:
+        raise CodecArgumentError("; ".join(damaged))
     return 0
 
 
-def cmd_train(args) -> int:
-    from .registry import trainable_model_builder
-    from .train import TrainConfig, train
+def cmd_latents(args) -> int:
+    from . import latents
 
+    data = _read_input(args.input)
+    lat = latents(data, weights=args.weights, device=args.device)
+    summary = {
+        "codec": lat.codec,
+        "quality": lat.quality,
+        "shape": list(lat.tensor.shape),
+        "stride": list(lat.stride),
+        "picture": [lat.height, lat.width],
+        "bits_total": float(lat.bits.sum()) if lat.bits is not None else None,
+        "file_bits": len(data) * 8,
+    }
+    if args.output:
+        from .atomic import atomic_write_bytes
+        from .cli_checks import check_output
+        from safetensors.torch import save
+
+        out = check_output(args.output, args.force, suffixes=(".safetensors",))
+        tensors = {"latents": lat.tensor.contiguous()}
+        if lat.bits is not None:
+            tensors["bits"] = lat.bits.contiguous()
+        atomic_write_bytes(out, save(tensors, metadata={k: json.dumps(v) for k, v in summary.items()}), overwrite=args.force)
+        summary["written"] = str(out)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _model_args(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CodecArgumentError(f"--model-args is not JSON ({exc.msg}); e.g. '{{\"N\": 128, \"M\": 192}}'") from None
+    if not isinstance(value, dict):
+        raise CodecArgumentError("--model-args must be a JSON object, e.g. '{\"N\": 128}'")
+    return value
+
+
+def cmd_train(args) -> int:
+    from . import registry
+    from .cli_checks import check_input_folders, check_output_folder, folder_removed_if_empty_on_failure
+    from .data import list_images
+    from .devices import resolve_device
+    from .train import CHECKPOINT_NAME, TrainConfig, train
+
+    name = args.codec or registry.default_codec()
+    objective = registry.objective(name)
+    model_args = _model_args(args.model_args)
+    for flag, value, low in (("--steps", args.steps, 1), ("--batch-size", args.batch_size, 1), ("--crop", args.crop, 16),
+                             ("--save-every", args.save_every, 1), ("--log-every", args.log_every, 1)):
+        if value < low:
+            raise CodecArgumentError(f"{flag} must be at least {low}, got {value}")
+    if not args.lr > 0:
+        raise CodecArgumentError(f"--lr must be positive, got {args.lr}")
+    resolve_device(args.device)
+    check_input_folders(args.data, "training folder")
+    list_images(args.data)
+    out = check_output_folder(args.out)
+    if args.resume and not (out / CHECKPOINT_NAME).is_file():
+        raise CodecArgumentError(f"--resume given but {out / CHECKPOINT_NAME} does not exist")
+    if not args.resume and (out / CHECKPOINT_NAME).exists():
+        raise CodecArgumentError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
+    try:
+        objective.build(**model_args)
+    except TypeError as exc:
+        raise CodecArgumentError(f"--model-args do not fit codec {name!r}: {exc}") from None
     cfg = TrainConfig(
-        codec=args.codec,
-        data=args.data,
-        out=args.out,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        crop=args.crop,
-        lr=args.lr,
-        lr_decay_steps=args.lr_decay_steps,
-        precision=args.precision,
-        device=args.device,
-        threads=args.threads,
-        seed=args.seed,
-        save_every=args.save_every,
-        log_every=args.log_every,
-        resume=args.resume,
-        model_args=json.loads(args.model_args),
+        codec=name, data=args.data, out=str(out), steps=args.steps, batch_size=args.batch_size, crop=args.crop,
+        lr=args.lr, lr_decay_steps=args.lr_decay_steps, precision=args.precision, device=args.device,
+        threads=args.threads, seed=args.seed, save_every=args.save_every, log_every=args.log_every,
+        resume=args.resume, model_args=model_args,
     )
-    last = train(cfg, trainable_model_builder(args.codec))
+    with folder_removed_if_empty_on_failure(out):
+        last = train(cfg, objective)
     print(json.dumps(last))
     return 0
 
 
 def cmd_export(args) -> int:
-    if args.codec != "hyperprior":
-        raise CodecArgumentError(f"export is implemented for hyperprior, not {args.codec!r}")
-    from .image.hyperprior_codec import export_from_checkpoint
+    from . import registry
+    from .cli_checks import check_input_file, check_input_folders, check_output
 
-    _refuse_existing([Path(args.output)], args.force)
-    report = export_from_checkpoint(args.checkpoint, args.output, args.calibration_data)
+    objective = registry.objective(args.codec or registry.default_codec())
+    if objective.export is None:
+        raise CodecArgumentError(f"codec {args.codec!r} has no export step")
+    out = check_output(args.output, args.force, suffixes=(".safetensors",))
+    check_input_file(args.checkpoint, "checkpoint")
+    check_input_folders(args.calibration_data, "calibration folder")
+    report = objective.export(args.checkpoint, out, args.calibration_data)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -152,7 +270,7 @@ def cmd_export(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(out_dir=args.out, quality=args.quality, force=args.force, device=args.device)
+    return run_demo(out_dir=args.out, quality=args.quality, force=args.force, device=args.device, codec=args.codec)
 
 
 def cmd_eval(args) -> int:
@@ -170,41 +288,65 @@ def cmd_plot(args) -> int:
 # --------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ncodec", description="learned image and video codecs (neuralcodecs)")
-    sub = p.add_subparsers(dest="command", required=True)
+def _add_codec_options(parser) -> None:
+    from . import registry
 
-    s = sub.add_parser("list", help="list codecs and anchors")
+    for option in registry.all_options():
+        kwargs = {"type": option.type, "default": None, "help": option.help}
+        if option.choices:
+            kwargs["choices"] = option.choices
+        parser.add_argument(option.flag, dest=option.name, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import registry
+
+    codecs = ", ".join(f"{n} ({registry.spec(n).kind})" for n in registry.names())
+    p = _Parser(prog="ncodec", description="learned image and video codecs (neuralcodecs)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("list", help="list codecs, their qualities and options, and the anchors")
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("encode", help="encode an image into a .ncb file")
     s.add_argument("input")
-    s.add_argument("-o", "--output", required=True)
-    s.add_argument("--codec", default="hyperprior")
-    s.add_argument("--quality", type=float, help="codec quality (hyperprior: 1..8, fractional ok)")
+    s.add_argument("-o", "--output", required=True, help="the .ncb file to write")
+    s.add_argument("--codec", help=f"one of: {codecs}; default: the default image codec")
+    s.add_argument("--quality", type=float, help="codec quality (ncodec list shows each codec's range)")
     s.add_argument("--target-bpp", type=float, help="pick the quality whose rate is nearest this bpp")
     s.add_argument("--max-bytes", type=int, help="highest quality whose file fits this many bytes")
     s.add_argument("--alpha", choices=["refuse", "composite"], default="refuse", help="transparent images")
     s.add_argument("--weights", help="weights file (default: the shipped one)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--force", action="store_true", help="overwrite an existing output")
+    _add_codec_options(s)
     s.set_defaults(func=cmd_encode)
 
-    s = sub.add_parser("decode", help="decode a .ncb file to PNG")
+    s = sub.add_parser("decode", help="decode a .ncb file to an image (format from the extension)")
     s.add_argument("input")
-    s.add_argument("-o", "--output", required=True)
-    s.add_argument("--weights", help="weights file (default: the shipped one)")
+    s.add_argument("-o", "--output", required=True, help=".png, .bmp, .ppm, .tif, .webp (lossless) or .jpg (quality 95)")
+    s.add_argument("--weights", help="weights file (default: the one the stream names)")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--max-pixels", type=int, help="largest picture to accept (default 40000000)")
+    s.add_argument("--max-memory", help="largest estimated decoding memory to accept, e.g. 2G (default 4G)")
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_decode)
 
-    s = sub.add_parser("info", help="print a .ncb file's header")
+    s = sub.add_parser("info", help="print a .ncb file's header and check every section")
     s.add_argument("input")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("train", help="train a learned codec on image folders")
-    s.add_argument("--codec", default="hyperprior")
+    s = sub.add_parser("latents", help="entropy-decode a .ncb file's latents (no synthesis)")
+    s.add_argument("input")
+    s.add_argument("-o", "--output", help="write latents and bits per position to a .safetensors file")
+    s.add_argument("--weights")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--force", action="store_true")
+    s.set_defaults(func=cmd_latents)
+
+    s = sub.add_parser("train", help="train a learned codec")
+    s.add_argument("--codec", help="default: the default image codec")
     s.add_argument("--data", nargs="+", required=True, help="training image folders (never Kodak)")
     s.add_argument("--out", required=True, help="run folder: checkpoint.pt and log.jsonl")
     s.add_argument("--steps", type=int, default=100_000)
@@ -224,43 +366,68 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("export", help="freeze a training checkpoint into a weights file")
     s.add_argument("checkpoint")
-    s.add_argument("-o", "--output", required=True)
-    s.add_argument("--codec", default="hyperprior")
+    s.add_argument("-o", "--output", required=True, help="the .safetensors file to write")
+    s.add_argument("--codec", help="default: the default image codec")
     s.add_argument("--calibration-data", nargs="+", required=True, help="training folders for calibration")
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("demo", help="encode a bundled photo and compare with JPEG and WebP")
     s.add_argument("--out", help="output folder (default: a new ./ncodec-demo folder)")
+    s.add_argument("--codec", help="default: the default image codec")
     s.add_argument("--quality", type=float, default=None)
     s.add_argument("--device", default="cpu")
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_demo)
 
-    from .evaluate import add_eval_arguments
-    from .plot import add_plot_arguments
-
     s = sub.add_parser("eval", help="rate-distortion (or machine-perception) evaluation on an image folder")
-    add_eval_arguments(s)
+    s.add_argument("--dataset", required=True, help="folder of images (searched recursively)")
+    s.add_argument("--codec", action="append", default=None,
+                   help="NAME or NAME:q1,q2 (repeatable); default: every ready codec and every anchor")
+    s.add_argument("--json", required=True, help="output JSON file")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--jobs", type=int, default=1, help="worker processes (images are spread over them)")
+    s.add_argument("--limit", type=int, help="evaluate N evenly spaced images")
+    s.add_argument("--task", choices=["rd", "classify"], default="rd")
+    s.add_argument("--classifier-weights", help="torchvision MobileNetV2 ImageNet weights (.pth), for --task classify")
+    s.add_argument("--class-map", help="text file with lines '<folder> ... <imagenet index>' (Imagenette SOURCE.txt)")
+    s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("plot", help="plot rate-distortion curves and print a BD-rate table")
-    add_plot_arguments(s)
+    s.add_argument("results", nargs="+", help="ncodec eval JSON and/or CompressAI results JSON files")
+    s.add_argument("--metric", choices=["psnr", "ms-ssim"], default="psnr")
+    s.add_argument("--anchor", default="webp", help="curve name the BD-rates are measured against")
+    s.add_argument("--title")
+    s.add_argument("-o", "--output", required=True, help="PNG file")
+    s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_plot)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
+        return int(exc.code or 0)
     try:
         return args.func(args)
     except NeuralCodecsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permissions changed during the work, ...
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if os.environ.get("NCODEC_DEBUG"):
+            raise
+        print(f"error: internal error {type(exc).__name__}: {exc} (set NCODEC_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

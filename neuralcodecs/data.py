@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .errors import CodecArgumentError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff"}
 EVALUATION_ONLY = ("kodak", "kodim")
 
@@ -25,12 +27,12 @@ def list_images(folders: list[str | os.PathLike]) -> list[Path]:
     for folder in folders:
         root = Path(folder)
         if any(tag in str(root).lower() for tag in EVALUATION_ONLY):
-            raise ValueError(f"{root}: Kodak is for evaluation only; never train on it")
+            raise CodecArgumentError(f"{root}: Kodak is for evaluation only; never train on it")
         if not root.is_dir():
-            raise FileNotFoundError(f"training folder not found: {root}")
+            raise CodecArgumentError(f"training folder not found: {root}")
         files += sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FileNotFoundError(f"no images found in {', '.join(map(str, folders))}")
+        raise CodecArgumentError(f"no images found in {', '.join(map(str, folders))}")
     return files
 
 

@@ -1,6 +1,7 @@
 """``ncodec demo``: one photo through the learned codec and two classical ones.
 
-Encodes the bundled photo (Kodak ``kodim23``) with ``hyperprior`` into a real ``.ncb`` file,
+Encodes the bundled photo (Kodak ``kodim23``) with the default image codec of the registry
+(or ``--codec``) into a real ``.ncb`` file,
 decodes it from the bytes alone, encodes JPEG and WebP at the nearest file size, prints
 size, bpp, PSNR and MS-SSIM side by side, and writes a PNG of enlarged crops
 (original / neuralcodecs / JPEG / WebP).
@@ -20,8 +21,10 @@ from .errors import CodecArgumentError
 from .image.io import load_image, save_png
 from .metrics import ms_ssim, psnr
 from .atomic import atomic_write_bytes
+from .cli_checks import check_output_folder, folder_removed_if_empty_on_failure
+from .paths import ASSETS_DIR
 
-PHOTO = Path(__file__).resolve().parent / "assets" / "kodim23.png"
+PHOTO = ASSETS_DIR / "kodim23.png"
 CROP = (400, 96, 592, 288)  # left, top, right, bottom: the parrots' heads
 ZOOM = 2
 
@@ -56,29 +59,42 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], crop=CROP, zoom=ZOOM) -> 
     return canvas
 
 
-def run_demo(out_dir: str | None = None, quality: float | None = None, force: bool = False, device: str = "cpu") -> int:
+def run_demo(
+    out_dir: str | None = None, quality: float | None = None, force: bool = False, device: str = "cpu", codec: str | None = None
+) -> int:
     """Run the demo; returns the process exit code."""
-    folder = Path(out_dir) if out_dir else _free_folder(Path("ncodec-demo"))
-    names = ["kodim23.ncb", "kodim23.hyperprior.png", "kodim23.jpeg.jpg", "kodim23.webp.webp", "side_by_side.png"]
+    name = codec or registry.default_codec()
+    spec = registry.spec(name)
+    if spec.kind != "image":
+        raise CodecArgumentError(f"the demo codes a photo; {name!r} is a {spec.kind} codec")
+    if quality is not None:
+        spec.quality.check(quality)
+    folder = check_output_folder(out_dir) if out_dir else _free_folder(Path("ncodec-demo"))
+    names = ["kodim23.ncb", f"kodim23.{name}.png", "kodim23.jpeg.jpg", "kodim23.webp.webp", "side_by_side.png"]
     if out_dir and not force and any((folder / n).exists() for n in names):
         raise CodecArgumentError(f"{folder} already holds demo outputs (pass --force to overwrite)")
-    folder.mkdir(parents=True, exist_ok=True)
+    loaded = registry.load(name, device=device)
+    with folder_removed_if_empty_on_failure(folder):
+        _demo(folder, names, loaded, quality, device)
+    return 0
 
+
+def _demo(folder: Path, names: list[str], codec, quality: float | None, device: str) -> None:
     original, _ = load_image(PHOTO)
     h, w = original.shape[:2]
-    codec = registry.load("hyperprior", device=device)
+    quality = codec.quality.default if quality is None else quality
     data = codec.encode(original, quality=quality)
     atomic_write_bytes(folder / names[0], data)
     ours = decode((folder / names[0]).read_bytes(), device=device)  # from the file's bytes alone
     save_png(folder / names[1], ours)
 
-    rows = [("neuralcodecs hyperprior", len(data), ours)]
-    for name, filename in (("jpeg", names[2]), ("webp", names[3])):
-        _, anchor_data = nearest_size(name, original, len(data))
+    rows = [(f"neuralcodecs {codec.name}", len(data), ours)]
+    for anchor_name, filename in (("jpeg", names[2]), ("webp", names[3])):
+        _, anchor_data = nearest_size(anchor_name, original, len(data))
         atomic_write_bytes(folder / filename, anchor_data)
-        rows.append((anchor(name).description, len(anchor_data), anchor(name).decode(anchor_data)))
+        rows.append((anchor(anchor_name).description, len(anchor_data), anchor(anchor_name).decode(anchor_data)))
 
-    print(f"photo: {PHOTO.name} ({w}x{h}), hyperprior quality {quality if quality is not None else codec.default_quality:g}")
+    print(f"photo: {PHOTO.name} ({w}x{h}), {codec.name} quality {quality:g}")
     print(f"{'codec':52s} {'bytes':>8s} {'bpp':>7s} {'PSNR-RGB':>9s} {'MS-SSIM':>8s}")
     for label, size, pixels in rows:
         print(f"{label:52s} {size:8d} {size * 8 / (w * h):7.4f} {psnr(original, pixels):8.2f}dB {ms_ssim(original, pixels):8.4f}")
@@ -90,4 +106,3 @@ def run_demo(out_dir: str | None = None, quality: float | None = None, force: bo
     side_by_side(panels).save(buf, format="PNG")
     atomic_write_bytes(folder / names[4], buf.getvalue())
     print(f"wrote {', '.join(str(folder / n) for n in names)}")
-    return 0

@@ -56,6 +56,11 @@ class SectionLayoutError(BitstreamError):
     """The number or sizes of the payload sections disagree with the geometry and codec."""
 
 
+class DecodeBudgetError(BitstreamError):
+    """Decoding the stream would exceed the decoder's pixel or memory budget (``max_pixels``,
+    ``max_memory``); nothing was allocated.  The stream itself may be valid."""
+
+
 class CorruptPayloadError(BitstreamError):
     """An entropy-coded section decodes inconsistently (range, sentinel or length check)."""
 

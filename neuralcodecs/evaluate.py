@@ -1,7 +1,10 @@
 """``ncodec eval``: learned codecs and classical anchors, side by side, on an image folder.
 
 For every image, codec and quality: the real file's bytes (bpp counts the complete file,
-header included), PSNR-RGB, MS-SSIM, encode and decode seconds.  Curves are averages over
+header included), PSNR-RGB, PSNR-Y and PSNR-YUV (BT.601 full-range YCbCr, 6:1:1 weights, as
+video coding reports), MS-SSIM, encode and decode seconds.  Contenders are the registry's
+image codecs (their ``QualitySpec.sweep`` unless qualities are given) and the classical
+anchors; a video codec is refused with a clear error until video evaluation exists.  Curves are averages over
 images (as CompressAI does: mean of per-image bpp and per-image PSNR) in CompressAI's
 results schema, plus per-image values and a ``meta`` block (machine, versions, date,
 dataset and the checksum of its files, device).
@@ -30,7 +33,7 @@ import numpy as np
 from .anchors import ANCHORS
 from .data import IMAGE_SUFFIXES
 from .errors import CodecArgumentError
-from .metrics import ms_ssim, psnr
+from .metrics import ms_ssim, psnr, psnr_y, psnr_yuv
 
 
 # --------------------------------------------------------------------------- contenders
@@ -68,14 +71,16 @@ def build_contender(name: str, qualities: list[float] | None, device: str = "cpu
     if name in ANCHORS:
         a = ANCHORS[name]
         return Contender(name, a.description, list(qualities or a.sweep), a.encode, a.decode, "cpu")
+    spec = registry.spec(name)
+    if spec.kind != "image":
+        raise CodecArgumentError(f"{name!r} is a {spec.kind} codec; ncodec eval evaluates image codecs on image folders")
     codec = registry.load(name, device=device)
     for q in qualities or []:
-        codec.check_quality(q)
-    spec = registry.spec(name)
+        codec.quality.check(q)
     return Contender(
         name,
         f"neuralcodecs {name}: {spec.description}",
-        list(qualities or codec.qualities()),
+        list(qualities or codec.quality.sweep),
         lambda pixels, q: codec.encode(pixels, quality=q),
         codec.decode,
         device,
@@ -86,7 +91,7 @@ def default_codec_args() -> list[str]:
     """Every registered codec with shipped weights, then every anchor."""
     from . import registry
 
-    learned = [n for n in registry.names() if registry.spec(n).weights_path.exists() and registry.spec(n).kind == "image"]
+    learned = [n for n in registry.names("image") if registry.spec(n).ready]
     return learned + list(ANCHORS)
 
 
@@ -203,6 +208,8 @@ def evaluate_image(path: Path, contenders: list[Contender], classifier=None, nam
                 "bytes": len(data),
                 "bpp": len(data) * 8 / num_pixels,
                 "psnr-rgb": psnr(original, decoded),
+                "psnr-y": psnr_y(original, decoded),
+                "psnr-yuv": psnr_yuv(original, decoded),
                 "ms-ssim-rgb": ms_ssim(original, decoded),
                 "encoding_time": t1 - t0,
                 "decoding_time": t2 - t1,
@@ -220,7 +227,7 @@ def _evaluate_in_worker(path: Path, name: str) -> dict:
 
 # --------------------------------------------------------------------------- aggregation
 
-_METRICS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
+_METRICS = ("bpp", "psnr-rgb", "psnr-y", "psnr-yuv", "ms-ssim-rgb", "encoding_time", "decoding_time")
 
 
 def aggregate(records: list[dict], contenders: list[Contender], labels: dict[str, int] | None = None) -> list[dict]:
@@ -242,7 +249,9 @@ def aggregate(records: list[dict], contenders: list[Contender], labels: dict[str
                     float(np.mean([p["prediction"] == r["original_prediction"] for p, r in zip(points, records)]))
                 )
         for r in records:
-            per_image[r["name"]] = {m: [p[m] for p in r["points"][c.name]] for m in ("bytes", "bpp", "psnr-rgb", "ms-ssim-rgb")}
+            per_image[r["name"]] = {
+                m: [p[m] for p in r["points"][c.name]] for m in ("bytes", "bpp", "psnr-rgb", "psnr-y", "ms-ssim-rgb")
+            }
         curves.append({"name": c.name, "description": c.description, "results": results, "per_image": per_image})
     return curves
 
@@ -296,30 +305,19 @@ def run_evaluation(
 # --------------------------------------------------------------------------- CLI
 
 
-def add_eval_arguments(p) -> None:
-    p.add_argument("--dataset", required=True, help="folder of images (searched recursively)")
-    p.add_argument(
-        "--codec",
-        action="append",
-        default=None,
-        help="NAME or NAME:q1,q2 (repeatable); default: every shipped codec and every anchor",
-    )
-    p.add_argument("--json", required=True, help="output JSON file")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (images are spread over them)")
-    p.add_argument("--limit", type=int, help="evaluate N evenly spaced images")
-    p.add_argument("--task", choices=["rd", "classify"], default="rd")
-    p.add_argument("--classifier-weights", help="torchvision MobileNetV2 ImageNet weights (.pth), for --task classify")
-    p.add_argument("--class-map", help="text file with lines '<folder> ... <imagenet index>' (Imagenette SOURCE.txt)")
-    p.add_argument("--force", action="store_true")
-
-
 def run_eval_cli(args) -> int:
+    """``ncodec eval``: every argument is checked before the first image is coded."""
     from .atomic import atomic_write_bytes
+    from .cli_checks import check_input_file, check_output
+    from .devices import resolve_device
 
-    out = Path(args.json)
-    if out.exists() and not args.force:
-        raise CodecArgumentError(f"output exists: {out} (pass --force to overwrite)")
+    out = check_output(args.json, args.force, suffixes=(".json",))
+    if args.limit is not None and args.limit < 1:
+        raise CodecArgumentError(f"--limit must be a positive number of images, got {args.limit}")
+    if args.jobs < 1:
+        raise CodecArgumentError(f"--jobs must be at least 1, got {args.jobs}")
+    resolve_device(args.device)
+    list_dataset(args.dataset, args.limit)
     codec_args = [parse_codec_arg(c) for c in (args.codec or default_codec_args())]
     classifier_factory = labels_for = None
     if args.task == "classify":
@@ -327,12 +325,14 @@ def run_eval_cli(args) -> int:
 
         if not args.classifier_weights or not args.class_map:
             raise CodecArgumentError("--task classify needs --classifier-weights and --class-map")
+        check_input_file(args.classifier_weights, "classifier weights")
+        check_input_file(args.class_map, "class map")
         classifier_factory = MobileNetClassifier.factory(args.classifier_weights)
         labels_for = folder_labels(args.class_map)
     result = run_evaluation(
         args.dataset, codec_args, args.device, args.jobs, args.limit, classifier_factory, labels_for
     )
-    atomic_write_bytes(out, json.dumps(result, indent=1).encode())
+    atomic_write_bytes(out, json.dumps(result, indent=1).encode(), overwrite=args.force)
     for curve in result["curves"]:
         r = curve["results"]
         pts = ", ".join(f"{b:.3f}/{p:.2f}" for b, p in zip(r["bpp"], r["psnr-rgb"]))

@@ -24,41 +24,35 @@ import resource
 import signal
 import struct
 import time
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from .bitstream import MAGIC, FORMAT_VERSION
+from .bitstream import FORMAT_VERSION, MAGIC, reseal, section_spans
 from .errors import BitstreamError
 
 KINDS = ("bitflip", "truncate", "insert", "header_field", "section_length", "payload", "random_bytes")
 
 
-def _recrc(body: bytes) -> bytes:
-    return body + struct.pack("<I", zlib.crc32(body))
+#: mutations whose CRCs are recomputed: a mutant of these may decode to other pixels (the
+#: damage is invisible to the container); any other mutant that decodes must decode exactly
+#: to the original's pixels, or the container let damage through silently.
+RESEALED = ("header_field", "section_length", "payload", "random_bytes")
 
 
-def _section_spans(data: bytes) -> list[tuple[int, int]]:
-    """(length-field offset, payload end) of each section of a valid file."""
-    header_size = struct.unpack_from("<H", data, 6)[0]
-    pos = 8 + header_size
-    count = struct.unpack_from("<H", data, pos - 2)[0]
-    spans = []
-    for _ in range(count):
-        length = struct.unpack_from("<I", data, pos)[0]
-        spans.append((pos, pos + 4 + length))
-        pos += 4 + length
-    return spans
+def _section_spans(data: bytes) -> list[tuple[int, int, int]]:
+    """``(length-field offset, payload start, payload end)`` of each section of a valid file."""
+    head = 4 if data[4] == 1 else 8
+    return [(a, a + head, b) for a, b in section_spans(data)]
 
 
 def mutate(data: bytes, rng: np.random.Generator, kind: str | None = None) -> tuple[str, bytes]:
     """One mutant of a valid file: ``(kind, bytes)``."""
     kind = kind or KINDS[int(rng.integers(len(KINDS)))]
     buf = bytearray(data)
-    body = bytearray(data[:-4])
+    body = bytearray(data)
     if kind == "bitflip":
         for _ in range(int(rng.integers(1, 9))):
             bit = int(rng.integers(len(buf) * 8))
@@ -74,27 +68,26 @@ def mutate(data: bytes, rng: np.random.Generator, kind: str | None = None) -> tu
         header_size = struct.unpack_from("<H", data, 6)[0]
         pos = int(rng.integers(8, 8 + header_size))
         body[pos] = int(rng.integers(0, 256))
-        return kind, _recrc(bytes(body))
+        return kind, reseal(bytes(body))
     if kind == "section_length":
         spans = _section_spans(data)
         if spans:
-            start, _ = spans[int(rng.integers(len(spans)))]
+            start, _, _ = spans[int(rng.integers(len(spans)))]
             old = struct.unpack_from("<I", body, start)[0]
             new = int(rng.choice([0, 1, 3, old - 4, old + 4, old * 2, 2**32 - 1, int(rng.integers(0, 2**32))]))
             struct.pack_into("<I", body, start, max(0, min(new, 2**32 - 1)))
-        return kind, _recrc(bytes(body))
+        return kind, reseal(bytes(body))
     if kind == "payload":
-        spans = _section_spans(data)
-        spans = [(a + 4, b) for a, b in spans if b > a + 4]
+        spans = [(a, b) for _, a, b in _section_spans(data) if b > a]
         if spans:
             a, b = spans[int(rng.integers(len(spans)))]
             for _ in range(int(rng.integers(1, 9))):
                 bit = int(rng.integers((b - a) * 8))
                 body[a + bit // 8] ^= 1 << (bit % 8)
-        return kind, _recrc(bytes(body))
+        return kind, reseal(bytes(body))
     if kind == "random_bytes":
         junk = rng.integers(0, 256, size=int(rng.integers(0, 2 * len(data))), dtype=np.uint8).tobytes()
-        return kind, _recrc(MAGIC + bytes([FORMAT_VERSION, 0]) + junk)
+        return kind, reseal(MAGIC + bytes([FORMAT_VERSION, 0]) + junk)
     raise ValueError(f"unknown mutation kind {kind!r}")
 
 
@@ -112,6 +105,8 @@ class FuzzTally:
 
     mutants: int = 0
     decoded: int = 0
+    decoded_identical: int = 0  # decoded to exactly the original's pixels
+    decoded_different: Counter = field(default_factory=Counter)  # by kind: other pixels
     rejected: Counter = field(default_factory=Counter)
     by_kind: Counter = field(default_factory=Counter)
     failures: list = field(default_factory=list)  # (kind, exception type, message)
@@ -123,6 +118,9 @@ class FuzzTally:
         return {
             "mutants": self.mutants,
             "decoded": self.decoded,
+            "decoded_identical": self.decoded_identical,
+            "decoded_different_by_kind": dict(sorted(self.decoded_different.items())),
+            "silent_corruptions": sum(v for k, v in self.decoded_different.items() if k not in RESEALED),
             "rejected": sum(self.rejected.values()),
             "rejected_by_class": dict(sorted(self.rejected.items())),
             "mutants_by_kind": dict(sorted(self.by_kind.items())),
@@ -151,11 +149,13 @@ def run_fuzz(
 
     rng = np.random.default_rng(seed)
     tally = FuzzTally()
+    originals = [decode(s) for s in seeds]
     base_rss = _rss_mb()
     previous = signal.signal(signal.SIGALRM, _alarm)
     try:
         for _ in tqdm(range(count), disable=not progress, desc="fuzz", dynamic_ncols=True):
-            kind, data = mutate(seeds[int(rng.integers(len(seeds)))], rng)
+            which = int(rng.integers(len(seeds)))
+            kind, data = mutate(seeds[which], rng)
             tally.mutants += 1
             tally.by_kind[kind] += 1
             start = time.perf_counter()
@@ -166,6 +166,10 @@ def run_fuzz(
                     tally.failures.append((kind, "BadOutput", repr(type(out))))
                 else:
                     tally.decoded += 1
+                    if out.shape == originals[which].shape and np.array_equal(out, originals[which]):
+                        tally.decoded_identical += 1
+                    else:
+                        tally.decoded_different[kind] += 1
             except BitstreamError as exc:
                 tally.rejected[type(exc).__name__] += 1
             except _Hang:

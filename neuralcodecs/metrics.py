@@ -30,6 +30,36 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if err == 0 else 10.0 * math.log10(255.0**2 / err)
 
 
+_BT601 = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
+def _ycbcr(pixels: np.ndarray) -> np.ndarray:
+    """BT.601 full-range YCbCr (JPEG's), float64 ``(H, W, 3)`` on the 0-255 scale."""
+    out = pixels.astype(np.float64) @ _BT601.T
+    out[..., 1:] += 128.0
+    return out
+
+
+def _plane_psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    d = _ycbcr(a) - _ycbcr(b)
+    err = np.mean(d * d, axis=(0, 1))
+    with np.errstate(divide="ignore"):
+        return np.where(err == 0, np.inf, 10.0 * np.log10(255.0**2 / np.maximum(err, 1e-300)))
+
+
+def psnr_y(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR of the BT.601 luma plane in dB."""
+    return float(_plane_psnr(a, b)[0])
+
+
+def psnr_yuv(a: np.ndarray, b: np.ndarray) -> float:
+    """``(6 PSNR-Y + PSNR-Cb + PSNR-Cr) / 8`` in dB (the video-coding convention), BT.601 full range."""
+    p = _plane_psnr(a, b)
+    return float((6 * p[0] + p[1] + p[2]) / 8)
+
+
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """MS-SSIM (pytorch-msssim, 5 scales) of two RGB images.
 

@@ -19,10 +19,21 @@ from .metrics import bd_psnr, bd_rate
 METRIC_KEYS = {"psnr": ("psnr-rgb", "psnr"), "ms-ssim": ("ms-ssim-rgb", "ms-ssim")}
 
 
+def _numbers(values, key: str) -> list[float]:
+    """Finite floats, or :class:`CodecArgumentError` naming the field."""
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise CodecArgumentError(f"results field {key!r} holds a value that is not a number: {values!r:.80}") from None
+    if not all(math.isfinite(v) for v in out):
+        raise CodecArgumentError(f"results field {key!r} holds a non-finite value")
+    return out
+
+
 def _quality_values(results: dict, metric: str) -> list[float] | None:
     for key in METRIC_KEYS[metric]:
         if key in results:
-            values = [float(v) for v in results[key]]
+            values = _numbers(results[key], key)
             if metric == "ms-ssim":
                 values = [-10 * math.log10(max(1e-12, 1 - v)) for v in values]
             return values
@@ -35,18 +46,20 @@ def load_curves(paths: list[str | Path], metric: str) -> list[dict]:
     for path in paths:
         try:
             data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CodecArgumentError(f"cannot read results file {path}: {exc}") from None
         entries = data["curves"] if isinstance(data, dict) and "curves" in data else [data]
         for entry in entries:
             try:
                 results = entry["results"]
-                bpp = [float(v) for v in results["bpp"]]
-            except (KeyError, TypeError):
+                bpp = _numbers(results["bpp"], "bpp")
+            except (KeyError, TypeError, AttributeError):
                 raise CodecArgumentError(f"{path}: not an eval or CompressAI results file") from None
             quality = _quality_values(results, metric)
             if quality is None:
                 continue
+            if len(quality) != len(bpp) or len(bpp) < 2:
+                raise CodecArgumentError(f"{path}: curve {entry.get('name', '?')!r} needs as many {metric} values as bpp values, at least 2")
             name = entry.get("name", Path(path).stem)
             if any(c["name"] == name for c in curves):
                 name = f"{name} ({Path(path).stem})"
@@ -106,24 +119,15 @@ def plot_curves(curves: list[dict], metric: str, title: str | None = None) -> by
     return buf.getvalue()
 
 
-def add_plot_arguments(p) -> None:
-    p.add_argument("results", nargs="+", help="ncodec eval JSON and/or CompressAI results JSON files")
-    p.add_argument("--metric", choices=["psnr", "ms-ssim"], default="psnr")
-    p.add_argument("--anchor", default="webp", help="curve name the BD-rates are measured against")
-    p.add_argument("--title")
-    p.add_argument("-o", "--output", required=True, help="PNG file")
-    p.add_argument("--force", action="store_true")
-
-
 def run_plot_cli(args) -> int:
     from .atomic import atomic_write_bytes
 
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise CodecArgumentError(f"output exists: {out} (pass --force to overwrite)")
+    from .cli_checks import check_output
+
+    out = check_output(args.output, args.force, suffixes=(".png",))
     curves = load_curves(args.results, args.metric)
     table = bd_table(curves, args.anchor, args.metric)
-    atomic_write_bytes(out, plot_curves(curves, args.metric, args.title))
+    atomic_write_bytes(out, plot_curves(curves, args.metric, args.title), overwrite=args.force)
     print(table)
     print(f"\nwrote {out}")
     return 0

@@ -1,8 +1,9 @@
 """Rate control: choose the quality that meets a size or rate budget.
 
-File size grows with quality for every codec here, so a bisection over the quality range
-finds the budget's quality in about ``log2(range / step)`` encodes (11 for ``hyperprior``'s
-1..8 in steps of 1/256).  Every encoding tried is a real one; the result is the best of them,
+File size grows with quality for every codec here, so a bisection over the qualities the
+codec's :class:`~neuralcodecs.codec.QualitySpec` accepts (``quality.grid()``: a ladder, or a
+range in steps of ``quality.step``) finds the budget's quality in about ``log2(len(grid))``
+encodes (11 for a 1..8 range in steps of 1/256, 3 for a ladder of 5).  Every encoding tried is a real one; the result is the best of them,
 so ``max_bytes`` is never exceeded even where size is not perfectly monotone.
 """
 
@@ -11,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from .codec import IMAGE
 from .errors import CodecArgumentError, RateControlError
-from .image.io import load_image
-from .bitstream import COLOR_GRAY
 
 
 @dataclass
@@ -31,24 +31,21 @@ class BudgetResult:
 
 def search_quality(
     encode: Callable[[float], bytes],
-    low: float,
-    high: float,
-    step: float,
+    grid: list[float],
     score: Callable[[int], float],
     feasible: Callable[[int], bool] = lambda size: True,
 ) -> tuple[float, bytes, int] | None:
-    """Bisection over ``[low, high]`` in units of ``step`` for the feasible encoding of lowest score.
+    """Bisection over the ascending qualities ``grid`` for the feasible encoding of lowest score.
 
     Args:
         encode: quality -> encoded bytes (size assumed to grow with quality).
-        low, high: quality range.
-        step: smallest quality increment.
+        grid: the qualities that may be tried, ascending.
         score: size -> badness (lower is better) among feasible encodings.
         feasible: size -> whether an encoding may be returned.
     Returns:
         ``(quality, data, trials)`` or ``None`` if no encoding tried was feasible.
     """
-    lo_i, hi_i = 0, int(round((high - low) / step))
+    lo_i, hi_i = 0, len(grid) - 1
     best: tuple[float, bytes] | None = None
     trials = 0
     cache: dict[int, bytes] = {}
@@ -56,12 +53,11 @@ def search_quality(
     def trial(i: int) -> int:
         nonlocal best, trials
         if i not in cache:
-            q = min(high, max(low, round(low + i * step, 9)))
-            cache[i] = encode(q)
+            cache[i] = encode(grid[i])
             trials += 1
             size = len(cache[i])
             if feasible(size) and (best is None or score(size) < score(len(best[1]))):
-                best = (q, cache[i])
+                best = (grid[i], cache[i])
         return len(cache[i])
 
     def want_larger(size: int) -> bool:
@@ -81,39 +77,52 @@ def search_quality(
     return best[0], best[1], trials
 
 
-def encode_to_budget(codec, image, target_bpp: float | None = None, max_bytes: int | None = None, alpha: str = "refuse") -> BudgetResult:
-    """Encode ``image`` with ``codec`` at the quality a budget asks for.
+def encode_to_budget(codec, media, target_bpp: float | None = None, max_bytes: int | None = None, alpha: str = "refuse", **options) -> BudgetResult:
+    """Encode ``media`` with ``codec`` at the quality a budget asks for.
 
     Args:
-        codec: an image codec from the registry.
-        target_bpp: the rate to come nearest to (file bytes, header included).
+        codec: a codec from the registry (any kind; its ``quality.grid()`` is searched).
+        media: what ``codec.encode`` takes (an image, or a video for video codecs).
+        target_bpp: the rate to come nearest to (file bytes, header included, per pixel of
+            every frame).
         max_bytes: the largest file allowed; the highest quality that fits is chosen.
+        options: the codec's declared encode options, passed to every trial.
     Raises:
         RateControlError: no quality fits ``max_bytes`` (nothing is written).
     """
     if (target_bpp is None) == (max_bytes is None):
         raise CodecArgumentError("give exactly one of target_bpp and max_bytes")
-    pixels, color = load_image(image, alpha=alpha)
-    source = pixels[..., 0] if color == COLOR_GRAY else pixels
-    num_pixels = pixels.shape[0] * pixels.shape[1]
-    low, high = codec.quality_range
+    if max_bytes is not None and max_bytes <= 0:
+        raise CodecArgumentError("max_bytes must be positive")
+    if target_bpp is not None and not target_bpp > 0:
+        raise CodecArgumentError("target_bpp must be positive")
+    extra = {"alpha": alpha} if codec.kind == IMAGE else {}
+    if codec.kind == IMAGE:
+        from .bitstream import COLOR_GRAY
+        from .image.io import load_image
+
+        pixels, color = load_image(media, alpha=alpha)
+        media = pixels[..., 0] if color == COLOR_GRAY else pixels
+    grid = codec.quality.grid()
+    cache: dict[float, bytes] = {}
 
     def encode(q: float) -> bytes:
-        return codec.encode(source, quality=q)
+        if q not in cache:
+            cache[q] = codec.encode(media, quality=q, **extra, **options)
+        return cache[q]
 
     if max_bytes is not None:
-        if max_bytes <= 0:
-            raise CodecArgumentError("max_bytes must be positive")
-        found = search_quality(encode, low, high, 1 / 256, score=lambda s: -s, feasible=lambda s: s <= max_bytes)
+        found = search_quality(encode, grid, score=lambda s: -s, feasible=lambda s: s <= max_bytes)
         if found is None:
-            smallest = len(encode(low))
+            smallest = len(encode(grid[0]))
             raise RateControlError(
                 f"no {codec.name} quality fits {max_bytes} bytes: the lowest quality takes {smallest} bytes"
             )
     else:
-        if target_bpp <= 0:
-            raise CodecArgumentError("target_bpp must be positive")
-        target = target_bpp * num_pixels / 8
-        found = search_quality(encode, low, high, 1 / 256, score=lambda s: abs(s - target))
+        from .bitstream import read_header
+
+        header = read_header(encode(grid[0]))
+        target = target_bpp * header.width * header.height * header.frames / 8
+        found = search_quality(encode, grid, score=lambda s: abs(s - target))
     quality, data, trials = found
     return BudgetResult(data, quality, trials)

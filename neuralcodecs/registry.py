@@ -1,7 +1,10 @@
-"""Codec name -> builder, shipped weights file and capabilities.
+"""Codec name -> builder, weights policy, quality, options and training objective.
 
-Everything outside a codec's own module (the public API, the CLI, evaluation) reaches
-codecs through this registry.  Loaded codecs are cached per (name, weights, device).
+Everything outside a codec's own module (the public API, the CLI, evaluation, rate
+control, training, the demo) reaches codecs through this registry and the contract in
+:mod:`neuralcodecs.codec`.  A new family is a module plus one :func:`register` call below.
+This module imports no torch: ``ncodec list`` and ``ncodec info`` read it.  Loaded codecs
+are cached per (name, weights, device).
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .codec import IMAGE, KINDS, WEIGHTS_IN_STREAM, WEIGHTS_POLICIES, WEIGHTS_SHIPPED, CodecOption, QualitySpec
 from .errors import UnknownCodecError, WeightsError
-from .weightfiles import WEIGHTS_DIR
+from .paths import WEIGHTS_DIR
 
 
 @dataclass(frozen=True)
@@ -22,23 +26,43 @@ class CodecSpec:
         name: registry name (written into files).
         kind: ``"image"`` or ``"video"``.
         description: one line for ``ncodec list``.
-        load: ``load(weights_path, device) -> codec``.
-        weights: file name of the shipped weights inside ``neuralcodecs/weights``.
-        trainable: returns the trainable model class (for ``ncodec train``), or None.
-        capabilities: free-form flags (``variable_rate``, ...).
+        load: ``load(weights_path or None, device) -> Codec``.
+        quality: the codec's :class:`QualitySpec` (what the CLI and help texts show; the
+            loaded codec may narrow it to what its weights were trained for).
+        weights_policy: ``"shipped"`` (a file in ``neuralcodecs/weights``, fingerprint in
+            every stream) or ``"stream"`` (weights inside the stream; no file).
+        weights: file name of the shipped weights (``None`` for ``"stream"``).
+        options: codec-specific encode options (:class:`CodecOption`).
+        objective: returns the training :class:`~neuralcodecs.codec.Objective`, or None.
+        capabilities: free-form flags (``variable_rate``, ``latents``, ...).
+        demo_quality: quality ``ncodec demo`` uses (default: the quality default).
     """
 
     name: str
     kind: str
     description: str
     load: Callable
-    weights: str
-    trainable: Callable | None = None
+    quality: QualitySpec
+    weights_policy: str = WEIGHTS_SHIPPED
+    weights: str | None = None
+    options: tuple[CodecOption, ...] = ()
+    objective: Callable | None = None
     capabilities: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.kind not in KINDS or self.weights_policy not in WEIGHTS_POLICIES:
+            raise ValueError(f"codec {self.name}: bad kind or weights policy")
+        if (self.weights_policy == WEIGHTS_SHIPPED) != (self.weights is not None):
+            raise ValueError(f"codec {self.name}: a shipped-weights codec names its file, and only it")
+
     @property
-    def weights_path(self) -> Path:
-        return WEIGHTS_DIR / self.weights
+    def weights_path(self) -> Path | None:
+        return WEIGHTS_DIR / self.weights if self.weights else None
+
+    @property
+    def ready(self) -> bool:
+        """Whether the codec can be used as installed (its weights file is present)."""
+        return self.weights_policy == WEIGHTS_IN_STREAM or self.weights_path.exists()
 
     def weights_candidates(self) -> list[Path]:
         """The shipped weights file first, then any retired ones (``<stem>-*.safetensors``).
@@ -46,35 +70,27 @@ class CodecSpec:
         Retired files keep streams made with earlier weights decodable: decoding picks the
         file whose fingerprint the stream names.
         """
+        if self.weights is None:
+            return []
         stem = Path(self.weights).stem
         retired = sorted(WEIGHTS_DIR.glob(f"{stem}-*.safetensors"))
-        return [self.weights_path, *retired]
+        return [WEIGHTS_DIR / self.weights, *retired]
 
 
-def _load_hyperprior(weights_path, device):
-    from .image.hyperprior_codec import HyperpriorCodec
-
-    return HyperpriorCodec.from_weights(weights_path, device)
-
-
-def _train_hyperprior():
-    from .image.hyperprior import GainedMeanScaleHyperprior
-
-    return GainedMeanScaleHyperprior
-
-
-_REGISTRY: dict[str, CodecSpec] = {
-    "hyperprior": CodecSpec(
-        name="hyperprior",
-        kind="image",
-        description="mean-scale hyperprior (Minnen 2018, no context), gain units for variable rate, exact entropy parameters",
-        load=_load_hyperprior,
-        weights="hyperprior.safetensors",
-        trainable=_train_hyperprior,
-        capabilities={"variable_rate": True, "exact_entropy_parameters": True},
-    ),
-}
+_REGISTRY: dict[str, CodecSpec] = {}
 _CACHE: dict[tuple[str, str, str], object] = {}
+
+
+def register(entry: CodecSpec) -> CodecSpec:
+    """Add a codec; option flags must not clash with another codec's flag of another type."""
+    if entry.name in _REGISTRY:
+        raise ValueError(f"codec {entry.name!r} registered twice")
+    for option in entry.options:
+        for other in all_options():
+            if other.name == option.name and other.type is not option.type:
+                raise ValueError(f"option {option.flag} of {entry.name} clashes with another codec's")
+    _REGISTRY[entry.name] = entry
+    return entry
 
 
 def spec(name: str) -> CodecSpec:
@@ -87,8 +103,28 @@ def spec(name: str) -> CodecSpec:
         ) from None
 
 
-def names() -> list[str]:
-    return sorted(_REGISTRY)
+def names(kind: str | None = None) -> list[str]:
+    """Registered codec names (of one ``kind`` if given), sorted."""
+    return sorted(n for n, s in _REGISTRY.items() if kind is None or s.kind == kind)
+
+
+def default_codec(kind: str = IMAGE) -> str:
+    """The codec used when none is named: the first ready one of ``kind`` flagged ``default``,
+    else the first ready one."""
+    ready = [n for n in names(kind) if spec(n).ready]
+    flagged = [n for n in ready if spec(n).capabilities.get("default")]
+    if not (flagged or ready):
+        raise UnknownCodecError(f"no {kind} codec with weights is installed")
+    return (flagged or ready)[0]
+
+
+def all_options() -> list[CodecOption]:
+    """Every declared option of every codec, one per name (for the command line)."""
+    seen: dict[str, CodecOption] = {}
+    for entry in _REGISTRY.values():
+        for option in entry.options:
+            seen.setdefault(option.name, option)
+    return list(seen.values())
 
 
 def load(name: str, weights: str | Path | None = None, device: str = "cpu", fingerprint: bytes | None = None):
@@ -101,7 +137,14 @@ def load(name: str, weights: str | Path | None = None, device: str = "cpu", fing
         device: torch device.
         fingerprint: 16-byte weights fingerprint to look for when ``weights`` is None.
     """
+    from .devices import resolve_device
+
     entry = spec(name)
+    device = str(resolve_device(device))
+    if entry.weights_policy == WEIGHTS_IN_STREAM:
+        if weights is not None:
+            raise WeightsError(f"codec {name!r} carries its weights in the stream; it takes no weights file")
+        return _load_cached(entry, None, device)
     if weights is not None:
         return _load_cached(entry, Path(weights), device)
     candidates = [p for p in entry.weights_candidates() if p.exists()]
@@ -115,16 +158,45 @@ def load(name: str, weights: str | Path | None = None, device: str = "cpu", fing
     return _load_cached(entry, candidates[0], device)
 
 
-def _load_cached(entry: CodecSpec, path: Path, device: str):
-    key = (entry.name, str(path.resolve()), str(device))
+def _load_cached(entry: CodecSpec, path: Path | None, device: str):
+    key = (entry.name, str(path.resolve()) if path else "", str(device))
     if key not in _CACHE:
         _CACHE[key] = entry.load(path, device)
     return _CACHE[key]
 
 
-def trainable_model_builder(name: str):
-    """The trainable model class of a codec (``ncodec train``)."""
+def objective(name: str):
+    """The training objective of a codec (``ncodec train`` / ``ncodec export``)."""
     entry = spec(name)
-    if entry.trainable is None:
-        raise UnknownCodecError(f"codec {name!r} has no trainable model")
-    return entry.trainable()
+    if entry.objective is None:
+        raise UnknownCodecError(f"codec {name!r} is not trainable with ncodec train")
+    return entry.objective()
+
+
+# --------------------------------------------------------------------------- entries
+
+
+def _load_hyperprior(weights_path, device):
+    from .image.hyperprior_codec import HyperpriorCodec
+
+    return HyperpriorCodec.from_weights(weights_path, device)
+
+
+def _hyperprior_objective():
+    from .image.hyperprior_codec import training_objective
+
+    return training_objective()
+
+
+register(
+    CodecSpec(
+        name="hyperprior",
+        kind=IMAGE,
+        description="mean-scale hyperprior (Minnen 2018, no context), gain units for variable rate, exact entropy parameters",
+        load=_load_hyperprior,
+        quality=QualitySpec(1.0, 8.0, 4.0, 1 / 256, tuple(float(q) for q in range(1, 9))),
+        weights="hyperprior.safetensors",
+        objective=_hyperprior_objective,
+        capabilities={"variable_rate": True, "exact_entropy_parameters": True, "latents": True, "default": True},
+    )
+)

@@ -1,8 +1,9 @@
 """Training loop shared by the learned codecs (``ncodec train``).
 
-A trainable model exposes ``rd_loss(x, levels) -> {"loss", "bpp", "mse"}``, ``num_levels``
-(one quality level per lambda; each sample of a batch draws its own) and ``aux_loss()``
-(CompressAI's entropy-bottleneck quantile loss, optimized separately).
+The loop knows codecs only through their :class:`~neuralcodecs.codec.Objective`
+(``registry.objective(name)``): it builds the model, draws batches of the objective's data
+kind, minimizes ``objective.loss(model, batch)["loss"]`` and, where the objective has one,
+the auxiliary loss with its own optimizer over the parameters ``is_aux_parameter`` names.
 
 Runs on CPU or CUDA; under ``torchrun`` it trains data-parallel (torch.distributed, NCCL on
 GPUs, Gloo on CPUs).  Checkpoints (``checkpoint.pt``) are written atomically every
@@ -59,14 +60,15 @@ class TrainConfig:
 
 
 class _LossModule(nn.Module):
-    """Puts ``rd_loss`` behind ``forward`` so DistributedDataParallel can wrap it."""
+    """Puts the objective's loss behind ``forward`` so DistributedDataParallel can wrap it."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, loss):
         super().__init__()
         self.model = model
+        self.loss = loss
 
-    def forward(self, x, levels):
-        out = self.model.rd_loss(x, levels)
+    def forward(self, x):
+        out = self.loss(self.model, x)
         return out["loss"], out["bpp"].detach(), out["mse"].detach()
 
 
@@ -78,11 +80,12 @@ def _distributed() -> tuple[int, int, int]:
 
 
 def _pick_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
+    from .devices import resolve_device
+
+    device = resolve_device(name)
+    if device.type == "cuda" and device.index is None:
         return torch.device("cuda", local_rank)
-    return torch.device(name)
+    return device
 
 
 def _learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -91,25 +94,50 @@ def _learning_rate(cfg: TrainConfig, step: int) -> float:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    import io
+
+    from .atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
-def build_optimizers(model: nn.Module, cfg: TrainConfig):
-    """Adam on the network parameters, Adam on the entropy-bottleneck quantiles."""
-    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-    return torch.optim.Adam(main, lr=cfg.lr), torch.optim.Adam(aux, lr=cfg.aux_lr)
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
+    """A training checkpoint, read without unpickling code (``weights_only=True``).
+
+    Raises :class:`WeightsError` for a missing file or one that is not a checkpoint.
+    """
+    from .errors import WeightsError
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # pickle, zip and torch errors alike: the file is not a checkpoint
+        raise WeightsError(f"{path} is not a readable training checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "step" not in ckpt:
+        raise WeightsError(f"{path} is not a neuralcodecs training checkpoint (no model state and step)")
+    return ckpt
 
 
-def train(cfg: TrainConfig, build_model) -> dict:
-    """Train ``build_model(**cfg.model_args)``; returns the last logged record.
+def build_optimizers(model: nn.Module, cfg: TrainConfig, is_aux_parameter=lambda name: False):
+    """Adam on the network parameters, Adam on the auxiliary ones (or ``None`` if there are none)."""
+    main = [p for n, p in model.named_parameters() if not is_aux_parameter(n)]
+    aux = [p for n, p in model.named_parameters() if is_aux_parameter(n)]
+    return torch.optim.Adam(main, lr=cfg.lr), (torch.optim.Adam(aux, lr=cfg.aux_lr) if aux else None)
+
+
+def train(cfg: TrainConfig, objective) -> dict:
+    """Train ``objective.build(**cfg.model_args)``; returns the last logged record.
 
     Args:
         cfg: the run's settings (saved in the checkpoint).
-        build_model: callable returning a fresh trainable model.
+        objective: the codec's :class:`~neuralcodecs.codec.Objective`.
     """
+    if objective.data != "image_crops":
+        raise NotImplementedError(f"training data kind {objective.data!r} is not implemented by the shared loop yet")
     from tqdm import tqdm
 
     world, rank, local_rank = _distributed()
@@ -128,25 +156,30 @@ def train(cfg: TrainConfig, build_model) -> dict:
 
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = build_model(**cfg.model_args).to(device)
+    model = objective.build(**cfg.model_args).to(device)
     if device.type == "cpu":  # oneDNN convolutions are faster channels-last
         model = model.to(memory_format=torch.channels_last)
-    optimizer, aux_optimizer = build_optimizers(model, cfg)
+    optimizer, aux_optimizer = build_optimizers(model, cfg, objective.is_aux_parameter)
     step = 0
     ckpt_path = out_dir / CHECKPOINT_NAME
     if cfg.resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ckpt = load_checkpoint(ckpt_path, device)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
+        if aux_optimizer is not None and ckpt.get("aux_optimizer") is not None:
+            aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
         step = int(ckpt["step"])
         if "rng" in ckpt and world == 1:
             torch.set_rng_state(ckpt["rng"]["torch"])
-            random.setstate(ckpt["rng"]["python"])
+            state = ckpt["rng"]["python"]
+            if isinstance(state, list):  # the Mersenne state words, then the version
+                random.setstate((state[-1], tuple(state[:-1]), None))
     elif cfg.resume:
-        raise FileNotFoundError(f"--resume given but {ckpt_path} does not exist")
+        from .errors import WeightsError
 
-    wrapped = _LossModule(model)
+        raise WeightsError(f"--resume given but {ckpt_path} does not exist")
+
+    wrapped = _LossModule(model, objective.loss)
     if world > 1:
         wrapped = nn.parallel.DistributedDataParallel(
             wrapped, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=True
@@ -169,25 +202,26 @@ def train(cfg: TrainConfig, build_model) -> dict:
             x = crops.batch(cfg.batch_size).to(device, non_blocking=True)
             if device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
-            levels = torch.randint(0, model.num_levels, (cfg.batch_size,), device=device)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                loss, bpp, mse = wrapped(x, levels)
+                loss, bpp, mse = wrapped(x)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss at step {step}; lower --lr")
             loss.backward()
             if cfg.clip_grad > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
             optimizer.step()
-            aux_optimizer.zero_grad(set_to_none=True)
-            aux = model.aux_loss()
-            aux.backward()
-            if world > 1:
-                for p in aux_optimizer.param_groups[0]["params"]:
-                    if p.grad is not None:
-                        dist.all_reduce(p.grad)
-                        p.grad /= world
-            aux_optimizer.step()
+            aux = torch.zeros(())
+            if aux_optimizer is not None and objective.aux_loss is not None:
+                aux_optimizer.zero_grad(set_to_none=True)
+                aux = objective.aux_loss(model)
+                aux.backward()
+                if world > 1:
+                    for p in aux_optimizer.param_groups[0]["params"]:
+                        if p.grad is not None:
+                            dist.all_reduce(p.grad)
+                            p.grad /= world
+                aux_optimizer.step()
             step += 1
             window.append((float(loss.detach()), float(bpp), float(mse)))
             bar.update(1)
@@ -216,10 +250,10 @@ def train(cfg: TrainConfig, build_model) -> dict:
                     {
                         "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(),
-                        "aux_optimizer": aux_optimizer.state_dict(),
+                        "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer is not None else None,
                         "step": step,
                         "config": asdict(cfg),
-                        "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+                        "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]) + [random.getstate()[0]]},
                     },
                     ckpt_path,
                 )

@@ -20,15 +20,24 @@ def tiny_classifier_factory():
     return dominant_channel
 
 
+def tinted(crop: np.ndarray, channel: int) -> np.ndarray:
+    """The crop with ``channel`` lifted far above the others: its dominant channel by construction."""
+    out = crop.astype(np.float32) * 0.4
+    out[..., channel] += 150
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory, photo):
+    """Three tinted crops; labels come from the folder names, chosen independently of the
+    classifier: the blue-tinted crop is filed under "red" on purpose, so a correct top-1
+    on the originals is exactly 2/3 while agreement with the originals' predictions is 1."""
     root = tmp_path_factory.mktemp("data")
-    classes = ["red", "green", "blue"]
     crops = [photo[100:196, 420:548], photo[400:496, 0:128], photo[0:96, 0:128]]
-    for i, crop in enumerate(crops):
-        folder = root / classes[dominant_channel(crop)]  # labels the classifier gets right on originals
-        folder.mkdir(exist_ok=True)
-        Image.fromarray(np.ascontiguousarray(crop)).save(folder / f"img{i}.png")
+    filed = [("red", 0), ("green", 1), ("red", 2)]  # (folder, tint channel)
+    for i, (crop, (folder, channel)) in enumerate(zip(crops, filed)):
+        (root / folder).mkdir(exist_ok=True)
+        Image.fromarray(tinted(np.ascontiguousarray(crop), channel)).save(root / folder / f"img{i}.png")
     (root / "classes.txt").write_text("red stuff 0\ngreen leaves 1\nblue sky 2\n")
     return root
 
@@ -50,9 +59,11 @@ def test_rd_and_classification_results_follow_the_schema(dataset):
     for curve in result["curves"]:
         r = curve["results"]
         n = len(r["quality"])
-        for key in ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time", "top1", "agreement"):
+        for key in ("bpp", "psnr-rgb", "psnr-y", "psnr-yuv", "ms-ssim-rgb", "encoding_time", "decoding_time", "top1", "agreement"):
             assert len(r[key]) == n
         assert all(0 <= v <= 1 for v in r["top1"] + r["agreement"])
+        # top-1 is measured against the folder labels, agreement against the originals' predictions
+        assert r["top1"][-1] == pytest.approx(2 / 3) and r["agreement"][-1] == 1.0
         per = curve["per_image"]
         assert sorted(k.split("/")[1] for k in per) == ["img0.png", "img1.png", "img2.png"]
         for i in range(n):  # curve points are means of the per-image values, bpp from real bytes
@@ -60,7 +71,7 @@ def test_rd_and_classification_results_follow_the_schema(dataset):
             assert all(p["bpp"][i] == p["bytes"][i] * 8 / (96 * 128) for p in per.values())
     hp = result["curves"][0]["results"]
     assert hp["bpp"][0] < hp["bpp"][1] and hp["psnr-rgb"][0] < hp["psnr-rgb"][1]
-    assert result["uncompressed"]["top1"] == 1.0
+    assert result["uncompressed"]["top1"] == pytest.approx(2 / 3)
 
 
 def test_worker_processes_give_the_same_numbers(dataset):

@@ -48,6 +48,8 @@ def test_mutants_decode_or_raise_bitstream_errors(seeds):
     assert report["untyped_failures"] == 0, report["failure_examples"]
     assert report["hangs"] == 0
     assert report["mutants"] == COUNT == report["decoded"] + report["rejected"]
+    # a mutant whose CRCs were not recomputed never decodes to other pixels
+    assert report["silent_corruptions"] == 0, report["decoded_different_by_kind"]
     # the run reached the deep checks, not only the CRC
     assert {"CrcMismatchError", "TruncatedError", "CorruptPayloadError"} <= set(report["rejected_by_class"])
     assert report["peak_rss_growth_mb"] < MEMORY_BOUND_MB

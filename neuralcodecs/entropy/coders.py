@@ -17,6 +17,14 @@ decode intact with no data left over, which detects truncation and most corrupti
 
 Stream bytes: the coder's 32-bit words, little-endian.  Both coders decode groups in a fixed
 order (see :meth:`TableCoder.encode`); this order is part of the format.
+
+Integer tables.  The coder works with 24-bit integer probabilities.  The format defines them
+(``bitstreams/FORMAT.md``, "Integer probability tables") with integer arithmetic only --
+:func:`integer_table` -- and this module hands constriction a float input for which its
+quantization is the identity (weights ``P_i - 1`` that sum to ``2**24 - n``: its scale is
+exactly 1 and every cumulative sum is an exact integer).  So the tables do not depend on how a
+library turns float probabilities into integers; ``tests/entropy/test_coders.py`` pins them
+against a reference ANS coder written from the format text.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ _AnsCoder = constriction.stream.stack.AnsCoder
 _Categorical = constriction.stream.model.Categorical
 _Uniform = constriction.stream.model.Uniform
 _ESCAPE_MODEL = _Uniform(2 * SYMBOL_LIMIT + 1)
+PROBABILITY_BITS = 24  # constriction's default precision: probabilities are integers / 2**24
+MAX_WEIGHT_TOTAL = 2**38  # integer weights of one row must sum to at most this
 _SENTINEL_MODEL = _Uniform(2**16)
 
 
@@ -75,6 +85,34 @@ class CdfTable:
             row = cdf[k, : lengths[k]]
             if row[0] != 0 or row[-1] != 2**CDF_PRECISION or torch.any(row[1:] <= row[:-1]):
                 raise ValueError(f"CDF row {k} is not strictly increasing from 0 to 2**16")
+
+
+def integer_table(weights: np.ndarray) -> np.ndarray:
+    """The format's 24-bit integer probabilities of nonnegative integer weights.
+
+    For a row of ``n >= 2`` weights ``w`` with total ``W >= 1`` (at most ``MAX_WEIGHT_TOTAL``)
+    and cumulative sums ``c_i = w_0 + ... + w_{i-1}``, the left cumulative of symbol ``i`` is
+    ``F_i = floor(c_i * (2**24 - n) / W) + i`` and its probability ``P_i = F_{i+1} - F_i``:
+    every symbol gets at least 1, and ``F_n = 2**24``.  Works on the last axis; int64 out.
+    """
+    w = np.asarray(weights)
+    if not np.issubdtype(w.dtype, np.integer):
+        raise ValueError("integer_table takes integer weights")
+    w = w.astype(np.int64)
+    n = w.shape[-1]
+    if n < 2 or np.any(w < 0):
+        raise ValueError("a probability table needs at least two nonnegative weights")
+    total = w.sum(axis=-1, keepdims=True)
+    if np.any(total < 1) or np.any(total > MAX_WEIGHT_TOTAL):
+        raise ValueError(f"row weights must sum to 1..{MAX_WEIGHT_TOTAL}")
+    cum = np.concatenate([np.zeros_like(total), np.cumsum(w, axis=-1)], axis=-1)
+    left = cum * (2**PROBABILITY_BITS - n) // total + np.arange(n + 1)
+    return np.diff(left, axis=-1)
+
+
+def _constriction_input(table: np.ndarray) -> np.ndarray:
+    """Float weights for which constriction's fast quantization reproduces ``table`` exactly."""
+    return (np.asarray(table, dtype=np.int64) - 1).astype(np.float64)
 
 
 def _words_to_bytes(words: np.ndarray) -> bytes:
@@ -120,13 +158,16 @@ class TableCoder:
         self.offsets = table.offset.to(torch.int64).numpy()
         self.escape_values = lengths - 2  # the escape symbol of row k (0-based interval)
         cdf = table.cdf.to(torch.int64).numpy()
-        self.probabilities = [np.diff(cdf[k, : lengths[k]]).astype(np.float64) for k in range(len(lengths))]
+        # the 16-bit CDF rows are integer weights; the format turns them into 24-bit tables
+        self.tables = [integer_table(np.diff(cdf[k, : lengths[k]])) for k in range(len(lengths))]
         self._models: dict[int, object] = {}
+        self._padded: np.ndarray | None = None
+        self._min_bits: float | None = None
 
     def _model(self, k: int):
         model = self._models.get(k)
         if model is None:
-            model = _Categorical(self.probabilities[k], perfect=False)
+            model = _Categorical(_constriction_input(self.tables[k]), perfect=False)
             self._models[k] = model
         return model
 
@@ -185,47 +226,85 @@ class TableCoder:
         _pop_sentinel(coder)
         return symbols.reshape(shape)
 
+    def symbol_bits(self, symbols: np.ndarray, indexes: np.ndarray) -> np.ndarray:
+        """``-log2 p`` of each symbol under the 24-bit tables (escapes included); float64, ``symbols.shape``."""
+        shape = np.shape(symbols)
+        symbols, indexes, values, escaped = self._split(symbols, indexes)
+        if self._padded is None:
+            width = max(len(t) for t in self.tables)
+            self._padded = np.ones((len(self.tables), width), dtype=np.int64)
+            for k, t in enumerate(self.tables):
+                self._padded[k, : len(t)] = t
+        bits = PROBABILITY_BITS - np.log2(self._padded[indexes, values].astype(np.float64))
+        bits += escaped * np.log2(2 * SYMBOL_LIMIT + 1)
+        return bits.reshape(shape)
+
     def ideal_bits(self, symbols: np.ndarray, indexes: np.ndarray) -> float:
         """``-sum(log2 p)`` of the symbols under the tables, escapes included."""
-        symbols, indexes, values, escaped = self._split(symbols, indexes)
-        cdf = self.table.cdf.to(torch.int64).numpy()
-        freq = cdf[indexes, values + 1] - cdf[indexes, values]
-        bits = float(np.sum(CDF_PRECISION - np.log2(freq)))
-        return bits + float(escaped.sum()) * np.log2(2 * SYMBOL_LIMIT + 1)
+        return float(self.symbol_bits(symbols, indexes).sum())
+
+    def min_section_bytes(self, count: int) -> int:
+        """A lower bound on the size of any valid section that codes ``count`` symbols.
+
+        Each symbol costs at least ``-log2`` of the largest probability of any row; an ANS
+        stream holds its information content minus at most 64 bits of final state, plus the
+        32-bit sentinel.  A section below this bound is refused before any decoding work.
+        """
+        if self._min_bits is None:
+            self._min_bits = min(PROBABILITY_BITS - np.log2(float(t.max())) for t in self.tables)
+        bits = count * self._min_bits + 32 - 64
+        return max(4, int(bits // 32) * 4)
 
 
 class CategoricalCoder:
-    """Codes symbols from ``{0..n-1}`` under explicit probabilities.
+    """Codes symbols from ``{0..n-1}`` under integer weights (vector-quantized codecs).
 
-    ``probabilities`` is either one row ``(n,)`` shared by all symbols or one row per symbol
-    ``(count, n)``.  Rows need not be normalized; every symbol keeps a nonzero probability.
+    ``weights`` is either one row ``(n,)`` shared by all symbols or one row per symbol
+    ``(count, n)``: nonnegative integers (code counts, or probabilities a codec has rounded
+    to integers itself), turned into the format's 24-bit tables by :func:`integer_table`.
+    Every symbol keeps a nonzero probability.
     """
 
     @staticmethod
-    def encode(symbols: np.ndarray, probabilities: np.ndarray) -> bytes:
+    def _rows(weights: np.ndarray) -> np.ndarray:
+        try:
+            return _constriction_input(integer_table(weights))
+        except ValueError as exc:
+            raise ValueError(f"categorical weights: {exc}") from None
+
+    @staticmethod
+    def encode(symbols: np.ndarray, weights: np.ndarray) -> bytes:
         symbols = np.asarray(symbols).reshape(-1)
-        probabilities = np.asarray(probabilities, dtype=np.float64)
-        n = probabilities.shape[-1]
+        rows = CategoricalCoder._rows(weights)
+        n = rows.shape[-1]
         if symbols.size and (symbols.min() < 0 or symbols.max() >= n):
             raise ValueError(f"categorical symbols must lie in [0, {n})")
         coder = _AnsCoder()
         _push_sentinel(coder)
         if symbols.size:
-            if probabilities.ndim == 1:
-                coder.encode_reverse(symbols.astype(np.int32), _Categorical(probabilities, perfect=False))
+            if rows.ndim == 1:
+                coder.encode_reverse(symbols.astype(np.int32), _Categorical(rows, perfect=False))
             else:
-                coder.encode_reverse(symbols.astype(np.int32), _Categorical(perfect=False), probabilities)
+                coder.encode_reverse(symbols.astype(np.int32), _Categorical(perfect=False), rows)
         return _words_to_bytes(coder.get_compressed())
 
     @staticmethod
-    def decode(data: bytes, count: int, probabilities: np.ndarray) -> np.ndarray:
-        probabilities = np.asarray(probabilities, dtype=np.float64)
+    def decode(data: bytes, count: int, weights: np.ndarray) -> np.ndarray:
+        rows = CategoricalCoder._rows(weights)
         coder = _bytes_to_coder(data)
         if count == 0:
             out = np.zeros(0, dtype=np.int64)
-        elif probabilities.ndim == 1:
-            out = coder.decode(_Categorical(probabilities, perfect=False), count).astype(np.int64)
+        elif rows.ndim == 1:
+            out = coder.decode(_Categorical(rows, perfect=False), count).astype(np.int64)
         else:
-            out = coder.decode(_Categorical(perfect=False), probabilities).astype(np.int64)
+            out = coder.decode(_Categorical(perfect=False), rows).astype(np.int64)
         _pop_sentinel(coder)
         return out
+
+    @staticmethod
+    def ideal_bits(symbols: np.ndarray, weights: np.ndarray) -> float:
+        """``-sum(log2 P / 2**24)`` of the symbols under the format's integer tables."""
+        table = integer_table(weights)
+        symbols = np.asarray(symbols).reshape(-1)
+        freq = table[symbols] if table.ndim == 1 else table[np.arange(symbols.size), symbols]
+        return float(np.sum(PROBABILITY_BITS - np.log2(freq)))

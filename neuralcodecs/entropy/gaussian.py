@@ -74,3 +74,39 @@ def interpolate_fixed(ladder: torch.Tensor, quality_x256: int) -> torch.Tensor:
     high = min(low + 1, levels - 1)
     mixed = ladder[low] * (256 - frac) + ladder[high] * frac + 128
     return torch.div(mixed, 256, rounding_mode="floor")
+
+
+def interpolate_gain_geometric(ladder: torch.Tensor, quality_x256: int) -> torch.Tensor:
+    """Geometric interpolation between rows of a fixed-point gain ladder, in integers only.
+
+    For ``a``, ``b``, ``t`` as in :func:`interpolate_fixed`, each channel's gain is the
+    integer ``g`` nearest to ``(G[a]**(256 - t) * G[b]**t) ** (1/256)`` in the log domain: the
+    largest ``g >= 1`` with ``(2g - 1)**256 <= 2**256 * G[a]**(256 - t) * G[b]**t``.  This agrees
+    with the log-linear interpolation of the log-gains (format version 2; version 1 streams
+    interpolate the gain linearly, :func:`interpolate_fixed`).
+
+    Args:
+        ladder: int64 ``(L, M)``, positive.
+    Returns:
+        int64 ``(M,)``.
+    """
+    levels = ladder.shape[0]
+    position = quality_x256 - 256
+    low = min(position // 256, levels - 1)
+    frac = position - 256 * low
+    high = min(low + 1, levels - 1)
+    if frac == 0 or low == high:
+        return ladder[low].clone()
+    out = []
+    for ga, gb in zip(ladder[low].tolist(), ladder[high].tolist()):
+        if ga < 1 or gb < 1:
+            raise ValueError("gains must be positive")
+        target = 2**256 * ga ** (256 - frac) * gb**frac
+        guess = max(1, int(round(math.exp(((256 - frac) * math.log(ga) + frac * math.log(gb)) / 256))))
+        # the float guess is within a few units; exact integer comparisons settle it
+        while guess > 1 and (2 * guess - 1) ** 256 > target:
+            guess -= 1
+        while (2 * guess + 1) ** 256 <= target:
+            guess += 1
+        out.append(guess)
+    return torch.tensor(out, dtype=torch.int64)

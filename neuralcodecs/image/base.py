@@ -1,62 +1,70 @@
-"""What every image codec offers: pixels in, a complete ``.ncb`` file out, and back.
+"""What every image codec offers on top of the contract: input rules, the container, checks.
 
-Subclasses implement :meth:`ImageCodec._encode_pixels`, :meth:`ImageCodec._check_layout`
-and :meth:`ImageCodec._decode_sections`; this class does input normalization, the
-container, the weights check and the grayscale rule.
+Subclasses implement :meth:`ImageCodec._encode_pixels`, :meth:`ImageCodec._check_layout`,
+:meth:`ImageCodec._decode_sections`, :meth:`ImageCodec._latents_sections` and
+:meth:`ImageCodec.decode_memory`; this class does input normalization, the container, the
+weights check, the decoder's budget and the grayscale rule.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
 
 from .. import bitstream
 from ..bitstream import COLOR_GRAY, Header
+from ..budget import check_budget
+from ..codec import IMAGE, Codec, Latents, QualitySpec
 from ..errors import CodecArgumentError, HeaderFieldError, UnknownCodecError, WeightsMismatchError
 from .io import DEFAULT_MAX_PIXELS, ImageInput, load_image, to_gray
 
 
-class ImageCodec:
+class ImageCodec(Codec):
     """Base class of the image codecs the registry hands out.
 
     Attributes:
         name: registry name, written into every file.
         fingerprint: 16-byte digest of the loaded weights.
-        quality_range: ``(lowest, highest)`` accepted quality (higher = more bits).
-        default_quality: quality used when none is given.
+        quality: the accepted qualities (:class:`~neuralcodecs.codec.QualitySpec`).
         device: torch device the networks run on.
     """
 
-    name: str = ""
-    quality_range: tuple[float, float] = (1.0, 1.0)
-    default_quality: float = 1.0
+    kind = IMAGE
 
     def __init__(self, fingerprint: bytes, device: str | torch.device = "cpu"):
         self.fingerprint = fingerprint
         self.device = torch.device(device)
 
     # ------------------------------------------------------------------ public
+    @property
+    def quality_range(self) -> tuple[float, float]:
+        return (self.quality.low, self.quality.high)
+
+    @property
+    def default_quality(self) -> float:
+        return self.quality.default
+
     def encode(
         self,
         image: ImageInput,
         quality: float | None = None,
         alpha: str = "refuse",
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        **options,
     ) -> bytes:
         """Encode an image into a complete ``.ncb`` file.
 
         Args:
             image: path, PIL image or uint8/uint16 array (see :mod:`neuralcodecs.image.io`).
-            quality: in ``quality_range``; fractional values interpolate when supported.
+            quality: accepted by ``self.quality``; default ``self.quality.default``.
             alpha: ``"refuse"`` or ``"composite"`` (over white) for transparent images.
             max_pixels: memory budget for the input.
+            options: the codec's declared options (``self.options``).
         """
-        quality = self.default_quality if quality is None else quality
-        self.check_quality(quality)
+        quality = self.quality.check(self.quality.default if quality is None else quality)
+        options = self.check_options(options)
         pixels, color = load_image(image, alpha=alpha, max_pixels=max_pixels)
-        config, sections = self._encode_pixels(pixels, float(quality))
+        config, sections = self._encode_pixels(pixels, quality, **options)
         header = Header(
             codec=self.name,
             fingerprint=self.fingerprint,
@@ -67,22 +75,33 @@ class ImageCodec:
         )
         return bitstream.pack(header, sections)
 
-    def decode(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-        """Decode a ``.ncb`` file made by this codec; uint8 ``(H, W, 3)``.
+    def check_quality(self, quality: float) -> float:
+        """Raise :class:`CodecArgumentError` unless ``quality`` is accepted."""
+        return self.quality.check(quality)
 
-        ``max_pixels`` is the decoder's memory budget: a header announcing a larger picture
-        is refused before anything is allocated.
-        """
-        header, sections = bitstream.unpack(data)
-        return self.decode_parsed(header, sections, max_pixels)
+    def qualities(self) -> list[float]:
+        """The rate points a rate-distortion sweep uses."""
+        return list(self.quality.sweep)
 
-    def decode_parsed(self, header: Header, sections: list[bytes], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-        """Decode an already unpacked file (see :func:`neuralcodecs.bitstream.unpack`)."""
-        if header.width * header.height > max_pixels:
-            raise HeaderFieldError(
-                f"picture of {header.width}x{header.height} exceeds the decoder's memory budget of "
-                f"{max_pixels} pixels; pass max_pixels=... if this machine has the memory"
-            )
+    def decode_parsed(self, header: Header, sections: list[bytes], frames=None, max_pixels=None, max_memory=None) -> np.ndarray:
+        """Decode an already unpacked file (see :func:`neuralcodecs.bitstream.unpack`); uint8 ``(H, W, 3)``."""
+        self._check_stream(header, sections, frames, max_pixels, max_memory)
+        pixels = self._decode_sections(header, sections)
+        if header.color == COLOR_GRAY:
+            pixels = to_gray(pixels)
+        return pixels
+
+    def latents_parsed(self, header: Header, sections: list[bytes]) -> Latents:
+        """Entropy-decoded latents of an already unpacked file, without synthesis."""
+        self._check_stream(header, sections, None, None, None)
+        return self._latents_sections(header, sections)
+
+    def decode_memory(self, header: Header) -> int:
+        """Estimated peak bytes of decoding ``header``'s picture (the budget check uses it)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ checks
+    def _check_stream(self, header: Header, sections, frames, max_pixels, max_memory) -> None:
         if header.codec != self.name:
             raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
         if header.fingerprint != self.fingerprint:
@@ -90,27 +109,15 @@ class ImageCodec:
                 f"file was made with {self.name} weights {header.fingerprint.hex()}, but the loaded weights "
                 f"are {self.fingerprint.hex()}; decode with the weights that made it (weights=PATH)"
             )
+        if header.frames != 1:
+            raise HeaderFieldError(f"{self.name} codes single images; header says {header.frames} frames")
+        if frames is not None and list(frames) != [0]:
+            raise CodecArgumentError(f"an image has one frame (0); cannot return frames {list(frames)}")
+        check_budget(header, self.decode_memory(header), max_pixels, max_memory)
         self._check_layout(header, sections)
-        pixels = self._decode_sections(header, sections)
-        if header.color == COLOR_GRAY:
-            pixels = to_gray(pixels)
-        return pixels
-
-    def check_quality(self, quality: float) -> None:
-        """Raise :class:`CodecArgumentError` unless ``quality`` is accepted."""
-        low, high = self.quality_range
-        if isinstance(quality, bool) or not isinstance(quality, (int, float)) or not math.isfinite(quality):
-            raise CodecArgumentError(f"quality must be a number in [{low:g}, {high:g}], got {quality!r}")
-        if not low <= quality <= high:
-            raise CodecArgumentError(f"{self.name} quality must lie in [{low:g}, {high:g}], got {quality:g}")
-
-    def qualities(self) -> list[float]:
-        """The trained rate points (what a rate-distortion sweep uses)."""
-        low, high = self.quality_range
-        return [float(q) for q in range(int(math.ceil(low)), int(high) + 1)]
 
     # ------------------------------------------------------------------ subclass hooks
-    def _encode_pixels(self, pixels: np.ndarray, quality: float) -> tuple[dict[str, int], list[bytes]]:
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, **options) -> tuple[dict[str, int], list[bytes]]:
         """Return the header config entries and the payload sections."""
         raise NotImplementedError
 
@@ -120,6 +127,9 @@ class ImageCodec:
 
     def _decode_sections(self, header: Header, sections: list[bytes]) -> np.ndarray:
         """Return uint8 ``(H, W, 3)``."""
+        raise NotImplementedError
+
+    def _latents_sections(self, header: Header, sections: list[bytes]) -> Latents:
         raise NotImplementedError
 
 

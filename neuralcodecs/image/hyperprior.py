@@ -36,6 +36,7 @@ from ..entropy.gaussian import (
     SCALE_MIN,
     gained_means,
     interpolate_fixed,
+    interpolate_gain_geometric,
     scale_indexes,
     scale_table,
 )
@@ -161,6 +162,7 @@ class FrozenHyperprior:
         self.z_coder, self.y_coder = TableCoder(z_table), TableCoder(y_table)
         self.gain_fixed = gain_fixed.to(torch.int64)  # (L, M)
         self.log_gain_fixed = log_gain_fixed.to(torch.int64)  # (L, M)
+        self._gain_cache: dict = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -202,12 +204,21 @@ class FrozenHyperprior:
     def num_levels(self) -> int:
         return int(self.gain_fixed.shape[0])
 
-    def gains(self, quality_x256: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def gains(self, quality_x256: int, version: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Fixed-point gain, fixed-point log-gain and float inverse gain at a quality.
 
+        Format version 2 interpolates the mean gain geometrically, like the log-gain and the
+        inverse gain; version 1 streams interpolate it linearly (kept so they still decode).
         Returns int64 ``(M,)``, int64 ``(M,)``, float32 ``(M,)``.
         """
-        gain = interpolate_fixed(self.gain_fixed, quality_x256)
+        key = (quality_x256, version)
+        cached = self._gain_cache.get(key)
+        if cached is not None:
+            return cached
+        if version == 1:
+            gain = interpolate_fixed(self.gain_fixed, quality_x256)
+        else:
+            gain = interpolate_gain_geometric(self.gain_fixed, quality_x256)
         log_gain = interpolate_fixed(self.log_gain_fixed, quality_x256)
         position = (quality_x256 - 256) / 256.0
         low = min(int(position), self.num_levels - 1)
@@ -215,12 +226,13 @@ class FrozenHyperprior:
         t = position - low
         inv_log = self.model.inv_gain_log.detach().double()
         inv_gain = torch.exp(inv_log[low] * (1 - t) + inv_log[high] * t).float()
+        self._gain_cache[key] = (gain, log_gain, inv_gain)
         return gain, log_gain, inv_gain
 
     # ------------------------------------------------------------------ entropy parameters
-    def entropy_parameters(self, z_int: torch.Tensor, quality_x256: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def entropy_parameters(self, z_int: torch.Tensor, quality_x256: int, version: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact means (float64) and scale indexes (int64) of ``y``, ``(B, M, 4h, 4w)``."""
-        gain, log_gain, _ = self.gains(quality_x256)
+        gain, log_gain, _ = self.gains(quality_x256, version)
         params = self.hyper_synthesis(z_int)
         M = self.model.M
         mean_fixed, log_scale_fixed = params[:, :M], params[:, M:]
@@ -231,7 +243,7 @@ class FrozenHyperprior:
 
     # ------------------------------------------------------------------ coding
     @torch.no_grad()
-    def analyze(self, x: torch.Tensor, quality_x256: int) -> dict:
+    def analyze(self, x: torch.Tensor, quality_x256: int, version: int = 2) -> dict:
         """Encoder side up to the integer symbols.
 
         Args:
@@ -240,12 +252,12 @@ class FrozenHyperprior:
             dict with ``z_symbols`` ``(1, N, H/64, W/64)`` and ``y_symbols``
             ``(1, M, H/16, W/16)`` (int64), ``y_indexes`` (int64) and ``means`` (float64).
         """
-        gain, _, _ = self.gains(quality_x256)
+        gain, _, _ = self.gains(quality_x256, version)
         gain_float = (gain.double() / 2**GAIN_FRACTION_BITS).float().to(x.device)
         y = self.model.g_a(x.contiguous(memory_format=torch.channels_last)) * gain_float.reshape(1, -1, 1, 1)
         z = self.model.h_a(y)
         z_int = torch.round(z).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)
-        means, indexes = self.entropy_parameters(z_int, quality_x256)
+        means, indexes = self.entropy_parameters(z_int, quality_x256, version)
         y_symbols = torch.round(y.double() - means).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT).to(torch.int64)
         z_symbols = z_int - self.z_medians.to(x.device).reshape(1, -1, 1, 1)
         return {"z_symbols": z_symbols, "y_symbols": y_symbols, "y_indexes": indexes, "means": means}
@@ -255,36 +267,69 @@ class FrozenHyperprior:
         return np.broadcast_to(np.arange(shape[1]).reshape(1, -1, 1, 1), shape)
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, quality_x256: int) -> dict:
+    def compress(self, x: torch.Tensor, quality_x256: int, version: int = 2) -> dict:
         """CompressAI contract: ``{"strings": [z_bytes, y_bytes], "shape": (h, w) of z}``."""
-        sym = self.analyze(x, quality_x256)
+        sym = self.analyze(x, quality_x256, version)
         z_symbols = sym["z_symbols"].cpu().numpy()
         z_bytes = self.z_coder.encode(z_symbols, self.z_indexes(z_symbols.shape))
         y_bytes = self.y_coder.encode(sym["y_symbols"].cpu().numpy(), sym["y_indexes"].cpu().numpy())
         return {"strings": [z_bytes, y_bytes], "shape": tuple(z_symbols.shape[2:]), "symbols": sym}
 
     @torch.no_grad()
-    def decode_symbols(self, strings: list[bytes], shape: tuple[int, int], quality_x256: int, device="cpu") -> dict:
+    def decode_symbols(self, strings: list[bytes], shape: tuple[int, int], quality_x256: int, device="cpu", version: int = 2) -> dict:
         """Entropy-decode both sections; returns the symbols, means and integer ``z``."""
         z_shape = (1, self.model.N, *shape)
         z_symbols = torch.from_numpy(self.z_coder.decode(strings[0], self.z_indexes(z_shape))).to(device)
         z_int = z_symbols + self.z_medians.to(device).reshape(1, -1, 1, 1)
-        means, indexes = self.entropy_parameters(z_int, quality_x256)
+        means, indexes = self.entropy_parameters(z_int, quality_x256, version)
         y_symbols = torch.from_numpy(self.y_coder.decode(strings[1], indexes.cpu().numpy())).to(device)
         return {"z_symbols": z_symbols, "y_symbols": y_symbols, "y_indexes": indexes, "means": means}
 
     @torch.no_grad()
-    def synthesize(self, y_symbols: torch.Tensor, means: torch.Tensor, quality_x256: int) -> torch.Tensor:
+    def dequantize(self, y_symbols: torch.Tensor, means: torch.Tensor, quality_x256: int, version: int = 2) -> torch.Tensor:
+        """``y_hat`` in the synthesis transform's units (gain undone), float32 ``(1, M, h, w)``."""
+        _, _, inv_gain = self.gains(quality_x256, version)
+        return (y_symbols.to(torch.float64) + means).float() * inv_gain.to(means.device).reshape(1, -1, 1, 1)
+
+    @torch.no_grad()
+    def synthesize(self, y_symbols: torch.Tensor, means: torch.Tensor, quality_x256: int, version: int = 2) -> torch.Tensor:
         """``x_hat`` ``(1, 3, H, W)`` in [0, 1] from the decoded symbols."""
-        _, _, inv_gain = self.gains(quality_x256)
-        y_hat = (y_symbols.to(torch.float64) + means).float() * inv_gain.to(means.device).reshape(1, -1, 1, 1)
+        y_hat = self.dequantize(y_symbols, means, quality_x256, version)
         return self.model.g_s(y_hat.contiguous(memory_format=torch.channels_last)).clamp_(0, 1)
 
     @torch.no_grad()
-    def decompress(self, strings: list[bytes], shape: tuple[int, int], quality_x256: int, device="cpu") -> dict:
+    def synthesize_pixels(self, y_hat: torch.Tensor, height: int, width: int, tile: int, halo: int) -> np.ndarray:
+        """uint8 ``(height, width, 3)`` from ``y_hat`` ``(1, M, h, w)``, tile by tile.
+
+        Tiles of ``tile x tile`` latents are synthesized with ``halo`` latents of context
+        on each side (the receptive field of ``g_s`` is under 2 latents), so peak memory is
+        that of one tile whatever the picture size.  A picture of at most one tile is
+        synthesized whole.
+        """
+        _, _, h, w = y_hat.shape
+        out = np.empty((height, width, 3), dtype=np.uint8)
+        scale = 16
+        for top in range(0, h, tile):
+            for left in range(0, w, tile):
+                t0, l0 = max(0, top - halo), max(0, left - halo)
+                t1, l1 = min(h, top + tile + halo), min(w, left + tile + halo)
+                part = y_hat[:, :, t0:t1, l0:l1].contiguous(memory_format=torch.channels_last)
+                x = self.model.g_s(part).clamp_(0, 1)
+                y_px, x_px = (top - t0) * scale, (left - l0) * scale
+                rows = min(tile * scale, height - top * scale)
+                cols = min(tile * scale, width - left * scale)
+                if rows <= 0 or cols <= 0:
+                    continue
+                block = x[0, :, y_px : y_px + rows, x_px : x_px + cols].mul(255.0).round().to(torch.uint8)
+                out[top * scale : top * scale + rows, left * scale : left * scale + cols] = block.permute(1, 2, 0).cpu().numpy()
+                del x, part
+        return out
+
+    @torch.no_grad()
+    def decompress(self, strings: list[bytes], shape: tuple[int, int], quality_x256: int, device="cpu", version: int = 2) -> dict:
         """CompressAI contract: ``{"x_hat": (1, 3, H, W)}``."""
-        dec = self.decode_symbols(strings, shape, quality_x256, device)
-        return {"x_hat": self.synthesize(dec["y_symbols"], dec["means"], quality_x256)}
+        dec = self.decode_symbols(strings, shape, quality_x256, device, version)
+        return {"x_hat": self.synthesize(dec["y_symbols"], dec["means"], quality_x256, version)}
 
     # ------------------------------------------------------------------ rate estimates
     @torch.no_grad()

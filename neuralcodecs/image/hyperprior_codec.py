@@ -25,11 +25,16 @@ from ..entropy.coders import CdfTable
 from ..entropy.exact import IntegerNetwork
 from ..errors import HeaderFieldError, SectionLayoutError, WeightsError
 from ..weightfiles import fingerprint, load_weights, save_weights, update_sidecar
-from .base import ImageCodec, pixels_to_tensor, tensor_to_pixels
+from ..codec import Latents, Objective, QualitySpec
+from .base import ImageCodec, pixels_to_tensor
 from .hyperprior import HYPER_UPSCALES, Z_INPUT_BOUND, FrozenHyperprior, GainedMeanScaleHyperprior
 
 CODEC_NAME = "hyperprior"
 PAD_MULTIPLE = 64
+SYNTHESIS_TILE = 64  # latents (1024 pixels) per side of a synthesis tile
+SYNTHESIS_HALO = 3  # latents of context around a tile (the receptive field is under 2)
+DECODE_FIXED_BYTES = 256 * 2**20  # measured, benchmarks/decoder_memory.py
+DECODE_BYTES_PER_PIXEL = 160  # measured, benchmarks/decoder_memory.py
 _TABLE_FIELDS = ("cdf", "cdf_length", "offset")
 _CDF_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
 # stored float32: GDN and entropy-model parameters and gains; the convolutions are fp16
@@ -120,8 +125,8 @@ class HyperpriorCodec(ImageCodec):
         self.frozen = frozen
         self.frozen.model.to(self.device)
         self.frozen.hyper_synthesis.to(self.device)
-        self.quality_range = (1.0, float(frozen.num_levels))
-        self.default_quality = float(min(4, frozen.num_levels))
+        levels = float(frozen.num_levels)
+        self.quality = QualitySpec(1.0, levels, min(4.0, levels), 1 / 256, tuple(float(q) for q in range(1, frozen.num_levels + 1)))
 
     @classmethod
     def from_weights(cls, path: str | Path, device="cpu") -> "HyperpriorCodec":
@@ -131,6 +136,16 @@ class HyperpriorCodec(ImageCodec):
     @property
     def latent_channels(self) -> int:
         return self.frozen.model.M
+
+    def decode_memory(self, header: Header) -> int:
+        """Peak decoding bytes: a fixed part plus a per-pixel part (``benchmarks/decoder_memory.py``).
+
+        Per pixel: the y symbols, scale indexes and means (8 bytes each per latent, 192
+        latents per 256 pixels), the coder's working arrays, the output; synthesis runs in
+        tiles, so its activations are bounded by the tile size.
+        """
+        pixels = header.width * header.height
+        return DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * pixels
 
     def _encode_pixels(self, pixels: np.ndarray, quality: float):
         q256 = int(round(quality * 256))
@@ -154,23 +169,67 @@ class HyperpriorCodec(ImageCodec):
 
     def _check_layout(self, header: Header, sections: list[bytes]) -> None:
         self._quality_x256(header)
-        if header.frames != 1:
-            raise HeaderFieldError(f"hyperprior codes single images; header says {header.frames} frames")
         if len(sections) != 2:
             raise SectionLayoutError(f"hyperprior streams have 2 sections (z, y), this one has {len(sections)}")
         h, w = self.z_shape(header)
         counts = (self.frozen.model.N * h * w, self.frozen.model.M * 16 * h * w)
-        for name, section, count in zip(("z", "y"), sections, counts):
-            if len(section) % 4 or not 4 <= len(section) <= 5 * count + 64:
+        coders = (self.frozen.z_coder, self.frozen.y_coder)
+        for name, section, count, coder in zip(("z", "y"), sections, counts, coders):
+            low = coder.min_section_bytes(count)
+            if len(section) % 4 or not low <= len(section) <= 5 * count + 64:
                 raise SectionLayoutError(
                     f"section {name} has {len(section)} bytes; {count} symbols take a multiple of 4 "
-                    f"between 4 and {5 * count + 64}"
+                    f"between {low} and {5 * count + 64}"
                 )
+
+    def _decode_symbols(self, header: Header, sections: list[bytes]) -> dict:
+        q256 = self._quality_x256(header)
+        return self.frozen.decode_symbols(sections, self.z_shape(header), q256, self.device, header.version)
 
     def _decode_sections(self, header: Header, sections: list[bytes]) -> np.ndarray:
         q256 = self._quality_x256(header)
-        x_hat = self.frozen.decompress(sections, self.z_shape(header), q256, device=self.device)["x_hat"]
-        return tensor_to_pixels(x_hat, header.height, header.width)
+        dec = self._decode_symbols(header, sections)
+        y_hat = self.frozen.dequantize(dec["y_symbols"], dec["means"], q256, header.version)
+        del dec
+        return self.frozen.synthesize_pixels(y_hat, header.height, header.width, SYNTHESIS_TILE, SYNTHESIS_HALO)
+
+    def _latents_sections(self, header: Header, sections: list[bytes]) -> Latents:
+        """``y_hat`` ``[M, h, w]`` (gain undone) and bits per position (y, plus z spread over 4x4)."""
+        q256 = self._quality_x256(header)
+        dec = self._decode_symbols(header, sections)
+        y_hat = self.frozen.dequantize(dec["y_symbols"], dec["means"], q256, header.version)[0].cpu()
+        y_bits = self.frozen.y_coder.symbol_bits(dec["y_symbols"].cpu().numpy(), dec["y_indexes"].cpu().numpy())
+        z = dec["z_symbols"].cpu().numpy()
+        z_bits = self.frozen.z_coder.symbol_bits(z, self.frozen.z_indexes(z.shape))
+        spread = np.repeat(np.repeat(z_bits[0].sum(0), 4, axis=0), 4, axis=1) / 16.0
+        bits = torch.from_numpy((y_bits[0].sum(0) + spread).astype(np.float32))
+        return Latents(
+            tensor=y_hat,
+            stride=(16, 16),
+            height=header.height,
+            width=header.width,
+            bits=bits,
+            codec=self.name,
+            quality=q256 / 256,
+            side={"z_symbols": dec["z_symbols"][0].cpu()},
+        )
+
+
+def training_objective() -> Objective:
+    """How ``ncodec train`` trains this codec: image crops, one random level per sample."""
+
+    def loss(model: GainedMeanScaleHyperprior, x: torch.Tensor) -> dict:
+        levels = torch.randint(0, model.num_levels, (x.shape[0],), device=x.device)
+        return model.rd_loss(x, levels)
+
+    return Objective(
+        build=GainedMeanScaleHyperprior,
+        data="image_crops",
+        loss=loss,
+        aux_loss=lambda model: model.aux_loss(),
+        is_aux_parameter=lambda name: name.endswith(".quantiles"),
+        export=export_from_checkpoint,
+    )
 
 
 @torch.no_grad()
@@ -189,7 +248,9 @@ def export_from_checkpoint(
     """
     from ..data import RandomCrops, list_images
 
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    from ..train import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
     cfg = ckpt.get("config", {})
     model = GainedMeanScaleHyperprior(**cfg.get("model_args", {}))
     model.load_state_dict(ckpt["model"])

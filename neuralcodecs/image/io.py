@@ -38,6 +38,19 @@ from ..errors import UnsupportedImageError
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
 DEFAULT_MAX_PIXELS = 40_000_000  # about 40 MP: the float encoder needs ~0.5 KB per pixel
 ALPHA_POLICIES = ("refuse", "composite")
+#: the only formats Pillow may parse for us (no PSD, EPS, ICNS... parsers on user files)
+INPUT_FORMATS = ("PNG", "JPEG", "BMP", "PPM", "TIFF", "WEBP", "GIF")
+#: output formats by file extension: (Pillow format, save arguments); lossless except JPEG
+OUTPUT_FORMATS = {
+    ".png": ("PNG", {}),
+    ".bmp": ("BMP", {}),
+    ".ppm": ("PPM", {}),
+    ".tif": ("TIFF", {"compression": "tiff_deflate"}),
+    ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
+    ".webp": ("WEBP", {"lossless": True}),
+    ".jpg": ("JPEG", {"quality": 95, "subsampling": 0}),
+    ".jpeg": ("JPEG", {"quality": 95, "subsampling": 0}),
+}
 
 
 def _check_size(width: int, height: int, max_pixels: int) -> None:
@@ -147,14 +160,16 @@ def load_image(
         if not path.is_file():
             raise UnsupportedImageError(f"image file not found: {path}")
         try:
-            with Image.open(path) as img:
+            with Image.open(path, formats=INPUT_FORMATS) as img:
                 _check_size(img.width, img.height, max_pixels)
                 img.load()
                 return _from_pil(img, alpha, max_pixels)
         except UnsupportedImageError:
             raise
         except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-            raise UnsupportedImageError(f"{path}: not a readable image ({exc})") from None
+            raise UnsupportedImageError(
+                f"{path}: not a readable image in an accepted format ({', '.join(INPUT_FORMATS)}): {exc}"
+            ) from None
         except (OSError, ValueError, SyntaxError) as exc:
             raise UnsupportedImageError(f"{path}: image file is damaged or truncated ({exc})") from None
     raise UnsupportedImageError(f"cannot encode an object of type {type(source).__name__}; pass a path, PIL image or array")
@@ -164,6 +179,31 @@ def to_gray(pixels: np.ndarray) -> np.ndarray:
     """Three equal channels holding the rounded mean of an RGB image's channels."""
     mean = np.round(pixels.astype(np.float32).mean(axis=2))
     return np.repeat(mean.astype(np.uint8)[..., None], 3, axis=2)
+
+
+def output_format(path: str | os.PathLike) -> tuple[str, dict]:
+    """The Pillow format a file name's extension asks for; :class:`CodecArgumentError` if none."""
+    from ..errors import CodecArgumentError
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise CodecArgumentError(
+            f"cannot write {Path(path).name!r}: use one of the extensions {', '.join(OUTPUT_FORMATS)}"
+        )
+    return OUTPUT_FORMATS[suffix]
+
+
+def save_image(path: str | os.PathLike, pixels: np.ndarray, overwrite: bool = True) -> str:
+    """Write uint8 ``(H, W, 3)`` pixels in the format the extension names, atomically; returns the format."""
+    import io
+
+    from ..atomic import atomic_write_bytes
+
+    fmt, kwargs = output_format(path)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format=fmt, **kwargs)
+    atomic_write_bytes(path, buf.getvalue(), overwrite=overwrite)
+    return fmt
 
 
 def save_png(path: str | os.PathLike, pixels: np.ndarray) -> None:

@@ -5,7 +5,7 @@ import pytest
 import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 
-from neuralcodecs.entropy.coders import SYMBOL_LIMIT, CategoricalCoder, CdfTable, TableCoder
+from neuralcodecs.entropy.coders import SYMBOL_LIMIT, CategoricalCoder, CdfTable, TableCoder, integer_table
 from neuralcodecs.entropy.gaussian import scale_table
 from neuralcodecs.errors import CorruptPayloadError
 
@@ -101,13 +101,80 @@ def test_random_bytes_never_decode_silently(gaussian_table):
     assert failures == 200
 
 
-def test_categorical_round_trip_shared_and_per_symbol_probabilities():
+def test_categorical_round_trip_shared_and_per_symbol_weights():
     rng = np.random.default_rng(5)
-    probs = rng.random(1024) + 1e-3
+    counts = rng.integers(0, 1000, size=1024)  # zero counts still get a nonzero probability
     symbols = rng.integers(0, 1024, size=4000)
-    assert np.array_equal(CategoricalCoder.decode(CategoricalCoder.encode(symbols, probs), 4000, probs), symbols)
-    rows = rng.random((300, 16))
+    assert np.array_equal(CategoricalCoder.decode(CategoricalCoder.encode(symbols, counts), 4000, counts), symbols)
+    rows = rng.integers(1, 2**20, size=(300, 16))
     symbols = rng.integers(0, 16, size=300)
     assert np.array_equal(CategoricalCoder.decode(CategoricalCoder.encode(symbols, rows), 300, rows), symbols)
     with pytest.raises(ValueError):
         CategoricalCoder.encode(np.array([16]), rows[0])
+    with pytest.raises(ValueError, match="integer"):
+        CategoricalCoder.encode(np.array([1]), rows[0] / 3.0)
+
+
+# --------------------------------------------------------------------------- format pins
+
+
+def _reference_ans(symbol_tables: list[tuple[int, np.ndarray]]) -> bytes:
+    """ANS exactly as FORMAT.md words it, independent of constriction.
+
+    ``symbol_tables``: ``(symbol, P)`` in decoding order, ``P`` the 24-bit integer table.
+    State: 64 bits, starting at 0; symbols are pushed in reverse decoding order: if
+    ``state >> 40 >= P[s]`` the low 32-bit word is emitted first; then
+    ``state = (state // P[s]) << 24 | (state % P[s] + F[s])``.  The stream is the emitted
+    words followed by the final state's words, low word first, without leading zero words.
+    """
+    words, state = [], 0
+    for symbol, table in reversed(symbol_tables):
+        p = int(table[symbol])
+        left = int(np.sum(table[:symbol]))
+        if state >> 40 >= p:
+            words.append(state & 0xFFFFFFFF)
+            state >>= 32
+        state = ((state // p) << 24) | (state % p + left)
+    tail = [state & 0xFFFFFFFF, state >> 32]
+    while tail and tail[-1] == 0:
+        tail.pop()
+    return np.array(words + tail, dtype="<u4").tobytes()
+
+
+def _sentinel_entries():
+    uniform16 = np.full(2**16, 2**8, dtype=np.int64)  # 2**24 / 2**16
+    return [(0x4E43, uniform16), (0x4221, uniform16)]
+
+
+def test_integer_tables_follow_the_format_formula():
+    rows = integer_table(np.array([[3, 0, 5, 8], [1, 1, 1, 1]]))
+    expected_left = lambda w: [c * (2**24 - 4) // sum(w) + i for i, c in enumerate(np.concatenate([[0], np.cumsum(w)]))]
+    assert rows.tolist() == [np.diff(expected_left([3, 0, 5, 8])).tolist(), np.diff(expected_left([1, 1, 1, 1])).tolist()]
+    assert (rows.sum(axis=1) == 2**24).all() and rows.min() >= 1
+
+
+def test_categorical_streams_are_the_reference_ans_bytes():
+    """Pins the coder and the integer tables: a library's float rounding cannot change files."""
+    rng = np.random.default_rng(11)
+    for n in (2, 5, 300):
+        weights = rng.integers(0, 5000, size=n)
+        symbols = rng.integers(0, n, size=500)
+        table = integer_table(weights)
+        expected = _reference_ans([(int(s), table) for s in symbols] + _sentinel_entries())
+        assert CategoricalCoder.encode(symbols, weights) == expected
+
+
+def test_table_coder_streams_are_the_reference_ans_bytes(gaussian_table):
+    """The 16-bit CDF rows become 24-bit tables by the format's formula (v1 files keep decoding)."""
+    coder = TableCoder(gaussian_table)
+    rng = np.random.default_rng(12)
+    indexes = rng.integers(0, gaussian_table.cdf.shape[0], size=400)
+    lengths = gaussian_table.cdf_length.numpy()
+    offsets = gaussian_table.offset.numpy()
+    symbols = np.array([rng.integers(0, lengths[k] - 2) + offsets[k] for k in indexes])
+    cdf = gaussian_table.cdf.numpy().astype(np.int64)
+    entries = []
+    for k in range(len(lengths)):  # decoding order: by table row, C order within a row
+        table = integer_table(np.diff(cdf[k, : lengths[k]]))
+        entries += [(int(s - offsets[k]), table) for s in symbols[indexes == k]]
+    assert coder.encode(symbols, indexes) == _reference_ans(entries + _sentinel_entries())

@@ -1,0 +1,255 @@
+"""The codec contract: what every family (image or video, amortized or overfitted) offers.
+
+A codec is what :func:`neuralcodecs.registry.load` returns.  ``cli``, ``evaluate``,
+``ratecontrol``, ``demo``, ``train`` and ``adapter`` use codecs only through this contract
+and through the registry entry (:class:`neuralcodecs.registry.CodecSpec`), never by name.
+
+* :class:`QualitySpec` -- the accepted qualities (a continuous range with a step, or a
+  ladder of discrete values), the default, and the sweep a rate-distortion run uses.
+  Higher quality always means more bits.
+* :class:`CodecOption` -- a codec-specific encode option (effort, model size, intra
+  period...), declared so that the command line exposes it without naming codecs.
+* :class:`Latents` -- the entropy-decoded latents of a file, their grid and the bits spent
+  per position, obtained without running the synthesis transform.
+* :class:`Objective` -- what the shared training loop needs from a trainable codec.
+* :class:`Codec` -- the interface itself: ``encode``, ``decode``, ``latents``.
+
+This module imports neither torch nor numpy at import time: the registry and the light
+commands (``ncodec list``, ``ncodec info``) read it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import CodecArgumentError
+
+IMAGE, VIDEO = "image", "video"
+KINDS = (IMAGE, VIDEO)
+#: the weights are a file shipped in the package, named in every stream by its fingerprint
+WEIGHTS_SHIPPED = "shipped"
+#: the weights travel inside the stream (overfitted codecs: NeRV, Cool-chic...)
+WEIGHTS_IN_STREAM = "stream"
+WEIGHTS_POLICIES = (WEIGHTS_SHIPPED, WEIGHTS_IN_STREAM)
+
+
+@dataclass(frozen=True)
+class QualitySpec:
+    """Accepted qualities of a codec.
+
+    Attributes:
+        low, high: the accepted range (``ladder`` values when a ladder is given).
+        default: quality used when none is given.
+        step: smallest increment that changes the stream (rate control searches on it);
+            ``1 / 256`` for continuously variable codecs.
+        sweep: the rate points of a rate-distortion evaluation.
+        ladder: the only accepted values, ascending, for codecs with discrete rate points
+            (a k-means codebook ladder, model sizes); ``None`` for a range.
+        unit: what the number means, for help texts (``"level"``, ``"codebook size"``).
+    """
+
+    low: float
+    high: float
+    default: float
+    step: float
+    sweep: tuple[float, ...]
+    ladder: tuple[float, ...] | None = None
+    unit: str = "level"
+
+    def __post_init__(self):
+        if not (self.low <= self.default <= self.high) or self.step <= 0:
+            raise ValueError(f"inconsistent quality spec {self}")
+        if self.ladder is not None and list(self.ladder) != sorted(set(self.ladder)):
+            raise ValueError("a quality ladder must be strictly ascending")
+
+    @classmethod
+    def from_ladder(cls, values, default: float, unit: str = "level") -> "QualitySpec":
+        values = tuple(float(v) for v in values)
+        return cls(values[0], values[-1], float(default), 1.0, values, values, unit)
+
+    def check(self, quality: Any) -> float:
+        """The quality as a float; :class:`CodecArgumentError` unless it is accepted."""
+        if isinstance(quality, bool) or not isinstance(quality, (int, float)) or not math.isfinite(quality):
+            raise CodecArgumentError(f"quality must be a number, got {quality!r}")
+        quality = float(quality)
+        if self.ladder is not None:
+            if quality not in self.ladder:
+                raise CodecArgumentError(
+                    f"quality must be one of {', '.join(f'{v:g}' for v in self.ladder)} ({self.unit}), got {quality:g}"
+                )
+        elif not self.low <= quality <= self.high:
+            raise CodecArgumentError(f"quality must lie in [{self.low:g}, {self.high:g}], got {quality:g}")
+        return quality
+
+    def grid(self) -> list[float]:
+        """Every quality rate control may try, ascending (the ladder, or the range by ``step``)."""
+        if self.ladder is not None:
+            return list(self.ladder)
+        count = int(round((self.high - self.low) / self.step))
+        return [min(self.high, round(self.low + i * self.step, 9)) for i in range(count + 1)]
+
+    def describe(self) -> str:
+        if self.ladder is not None:
+            return f"one of {', '.join(f'{v:g}' for v in self.ladder)} ({self.unit}), default {self.default:g}"
+        fractional = ", fractional ok" if self.step < 1 else ""
+        return f"{self.low:g}..{self.high:g}{fractional}, default {self.default:g}"
+
+
+@dataclass(frozen=True)
+class CodecOption:
+    """A codec-specific encode option, exposed on the command line as ``--NAME``.
+
+    Attributes:
+        name: keyword of ``Codec.encode`` (``effort``); the flag is ``--effort``.
+        type: ``int``, ``float`` or ``str``.
+        default: value when the option is not given.
+        help: one line for ``--help``.
+        choices: accepted values, if a closed set.
+        minimum, maximum: accepted range for numbers.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any) -> Any:
+        """The value converted to ``type``; :class:`CodecArgumentError` if it is not accepted."""
+        try:
+            converted = self.type(value)
+        except (TypeError, ValueError):
+            raise CodecArgumentError(f"{self.flag} must be {self.type.__name__}, got {value!r}") from None
+        if isinstance(converted, float) and not math.isfinite(converted):
+            raise CodecArgumentError(f"{self.flag} must be finite, got {value!r}")
+        if self.choices is not None and converted not in self.choices:
+            raise CodecArgumentError(f"{self.flag} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+        if self.minimum is not None and converted < self.minimum:
+            raise CodecArgumentError(f"{self.flag} must be at least {self.minimum:g}, got {value!r}")
+        if self.maximum is not None and converted > self.maximum:
+            raise CodecArgumentError(f"{self.flag} must be at most {self.maximum:g}, got {value!r}")
+        return converted
+
+
+@dataclass
+class Latents:
+    """Entropy-decoded latents of one file, for downstream models (no synthesis run).
+
+    Attributes:
+        tensor: float32 ``[C, h, w]`` (image) or ``[T, C, h, w]`` (video): the latents in the
+            units the codec's synthesis transform consumes (dequantized, gains undone).
+        stride: ``(sy, sx)`` pixels per latent position; position ``(i, j)`` covers pixels
+            ``[i*sy, (i+1)*sy) x [j*sx, (j+1)*sx)`` of the padded picture.
+        height, width: the true picture size in pixels (the grid may cover padding).
+        bits: float32 ``[h, w]`` or ``[T, h, w]``: bits the file spends per position (all
+            channels, side information spread evenly over the positions it serves), or
+            ``None`` where the codec cannot attribute its bits.
+        codec: registry name of the codec that made the file.
+        quality: the file's quality, if the codec has one.
+        side: codec-specific extra tensors (hyper-latents, codebook indices...).
+    """
+
+    tensor: Any
+    stride: tuple[int, int]
+    height: int
+    width: int
+    bits: Any = None
+    codec: str = ""
+    quality: float | None = None
+    side: dict = field(default_factory=dict)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """``(h, w)``: latent positions per frame."""
+        return tuple(self.tensor.shape[-2:])
+
+    @property
+    def frames(self) -> int:
+        return 1 if self.tensor.dim() == 3 else int(self.tensor.shape[0])
+
+
+@dataclass
+class Objective:
+    """What the shared training loop (:mod:`neuralcodecs.train`) calls.
+
+    Attributes:
+        build: ``build(**model_args) -> nn.Module``: a fresh trainable model.
+        data: the training data kind: ``"image_crops"`` (random crops of image folders);
+            video families add ``"frame_pairs"`` and ``"clips"``.
+        loss: ``loss(model, batch) -> {"loss", "bpp", "mse"}`` (scalars; ``loss`` is
+            minimized) for a batch ``(B, 3, crop, crop)`` of the data kind.
+        aux_loss: ``aux_loss(model) -> scalar`` optimized separately (CompressAI's
+            entropy-bottleneck quantiles), or ``None``.
+        is_aux_parameter: which named parameters the auxiliary optimizer owns.
+        export: ``export(checkpoint, out_path, calibration_dirs) -> report`` that freezes a
+            checkpoint into a shipped weights file, or ``None``.
+    """
+
+    build: Callable
+    data: str
+    loss: Callable
+    aux_loss: Callable | None = None
+    is_aux_parameter: Callable[[str], bool] = lambda name: False
+    export: Callable | None = None
+
+
+class Codec:
+    """The interface of every codec the registry hands out.
+
+    Subclasses set ``name``, ``kind``, ``quality`` (a :class:`QualitySpec`), ``options``
+    and ``weights_policy``, and implement :meth:`encode`, :meth:`decode_parsed` and
+    :meth:`latents_parsed`.  Image codecs derive from
+    :class:`neuralcodecs.image.base.ImageCodec`, which does input rules and the container.
+    """
+
+    name: str = ""
+    kind: str = IMAGE
+    quality: QualitySpec
+    options: tuple[CodecOption, ...] = ()
+    weights_policy: str = WEIGHTS_SHIPPED
+    fingerprint: bytes = bytes(16)
+
+    def encode(self, media, quality: float | None = None, **options) -> bytes:
+        """Encode an image (``HxWx3``) or a video (``TxHxWx3``) into a complete ``.ncb`` file."""
+        raise NotImplementedError
+
+    def decode(self, data: bytes, frames=None, **budget):
+        """Decode a file made by this codec: uint8 ``HxWx3`` or ``TxHxWx3``.
+
+        ``frames`` (video): a range or list of frame numbers to return.  ``budget``:
+        ``max_pixels``, ``max_memory`` (see :mod:`neuralcodecs.budget`).
+        """
+        from .bitstream import unpack
+
+        header, sections = unpack(data)
+        return self.decode_parsed(header, sections, frames=frames, **budget)
+
+    def latents(self, data: bytes) -> Latents:
+        """The file's entropy-decoded latents (:class:`Latents`), without synthesis."""
+        from .bitstream import unpack
+
+        header, sections = unpack(data)
+        return self.latents_parsed(header, sections)
+
+    def decode_parsed(self, header, sections, frames=None, **budget):
+        raise NotImplementedError
+
+    def latents_parsed(self, header, sections) -> Latents:
+        raise NotImplementedError
+
+    def check_options(self, options: dict) -> dict:
+        """Options for :meth:`encode`, checked against the declared ones (defaults filled in)."""
+        declared = {o.name: o for o in self.options}
+        unknown = sorted(set(options) - set(declared))
+        if unknown:
+            have = ", ".join(o.flag for o in self.options) or "none"
+            raise CodecArgumentError(f"codec {self.name!r} has no option {', '.join(unknown)} (its options: {have})")
+        return {name: o.check(options[name]) if name in options else o.default for name, o in declared.items()}
