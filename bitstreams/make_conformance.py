@@ -32,7 +32,9 @@ FOLDER = Path(__file__).resolve().parent / "conformance"
 
 def latent_digest(codec, data: bytes) -> str:
     header, sections = bitstream.unpack(data)
-    dec = codec.frozen.decode_symbols(sections, codec.z_shape(header), header.config["quality_x256"])
+    dec = codec.frozen.decode_symbols(
+        sections, codec.z_shape(header), header.config["quality_x256"], version=header.version
+    )
     digest = hashlib.sha256()
     for key in ("z_symbols", "y_symbols"):
         digest.update(np.ascontiguousarray(dec[key].cpu().numpy().astype("<i8")).tobytes())

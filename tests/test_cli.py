@@ -77,3 +77,51 @@ def test_target_bpp_lands_near_the_target(tmp_path, small_png, capsys):
 def test_list_names_the_codec(capsys):
     assert main(["list"]) == 0
     assert "hyperprior" in capsys.readouterr().out
+
+
+def test_failures_are_one_error_line_exit_2_and_leave_nothing(tmp_path, small_png, capsys):
+    (tmp_path / "adir").mkdir()
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text('{"curves": [{"name": "a", "results": {"bpp": [0.1, "x"], "psnr-rgb": [30, 31]}}]}')
+    cases = [
+        ["encode", str(small_png), "-o", str(tmp_path / "missing" / "x.ncb")],
+        ["encode", str(small_png), "-o", str(tmp_path / "adir")],
+        ["encode", str(small_png), "-o", str(tmp_path / "x.ncb"), "--device", "tpu9"],
+        ["train", "--data", str(tmp_path / "nosuch"), "--out", str(tmp_path / "run"), "--steps", "1"],
+        ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--model-args", "{N:1"],
+        ["export", str(tmp_path / "none.pt"), "-o", str(tmp_path / "w.safetensors"), "--calibration-data", str(tmp_path)],
+        ["plot", str(bad_json), "-o", str(tmp_path / "p.png")],
+        ["eval", "--dataset", str(tmp_path), "--limit", "-1", "--json", str(tmp_path / "r.json")],
+        ["encode", str(small_png), "-o", str(tmp_path / "x.ncb"), "--no-such-flag"],
+    ]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    for argv in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:"), (argv, err)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_decode_writes_what_the_extension_says_or_refuses(tmp_path, small_png, capsys):
+    ncb = tmp_path / "a.ncb"
+    assert main(["encode", str(small_png), "-o", str(ncb), "--quality", "2"]) == 0
+    for name, fmt in (("a.bmp", "BMP"), ("a.jpg", "JPEG"), ("a.webp", "WEBP")):
+        assert main(["decode", str(ncb), "-o", str(tmp_path / name)]) == 0
+        assert Image.open(tmp_path / name).format == fmt
+    assert main(["decode", str(ncb), "-o", str(tmp_path / "a.gif")]) == 2
+    assert not (tmp_path / "a.gif").exists()
+
+
+def test_info_and_list_do_not_import_torch(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    stream = Path(__file__).resolve().parents[1] / "bitstreams" / "conformance" / "v1-hyperprior-rgb-96x64-q2.ncb"
+    code = (
+        "import sys; from neuralcodecs.cli import main; "
+        f"assert main(['info', {str(stream)!r}]) == 0; assert main(['list']) == 0; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    out = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
