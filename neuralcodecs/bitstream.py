@@ -12,7 +12,7 @@ import io
 import re
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .errors import (
     BadMagicError,
@@ -240,7 +240,7 @@ def pack(
         keyframes: v2: the frames a decoder can start at (their first section is indexed).
         version: 1 writes the legacy layout (conformance tests only).
     """
-    header = Header(**{**header.__dict__, "version": version})
+    header = replace(header, version=version)
     header.validate()
     if version == 1:
         return _pack_v1(header, sections)
@@ -248,7 +248,7 @@ def pack(
         tags, keys = default_layout(header, len(sections))
         section_frames = tags if section_frames is None else section_frames
         keyframes = keys if keyframes is None else keyframes
-    _check_layout(header, [len(s) for s in sections], list(section_frames))
+    _check_layout(header, len(sections), list(section_frames))
     body = _header_body(header, len(sections), 2)
     if len(body) > MAX_HEADER_SIZE:
         raise HeaderFieldError("header body exceeds 4096 bytes")
@@ -263,12 +263,14 @@ def pack(
         parts += [chunk, _U32.pack(zlib.crc32(chunk))]
         offsets.append(pos)
         pos += len(chunk) + 4
+    first_section: dict[int, int] = {}
+    for i, tag in enumerate(section_frames):
+        first_section.setdefault(tag, i)
     entries = []
     for frame in keyframes:
-        first = next((i for i, t in enumerate(section_frames) if t == frame), None)
-        if first is None:
+        if frame not in first_section:
             raise HeaderFieldError(f"keyframe {frame} has no section")
-        entries.append(_INDEX_ENTRY.pack(frame, first, offsets[first]))
+        entries.append(_INDEX_ENTRY.pack(frame, first_section[frame], offsets[first_section[frame]]))
     index = _U32.pack(len(entries)) + b"".join(entries)
     parts += [index, _U32.pack(zlib.crc32(index)), _U64.pack(pos)]
     return b"".join(parts)
@@ -285,8 +287,8 @@ def _pack_v1(header: Header, sections: list[bytes]) -> bytes:
     return data + _U32.pack(zlib.crc32(data))
 
 
-def _check_layout(header: Header, lengths: list[int], tags: list[int]) -> None:
-    if len(tags) != len(lengths):
+def _check_layout(header: Header, count: int, tags: list[int]) -> None:
+    if len(tags) != count:
         raise HeaderFieldError("one frame tag per section")
     last = -1
     for i, tag in enumerate(tags):
@@ -366,7 +368,7 @@ class StreamReader:
         self.entries = entries
         header.section_frames = tuple(e.frame for e in entries)
         header.validate()
-        _check_layout(header, [e.length for e in entries], list(header.section_frames))
+        _check_layout(header, len(entries), list(header.section_frames))
         header.keyframes = self._read_index(pos, count)
         self.header = header
 
@@ -427,8 +429,6 @@ class StreamReader:
 
     def keyframe_before(self, frame: int) -> tuple[int, int]:
         """``(frame, section)`` of the last frame at or before ``frame`` a decoder can start at."""
-        if self._v1_sections is not None or not self.header.keyframes:
-            return (0, 0)
         candidates = [k for k in self.header.keyframes if k[0] <= frame]
         if not candidates:
             raise HeaderFieldError(f"no keyframe at or before frame {frame}")
@@ -489,57 +489,62 @@ def open_stream(path) -> StreamReader:
     return StreamReader(open(path, "rb"))
 
 
+def _walk(data) -> tuple[int, int, list[tuple[int, int, int]], int | None]:
+    """Where the parts of a file lie, as far as its length fields can be followed.
+
+    Returns ``(version, header end, sections, index offset)``: each section as
+    ``(offset of its length field, payload start, payload end)``; the index offset (v2) is
+    ``None`` when the sections run past the data.  Validates nothing beyond the preamble.
+    """
+    version, header_size = _read_preamble(data)
+    head_end = _PREAMBLE.size + header_size
+    if version == 1:
+        count, pos, head, crc = struct.unpack_from("<H", data, head_end - 2)[0], head_end, 4, 0
+    else:
+        count, pos, head, crc = struct.unpack_from("<I", data, head_end - 4)[0], head_end + 4, _SECTION_HEAD.size, 4
+    spans = []
+    for _ in range(min(count, len(data) // 4)):
+        if pos + 4 > len(data):
+            return version, head_end, spans, None
+        (length,) = _U32.unpack_from(data, pos)
+        end = pos + head + length
+        if end + crc > len(data):
+            return version, head_end, spans, None
+        spans.append((pos, pos + head, end))
+        pos = end + crc
+    return version, head_end, spans, pos
+
+
 def reseal(data: bytes) -> bytes:
     """Recompute every CRC (and the v2 trailer) of a structurally parseable file.
 
     For fuzzing and tests only: it lets a mutation reach the checks behind the CRCs.
-    Returns ``data`` unchanged where the structure cannot be walked.
+    CRCs that the length fields do not lead to are left as they are.
     """
     buf = bytearray(data)
     try:
-        version, header_size = _read_preamble(buf)
-    except BitstreamError:
+        version, head_end, spans, index = _walk(buf)
+    except (BitstreamError, struct.error):
         return bytes(data)
-    head_end = _PREAMBLE.size + header_size
     if version == 1:
         return bytes(buf[:-4]) + _U32.pack(zlib.crc32(bytes(buf[:-4]))) if len(buf) >= 4 else bytes(data)
     if len(buf) < head_end + 4:
         return bytes(data)
     buf[head_end : head_end + 4] = _U32.pack(zlib.crc32(bytes(buf[:head_end])))
-    try:
-        (count,) = _U32.unpack_from(buf, head_end - 4)
-        pos = head_end + 4
-        for _ in range(min(count, len(buf) // 12)):
-            length, _tag = _SECTION_HEAD.unpack_from(buf, pos)
-            end = pos + _SECTION_HEAD.size + length
-            if end + 4 > len(buf):
-                return bytes(buf)
-            buf[end : end + 4] = _U32.pack(zlib.crc32(bytes(buf[pos:end])))
-            pos = end + 4
-        (n,) = _U32.unpack_from(buf, pos)
-        body_end = pos + 4 + n * _INDEX_ENTRY.size
-        if body_end + 12 > len(buf):
-            return bytes(buf)
-        buf[body_end : body_end + 4] = _U32.pack(zlib.crc32(bytes(buf[pos:body_end])))
-        buf[body_end + 4 : body_end + 12] = _U64.pack(pos)
-    except struct.error:
-        pass
+    for start, _, end in spans:
+        buf[end : end + 4] = _U32.pack(zlib.crc32(bytes(buf[start:end])))
+    if index is not None and index + 4 <= len(buf):
+        (n,) = _U32.unpack_from(buf, index)
+        body_end = index + 4 + n * _INDEX_ENTRY.size
+        if body_end + 12 <= len(buf):
+            buf[body_end : body_end + 4] = _U32.pack(zlib.crc32(bytes(buf[index:body_end])))
+            buf[body_end + 4 : body_end + 12] = _U64.pack(index)
     return bytes(buf)
 
 
-def section_spans(data: bytes) -> list[tuple[int, int]]:
-    """``(offset of the length field, end of the payload)`` of each section of a valid file."""
-    version, header_size = _read_preamble(data)
-    pos = _PREAMBLE.size + header_size + (0 if version == 1 else 4)
-    count_at = _PREAMBLE.size + header_size - (2 if version == 1 else 4)
-    count = struct.unpack_from("<H" if version == 1 else "<I", data, count_at)[0]
-    head = 4 if version == 1 else _SECTION_HEAD.size
-    spans = []
-    for _ in range(count):
-        (length,) = _U32.unpack_from(data, pos)
-        spans.append((pos, pos + head + length))
-        pos += head + length + (0 if version == 1 else 4)
-    return spans
+def section_spans(data: bytes) -> list[tuple[int, int, int]]:
+    """``(offset of the length field, payload start, payload end)`` of each section of a valid file."""
+    return _walk(data)[2]
 
 
 __all__ = [

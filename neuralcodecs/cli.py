@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 from .errors import CodecArgumentError, NeuralCodecsError
 
@@ -39,10 +38,10 @@ def _read_input(path) -> bytes:
 
 def _codec_options(args, spec) -> dict:
     """The declared options of ``spec`` that were given on the command line."""
-    given = {}
-    declared = {o.name for o in spec.options}
     from . import registry
 
+    given = {}
+    declared = {o.name for o in spec.options}
     for option in registry.all_options():
         value = getattr(args, option.name, None)
         if value is None:
@@ -77,8 +76,7 @@ def cmd_encode(args) -> int:
     from .cli_checks import check_input_file, check_output
 
     out = check_output(args.output, args.force, suffixes=(".ncb",))
-    if not isinstance(args.input, str) or not Path(args.input).is_dir():
-        check_input_file(args.input)
+    check_input_file(args.input)
     name = args.codec or registry.default_codec()
     spec = registry.spec(name)
     options = _codec_options(args, spec)
@@ -214,7 +212,7 @@ def _model_args(text: str) -> dict:
 
 def cmd_train(args) -> int:
     from . import registry
-    from .cli_checks import check_input_folders, check_output_folder, folder_removed_if_empty_on_failure
+    from .cli_checks import check_output_folder, folder_removed_if_empty_on_failure
     from .data import list_images
     from .devices import resolve_device
     from .train import CHECKPOINT_NAME, TrainConfig, train
@@ -229,8 +227,7 @@ def cmd_train(args) -> int:
     if not args.lr > 0:
         raise CodecArgumentError(f"--lr must be positive, got {args.lr}")
     resolve_device(args.device)
-    check_input_folders(args.data, "training folder")
-    list_images(args.data)
+    list_images(args.data)  # every folder exists, none is an evaluation set, there are images
     out = check_output_folder(args.out)
     if args.resume and not (out / CHECKPOINT_NAME).is_file():
         raise CodecArgumentError(f"--resume given but {out / CHECKPOINT_NAME} does not exist")
@@ -254,14 +251,15 @@ def cmd_train(args) -> int:
 
 def cmd_export(args) -> int:
     from . import registry
-    from .cli_checks import check_input_file, check_input_folders, check_output
+    from .cli_checks import check_input_file, check_output
+    from .data import list_images
 
     objective = registry.objective(args.codec or registry.default_codec())
     if objective.export is None:
         raise CodecArgumentError(f"codec {args.codec!r} has no export step")
     out = check_output(args.output, args.force, suffixes=(".safetensors",))
     check_input_file(args.checkpoint, "checkpoint")
-    check_input_folders(args.calibration_data, "calibration folder")
+    list_images(args.calibration_data)  # the calibration folders exist and hold training images
     report = objective.export(args.checkpoint, out, args.calibration_data)
     print(json.dumps(report, indent=2))
     return 0

@@ -60,16 +60,6 @@ def check_input_file(path: str | os.PathLike, what: str = "input") -> Path:
     return p
 
 
-def check_input_folders(paths, what: str = "folder") -> list[Path]:
-    out = []
-    for path in paths:
-        p = Path(path)
-        if not p.is_dir():
-            raise CodecArgumentError(f"{what} not found: {p}")
-        out.append(p)
-    return out
-
-
 @contextlib.contextmanager
 def folder_removed_if_empty_on_failure(folder: Path):
     """Create ``folder`` (and parents that are missing); if the block fails, remove the

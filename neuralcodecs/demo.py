@@ -21,6 +21,7 @@ from .errors import CodecArgumentError
 from .image.io import load_image, save_png
 from .metrics import ms_ssim, psnr
 from .atomic import atomic_write_bytes
+from .codec import IMAGE
 from .cli_checks import check_output_folder, folder_removed_if_empty_on_failure
 from .paths import ASSETS_DIR
 
@@ -65,7 +66,7 @@ def run_demo(
     """Run the demo; returns the process exit code."""
     name = codec or registry.default_codec()
     spec = registry.spec(name)
-    if spec.kind != "image":
+    if spec.kind != IMAGE:
         raise CodecArgumentError(f"the demo codes a photo; {name!r} is a {spec.kind} codec")
     if quality is not None:
         spec.quality.check(quality)

@@ -4,10 +4,10 @@ For every image, codec and quality: the real file's bytes (bpp counts the comple
 header included), PSNR-RGB, PSNR-Y and PSNR-YUV (BT.601 full-range YCbCr, 6:1:1 weights, as
 video coding reports), MS-SSIM, encode and decode seconds.  Contenders are the registry's
 image codecs (their ``QualitySpec.sweep`` unless qualities are given) and the classical
-anchors; a video codec is refused with a clear error until video evaluation exists.  Curves are averages over
-images (as CompressAI does: mean of per-image bpp and per-image PSNR) in CompressAI's
-results schema, plus per-image values and a ``meta`` block (machine, versions, date,
-dataset and the checksum of its files, device).
+anchors; a video codec is refused with a clear error until video evaluation exists.
+Curves are averages over images (as CompressAI does: mean of per-image bpp and per-image
+PSNR) in CompressAI's results schema, plus per-image values and a ``meta`` block (machine,
+versions, date, dataset and the checksum of its files, device).
 
 ``--task classify`` adds machine-perception quality: a fixed classifier runs on every
 decoded image and on the original; each point reports top-1 accuracy against the labels
@@ -31,9 +31,10 @@ from typing import Callable
 import numpy as np
 
 from .anchors import ANCHORS
+from .codec import IMAGE
 from .data import IMAGE_SUFFIXES
 from .errors import CodecArgumentError
-from .metrics import ms_ssim, psnr, psnr_y, psnr_yuv
+from .metrics import ms_ssim, psnr, psnr_ycbcr
 
 
 # --------------------------------------------------------------------------- contenders
@@ -72,7 +73,7 @@ def build_contender(name: str, qualities: list[float] | None, device: str = "cpu
         a = ANCHORS[name]
         return Contender(name, a.description, list(qualities or a.sweep), a.encode, a.decode, "cpu")
     spec = registry.spec(name)
-    if spec.kind != "image":
+    if spec.kind != IMAGE:
         raise CodecArgumentError(f"{name!r} is a {spec.kind} codec; ncodec eval evaluates image codecs on image folders")
     codec = registry.load(name, device=device)
     for q in qualities or []:
@@ -91,7 +92,7 @@ def default_codec_args() -> list[str]:
     """Every registered codec with shipped weights, then every anchor."""
     from . import registry
 
-    learned = [n for n in registry.names("image") if registry.spec(n).ready]
+    learned = [n for n in registry.names(IMAGE) if registry.spec(n).ready]
     return learned + list(ANCHORS)
 
 
@@ -203,13 +204,14 @@ def evaluate_image(path: Path, contenders: list[Contender], classifier=None, nam
             t1 = time.perf_counter()
             decoded = c.decode(data)
             t2 = time.perf_counter()
+            psnr_y, psnr_yuv = psnr_ycbcr(original, decoded)
             point = {
                 "quality": q,
                 "bytes": len(data),
                 "bpp": len(data) * 8 / num_pixels,
                 "psnr-rgb": psnr(original, decoded),
-                "psnr-y": psnr_y(original, decoded),
-                "psnr-yuv": psnr_yuv(original, decoded),
+                "psnr-y": psnr_y,
+                "psnr-yuv": psnr_yuv,
                 "ms-ssim-rgb": ms_ssim(original, decoded),
                 "encoding_time": t1 - t0,
                 "decoding_time": t2 - t1,

@@ -42,12 +42,6 @@ KINDS = ("bitflip", "truncate", "insert", "header_field", "section_length", "pay
 RESEALED = ("header_field", "section_length", "payload", "random_bytes")
 
 
-def _section_spans(data: bytes) -> list[tuple[int, int, int]]:
-    """``(length-field offset, payload start, payload end)`` of each section of a valid file."""
-    head = 4 if data[4] == 1 else 8
-    return [(a, a + head, b) for a, b in section_spans(data)]
-
-
 def mutate(data: bytes, rng: np.random.Generator, kind: str | None = None) -> tuple[str, bytes]:
     """One mutant of a valid file: ``(kind, bytes)``."""
     kind = kind or KINDS[int(rng.integers(len(KINDS)))]
@@ -70,7 +64,7 @@ def mutate(data: bytes, rng: np.random.Generator, kind: str | None = None) -> tu
         body[pos] = int(rng.integers(0, 256))
         return kind, reseal(bytes(body))
     if kind == "section_length":
-        spans = _section_spans(data)
+        spans = section_spans(data)
         if spans:
             start, _, _ = spans[int(rng.integers(len(spans)))]
             old = struct.unpack_from("<I", body, start)[0]
@@ -78,7 +72,7 @@ def mutate(data: bytes, rng: np.random.Generator, kind: str | None = None) -> tu
             struct.pack_into("<I", body, start, max(0, min(new, 2**32 - 1)))
         return kind, reseal(bytes(body))
     if kind == "payload":
-        spans = [(a, b) for _, a, b in _section_spans(data) if b > a]
+        spans = [(a, b) for _, a, b in section_spans(data) if b > a]
         if spans:
             a, b = spans[int(rng.integers(len(spans)))]
             for _ in range(int(rng.integers(1, 9))):

@@ -40,24 +40,16 @@ def _ycbcr(pixels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _plane_psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def psnr_ycbcr(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """``(PSNR-Y, PSNR-YUV)`` in dB, BT.601 full range; PSNR-YUV is
+    ``(6 PSNR-Y + PSNR-Cb + PSNR-Cr) / 8`` (the video-coding convention)."""
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     d = _ycbcr(a) - _ycbcr(b)
     err = np.mean(d * d, axis=(0, 1))
     with np.errstate(divide="ignore"):
-        return np.where(err == 0, np.inf, 10.0 * np.log10(255.0**2 / np.maximum(err, 1e-300)))
-
-
-def psnr_y(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR of the BT.601 luma plane in dB."""
-    return float(_plane_psnr(a, b)[0])
-
-
-def psnr_yuv(a: np.ndarray, b: np.ndarray) -> float:
-    """``(6 PSNR-Y + PSNR-Cb + PSNR-Cr) / 8`` in dB (the video-coding convention), BT.601 full range."""
-    p = _plane_psnr(a, b)
-    return float((6 * p[0] + p[1] + p[2]) / 8)
+        planes = np.where(err == 0, np.inf, 10.0 * np.log10(255.0**2 / np.maximum(err, 1e-300)))
+    return float(planes[0]), float((6 * planes[0] + planes[1] + planes[2]) / 8)
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:

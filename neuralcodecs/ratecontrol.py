@@ -97,32 +97,34 @@ def encode_to_budget(codec, media, target_bpp: float | None = None, max_bytes: i
     if target_bpp is not None and not target_bpp > 0:
         raise CodecArgumentError("target_bpp must be positive")
     extra = {"alpha": alpha} if codec.kind == IMAGE else {}
+    samples = None  # pixels of every frame: from the image, or from the first file's header
     if codec.kind == IMAGE:
         from .bitstream import COLOR_GRAY
         from .image.io import load_image
 
         pixels, color = load_image(media, alpha=alpha)
         media = pixels[..., 0] if color == COLOR_GRAY else pixels
-    grid = codec.quality.grid()
-    cache: dict[float, bytes] = {}
+        samples = pixels.shape[0] * pixels.shape[1]
 
     def encode(q: float) -> bytes:
-        if q not in cache:
-            cache[q] = codec.encode(media, quality=q, **extra, **options)
-        return cache[q]
+        nonlocal samples
+        data = codec.encode(media, quality=q, **extra, **options)
+        if samples is None:
+            from .bitstream import read_header
 
+            header = read_header(data)
+            samples = header.width * header.height * header.frames
+        return data
+
+    grid = codec.quality.grid()
     if max_bytes is not None:
         found = search_quality(encode, grid, score=lambda s: -s, feasible=lambda s: s <= max_bytes)
-        if found is None:
+        if found is None:  # the lowest quality was tried first and did not fit
             smallest = len(encode(grid[0]))
             raise RateControlError(
                 f"no {codec.name} quality fits {max_bytes} bytes: the lowest quality takes {smallest} bytes"
             )
     else:
-        from .bitstream import read_header
-
-        header = read_header(encode(grid[0]))
-        target = target_bpp * header.width * header.height * header.frames / 8
-        found = search_quality(encode, grid, score=lambda s: abs(s - target))
+        found = search_quality(encode, grid, score=lambda s: abs(s - target_bpp * samples / 8))
     quality, data, trials = found
     return BudgetResult(data, quality, trials)

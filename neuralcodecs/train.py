@@ -14,6 +14,7 @@ to ``commands.jsonl`` (the weights' sidecar JSON quotes them).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -28,7 +29,9 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from .atomic import atomic_write_bytes
 from .data import RandomCrops, list_images
+from .errors import WeightsError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
@@ -94,10 +97,6 @@ def _learning_rate(cfg: TrainConfig, step: int) -> float:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    import io
-
-    from .atomic import atomic_write_bytes
-
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
@@ -108,8 +107,6 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
     Raises :class:`WeightsError` for a missing file or one that is not a checkpoint.
     """
-    from .errors import WeightsError
-
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"checkpoint not found: {path}")
@@ -171,12 +168,8 @@ def train(cfg: TrainConfig, objective) -> dict:
         step = int(ckpt["step"])
         if "rng" in ckpt and world == 1:
             torch.set_rng_state(ckpt["rng"]["torch"])
-            state = ckpt["rng"]["python"]
-            if isinstance(state, list):  # the Mersenne state words, then the version
-                random.setstate((state[-1], tuple(state[:-1]), None))
+            random.setstate(ckpt["rng"]["python"])
     elif cfg.resume:
-        from .errors import WeightsError
-
         raise WeightsError(f"--resume given but {ckpt_path} does not exist")
 
     wrapped = _LossModule(model, objective.loss)
@@ -253,7 +246,7 @@ def train(cfg: TrainConfig, objective) -> dict:
                         "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer is not None else None,
                         "step": step,
                         "config": asdict(cfg),
-                        "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]) + [random.getstate()[0]]},
+                        "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
                     },
                     ckpt_path,
                 )

@@ -31,7 +31,6 @@ _DTYPE_NAMES = {
     torch.int64: "I64",
     torch.bool: "BOOL",
 }
-from .paths import WEIGHTS_DIR  # noqa: E402  (re-exported)
 
 
 def fingerprint(tensors: dict[str, torch.Tensor]) -> bytes:

@@ -60,7 +60,7 @@ def test_empty_and_foreign_data_are_bad_magic():
 def test_flipping_any_payload_bit_is_a_crc_mismatch_that_names_the_section():
     for version in (1, 2):
         data = bytearray(pack(make(), [b"abcdefgh", b"ijklmnop"], version=version))
-        (_, end), = bitstream.section_spans(bytes(data))[1:]
+        (_, _, end), = bitstream.section_spans(bytes(data))[1:]
         for bit in range(64):
             damaged = bytearray(data)
             damaged[end - 8 + bit // 8] ^= 1 << (bit % 8)
@@ -96,7 +96,7 @@ def test_sequences_keep_frame_tags_and_the_frame_index(tmp_path):
     assert reader.section(4) == b"f2b"
     reader.file.close()
     damaged = bytearray(data)
-    start, end = bitstream.section_spans(data)[5]
+    _, _, end = bitstream.section_spans(data)[5]
     damaged[end - 1] ^= 1
     path.write_bytes(bytes(damaged))
     reader = bitstream.open_stream(path)  # opening reads no payload: the damage is found per section

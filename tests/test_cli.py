@@ -50,7 +50,7 @@ def test_bad_inputs_exit_2_with_a_message_and_no_output(tmp_path, small_png, cap
 
 def test_max_bytes_is_never_exceeded_and_impossible_budgets_fail_cleanly(tmp_path, codec, small_photo, capsys):
     crops = [small_photo[:64, :64], small_photo[50:150, 20:220], small_photo]
-    low, _ = codec.quality_range
+    low = codec.quality.low
     for i, crop in enumerate(crops):
         path = tmp_path / f"c{i}.png"
         Image.fromarray(np.ascontiguousarray(crop)).save(path)

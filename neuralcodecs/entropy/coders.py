@@ -161,8 +161,12 @@ class TableCoder:
         # the 16-bit CDF rows are integer weights; the format turns them into 24-bit tables
         self.tables = [integer_table(np.diff(cdf[k, : lengths[k]])) for k in range(len(lengths))]
         self._models: dict[int, object] = {}
-        self._padded: np.ndarray | None = None
-        self._min_bits: float | None = None
+        # every row padded to one width, for looking up the probability of any (row, value)
+        self._padded = np.ones((len(self.tables), max(len(t) for t in self.tables)), dtype=np.int64)
+        for k, t in enumerate(self.tables):
+            self._padded[k, : len(t)] = t
+        # the fewest bits any symbol can cost: -log2 of the largest probability of any row
+        self._min_bits = min(PROBABILITY_BITS - np.log2(float(t.max())) for t in self.tables)
 
     def _model(self, k: int):
         model = self._models.get(k)
@@ -230,11 +234,6 @@ class TableCoder:
         """``-log2 p`` of each symbol under the 24-bit tables (escapes included); float64, ``symbols.shape``."""
         shape = np.shape(symbols)
         symbols, indexes, values, escaped = self._split(symbols, indexes)
-        if self._padded is None:
-            width = max(len(t) for t in self.tables)
-            self._padded = np.ones((len(self.tables), width), dtype=np.int64)
-            for k, t in enumerate(self.tables):
-                self._padded[k, : len(t)] = t
         bits = PROBABILITY_BITS - np.log2(self._padded[indexes, values].astype(np.float64))
         bits += escaped * np.log2(2 * SYMBOL_LIMIT + 1)
         return bits.reshape(shape)
@@ -250,8 +249,6 @@ class TableCoder:
         stream holds its information content minus at most 64 bits of final state, plus the
         32-bit sentinel.  A section below this bound is refused before any decoding work.
         """
-        if self._min_bits is None:
-            self._min_bits = min(PROBABILITY_BITS - np.log2(float(t.max())) for t in self.tables)
         bits = count * self._min_bits + 32 - 64
         return max(4, int(bits // 32) * 4)
 
@@ -300,11 +297,3 @@ class CategoricalCoder:
             out = coder.decode(_Categorical(perfect=False), rows).astype(np.int64)
         _pop_sentinel(coder)
         return out
-
-    @staticmethod
-    def ideal_bits(symbols: np.ndarray, weights: np.ndarray) -> float:
-        """``-sum(log2 P / 2**24)`` of the symbols under the format's integer tables."""
-        table = integer_table(weights)
-        symbols = np.asarray(symbols).reshape(-1)
-        freq = table[symbols] if table.ndim == 1 else table[np.arange(symbols.size), symbols]
-        return float(np.sum(PROBABILITY_BITS - np.log2(freq)))

@@ -58,6 +58,17 @@ def gained_means(mean_fixed: torch.Tensor, gain_fixed: torch.Tensor) -> torch.Te
     return product.to(torch.float64) / float(2 ** (MEAN_FRACTION_BITS + GAIN_FRACTION_BITS))
 
 
+def ladder_position(levels: int, quality_x256: int) -> tuple[int, int, int]:
+    """``(a, b, t)``: the ladder rows a quality lies between and its position in 1/256 steps.
+
+    ``q = quality_x256 - 256``, ``a = min(q // 256, L - 1)``, ``b = min(a + 1, L - 1)``,
+    ``t = q - 256 a`` (bitstreams/FORMAT.md, "Gains").
+    """
+    position = quality_x256 - 256
+    low = min(position // 256, levels - 1)
+    return low, min(low + 1, levels - 1), position - 256 * low
+
+
 def interpolate_fixed(ladder: torch.Tensor, quality_x256: int) -> torch.Tensor:
     """Integer linear interpolation between rows of a fixed-point ladder.
 
@@ -67,11 +78,7 @@ def interpolate_fixed(ladder: torch.Tensor, quality_x256: int) -> torch.Tensor:
     Returns:
         int64 ``(M,)``: ``round(row_a * (1 - t) + row_b * t)`` with ``t`` in 1/256 steps.
     """
-    levels = ladder.shape[0]
-    position = quality_x256 - 256
-    low = min(position // 256, levels - 1)
-    frac = position - 256 * low
-    high = min(low + 1, levels - 1)
+    low, high, frac = ladder_position(ladder.shape[0], quality_x256)
     mixed = ladder[low] * (256 - frac) + ladder[high] * frac + 128
     return torch.div(mixed, 256, rounding_mode="floor")
 
@@ -90,11 +97,7 @@ def interpolate_gain_geometric(ladder: torch.Tensor, quality_x256: int) -> torch
     Returns:
         int64 ``(M,)``.
     """
-    levels = ladder.shape[0]
-    position = quality_x256 - 256
-    low = min(position // 256, levels - 1)
-    frac = position - 256 * low
-    high = min(low + 1, levels - 1)
+    low, high, frac = ladder_position(ladder.shape[0], quality_x256)
     if frac == 0 or low == high:
         return ladder[low].clone()
     out = []

@@ -14,7 +14,7 @@ import torch
 from .. import bitstream
 from ..bitstream import COLOR_GRAY, Header
 from ..budget import check_budget
-from ..codec import IMAGE, Codec, Latents, QualitySpec
+from ..codec import IMAGE, Codec, Latents
 from ..errors import CodecArgumentError, HeaderFieldError, UnknownCodecError, WeightsMismatchError
 from .io import DEFAULT_MAX_PIXELS, ImageInput, load_image, to_gray
 
@@ -36,14 +36,6 @@ class ImageCodec(Codec):
         self.device = torch.device(device)
 
     # ------------------------------------------------------------------ public
-    @property
-    def quality_range(self) -> tuple[float, float]:
-        return (self.quality.low, self.quality.high)
-
-    @property
-    def default_quality(self) -> float:
-        return self.quality.default
-
     def encode(
         self,
         image: ImageInput,
@@ -74,14 +66,6 @@ class ImageCodec(Codec):
             config=config,
         )
         return bitstream.pack(header, sections)
-
-    def check_quality(self, quality: float) -> float:
-        """Raise :class:`CodecArgumentError` unless ``quality`` is accepted."""
-        return self.quality.check(quality)
-
-    def qualities(self) -> list[float]:
-        """The rate points a rate-distortion sweep uses."""
-        return list(self.quality.sweep)
 
     def decode_parsed(self, header: Header, sections: list[bytes], frames=None, max_pixels=None, max_memory=None) -> np.ndarray:
         """Decode an already unpacked file (see :func:`neuralcodecs.bitstream.unpack`); uint8 ``(H, W, 3)``."""

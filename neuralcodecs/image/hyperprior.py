@@ -28,6 +28,7 @@ from compressai.models import CompressionModel
 from compressai.models.utils import conv, deconv
 
 from ..entropy.coders import CdfTable, TableCoder, SYMBOL_LIMIT
+from .base import tensor_to_pixels
 from ..entropy.exact import IntegerNetwork, IntegerReadyConvStack, freeze_conv_stack
 from ..entropy.gaussian import (
     GAIN_FRACTION_BITS,
@@ -37,6 +38,7 @@ from ..entropy.gaussian import (
     gained_means,
     interpolate_fixed,
     interpolate_gain_geometric,
+    ladder_position,
     scale_indexes,
     scale_table,
 )
@@ -220,10 +222,8 @@ class FrozenHyperprior:
         else:
             gain = interpolate_gain_geometric(self.gain_fixed, quality_x256)
         log_gain = interpolate_fixed(self.log_gain_fixed, quality_x256)
-        position = (quality_x256 - 256) / 256.0
-        low = min(int(position), self.num_levels - 1)
-        high = min(low + 1, self.num_levels - 1)
-        t = position - low
+        low, high, frac = ladder_position(self.num_levels, quality_x256)
+        t = frac / 256.0
         inv_log = self.model.inv_gain_log.detach().double()
         inv_gain = torch.exp(inv_log[low] * (1 - t) + inv_log[high] * t).float()
         self._gain_cache[key] = (gain, log_gain, inv_gain)
@@ -306,23 +306,20 @@ class FrozenHyperprior:
         that of one tile whatever the picture size.  A picture of at most one tile is
         synthesized whole.
         """
-        _, _, h, w = y_hat.shape
-        out = np.empty((height, width, 3), dtype=np.uint8)
         scale = 16
+        h, w = -(-height // scale), -(-width // scale)  # tiles over the picture, not its padding
+        _, _, h_all, w_all = y_hat.shape
+        out = np.empty((height, width, 3), dtype=np.uint8)
         for top in range(0, h, tile):
             for left in range(0, w, tile):
                 t0, l0 = max(0, top - halo), max(0, left - halo)
-                t1, l1 = min(h, top + tile + halo), min(w, left + tile + halo)
-                part = y_hat[:, :, t0:t1, l0:l1].contiguous(memory_format=torch.channels_last)
-                x = self.model.g_s(part).clamp_(0, 1)
-                y_px, x_px = (top - t0) * scale, (left - l0) * scale
+                t1, l1 = min(h_all, top + tile + halo), min(w_all, left + tile + halo)
+                x = self.model.g_s(y_hat[:, :, t0:t1, l0:l1].contiguous(memory_format=torch.channels_last))
                 rows = min(tile * scale, height - top * scale)
                 cols = min(tile * scale, width - left * scale)
-                if rows <= 0 or cols <= 0:
-                    continue
-                block = x[0, :, y_px : y_px + rows, x_px : x_px + cols].mul(255.0).round().to(torch.uint8)
-                out[top * scale : top * scale + rows, left * scale : left * scale + cols] = block.permute(1, 2, 0).cpu().numpy()
-                del x, part
+                inner = x[:, :, (top - t0) * scale :, (left - l0) * scale :]
+                out[top * scale : top * scale + rows, left * scale : left * scale + cols] = tensor_to_pixels(inner, rows, cols)
+                del x, inner
         return out
 
     @torch.no_grad()

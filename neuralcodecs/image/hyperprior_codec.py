@@ -157,7 +157,7 @@ class HyperpriorCodec(ImageCodec):
         if set(header.config) != {"quality_x256", "latent_channels"}:
             raise HeaderFieldError(f"hyperprior config must hold quality_x256 and latent_channels, got {sorted(header.config)}")
         q256 = header.config["quality_x256"]
-        low, high = self.quality_range
+        low, high = self.quality.low, self.quality.high
         if not low * 256 <= q256 <= high * 256:
             raise HeaderFieldError(f"quality_x256 {q256} outside [{low * 256:g}, {high * 256:g}]")
         if header.config["latent_channels"] != self.latent_channels:
@@ -182,29 +182,27 @@ class HyperpriorCodec(ImageCodec):
                     f"between {low} and {5 * count + 64}"
                 )
 
-    def _decode_symbols(self, header: Header, sections: list[bytes]) -> dict:
+    def _decode_symbols(self, header: Header, sections: list[bytes]) -> tuple[int, dict, torch.Tensor]:
+        """``(quality_x256, decoded symbols, y_hat)`` of a checked stream."""
         q256 = self._quality_x256(header)
-        return self.frozen.decode_symbols(sections, self.z_shape(header), q256, self.device, header.version)
+        dec = self.frozen.decode_symbols(sections, self.z_shape(header), q256, self.device, header.version)
+        return q256, dec, self.frozen.dequantize(dec["y_symbols"], dec["means"], q256, header.version)
 
     def _decode_sections(self, header: Header, sections: list[bytes]) -> np.ndarray:
-        q256 = self._quality_x256(header)
-        dec = self._decode_symbols(header, sections)
-        y_hat = self.frozen.dequantize(dec["y_symbols"], dec["means"], q256, header.version)
+        _, dec, y_hat = self._decode_symbols(header, sections)
         del dec
         return self.frozen.synthesize_pixels(y_hat, header.height, header.width, SYNTHESIS_TILE, SYNTHESIS_HALO)
 
     def _latents_sections(self, header: Header, sections: list[bytes]) -> Latents:
         """``y_hat`` ``[M, h, w]`` (gain undone) and bits per position (y, plus z spread over 4x4)."""
-        q256 = self._quality_x256(header)
-        dec = self._decode_symbols(header, sections)
-        y_hat = self.frozen.dequantize(dec["y_symbols"], dec["means"], q256, header.version)[0].cpu()
+        q256, dec, y_hat = self._decode_symbols(header, sections)
         y_bits = self.frozen.y_coder.symbol_bits(dec["y_symbols"].cpu().numpy(), dec["y_indexes"].cpu().numpy())
         z = dec["z_symbols"].cpu().numpy()
         z_bits = self.frozen.z_coder.symbol_bits(z, self.frozen.z_indexes(z.shape))
         spread = np.repeat(np.repeat(z_bits[0].sum(0), 4, axis=0), 4, axis=1) / 16.0
         bits = torch.from_numpy((y_bits[0].sum(0) + spread).astype(np.float32))
         return Latents(
-            tensor=y_hat,
+            tensor=y_hat[0].cpu(),
             stride=(16, 16),
             height=header.height,
             width=header.width,
