@@ -13,6 +13,7 @@ run benchmarks/exactness_price.py
 run benchmarks/device_consistency.py
 run benchmarks/fuzz_decoder.py --count 10000
 run benchmarks/max_bytes_sweep.py
+run benchmarks/decoder_memory.py --json benchmarks/results/decoder_memory.json
 run benchmarks/mpq_imagenette.py --jobs 2
 run bitstreams/make_conformance.py
 run benchmarks/update_readme.py

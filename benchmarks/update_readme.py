@@ -105,7 +105,9 @@ def exactness() -> str | None:
     fuzz = _load("fuzz_decoder.json")
     lines = []
     if price:
-        lines.append(f"- Price of exact entropy parameters (Kodak BD-rate, exact vs float hyper-synthesis): "
+        rule = price.get("float_scale_indexes", "compressai")
+        same = "same scale-table rule" if rule == "nearest" else "float path with CompressAI's build_indexes rule"
+        lines.append(f"- Price of exact entropy parameters (Kodak BD-rate, exact vs float hyper-synthesis, {same}): "
                      f"{price['bd_rate_exact_vs_float_pct']:+.3f}%.")
     if cons:
         lines.append(
@@ -123,6 +125,32 @@ def exactness() -> str | None:
     return "\n".join(lines) or None
 
 
+def decoder_budget() -> str | None:
+    after = _load("decoder_memory.json")
+    before = _load("decoder_memory_before.json")
+    if not after:
+        return None
+
+    def mib(r):
+        return f"{r['extra_peak_bytes'] / 2**20:.0f} MiB, {r['seconds']:.2f} s"
+
+    lines = ["| decode | before (cee2058, format v1) | after (format v2) |", "|---|---|---|"]
+    crafted = [after["crafted_4096x4096"]] + ([before["crafted_4096x4096"]] if before else [])
+    lines.append(
+        f"| crafted 4096x4096 header, 4-byte sections | "
+        f"{(mib(crafted[1]) + ' (' + crafted[1]['outcome'].split(':')[0] + ')') if before else 'not measured'} | "
+        f"{mib(crafted[0])} ({crafted[0]['outcome'].split(':')[0]}) |"
+    )
+    kodak_before = f"{before['kodak_mean_extra_peak_mib']:.0f} MiB" if before else "not measured"
+    lines.append(f"| Kodak, quality 4, mean extra peak ({len(after['kodak'])} images) | {kodak_before} | "
+                 f"{after['kodak_mean_extra_peak_mib']:.0f} MiB |")
+    old = {r["side"]: r for r in (before or {}).get("large", [])}
+    for r in after["large"]:
+        was = mib(old[r["side"]]) if r["side"] in old else "not measured"
+        lines.append(f"| {r['side']}x{r['side']}, quality 4 | {was} | {mib(r)} |")
+    return "\n".join(lines)
+
+
 TABLES = {
     "kodak_bd": kodak_bd,
     "kodak_points": kodak_rd_points,
@@ -130,6 +158,7 @@ TABLES = {
     "speed": speed,
     "mpq": mpq,
     "exactness": exactness,
+    "decoder_budget": decoder_budget,
 }
 
 
