@@ -486,7 +486,12 @@ def read_header(data: bytes) -> Header:
 
 def open_stream(path) -> StreamReader:
     """A :class:`StreamReader` over a file on disk (read lazily; close with ``reader.file.close()``)."""
-    return StreamReader(open(path, "rb"))
+    file = open(path, "rb")
+    try:
+        return StreamReader(file)
+    except BaseException:
+        file.close()
+        raise
 
 
 def _walk(data) -> tuple[int, int, list[tuple[int, int, int]], int | None]:

@@ -104,6 +104,7 @@ def cmd_encode(args) -> int:
 
 def cmd_decode(args) -> int:
     from . import decode
+    from .bitstream import read_header
     from .budget import parse_size
     from .cli_checks import check_output
     from .image.io import output_format, save_image
@@ -114,9 +115,9 @@ def cmd_decode(args) -> int:
     if args.max_pixels is not None and args.max_pixels <= 0:
         raise CodecArgumentError("--max-pixels must be positive")
     data = _read_input(args.input)
-    pixels = decode(data, weights=args.weights, device=args.device, max_pixels=args.max_pixels, max_memory=max_memory)
-    if pixels.ndim == 4:
+    if read_header(data).frames > 1:  # checked before any decoding work
         raise CodecArgumentError("this stream is a video; decoding video to files arrives with the video codecs")
+    pixels = decode(data, weights=args.weights, device=args.device, max_pixels=args.max_pixels, max_memory=max_memory)
     fmt = save_image(out, pixels, overwrite=args.force)
     print(f"{out}: {pixels.shape[1]}x{pixels.shape[0]} {fmt}")
     return 0
