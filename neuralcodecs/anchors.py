@@ -108,12 +108,10 @@ def anchor(name: str) -> Anchor:
 
 def nearest_size(name: str, pixels: np.ndarray, target_bytes: int) -> tuple[float, bytes]:
     """The anchor's encoding whose size is nearest to ``target_bytes`` (bisection on quality)."""
+    from .codec import range_grid
     from .ratecontrol import search_quality
 
     a = anchor(name)
-    low, high = a.quality_range
-    step = 1.0 if a.integer_quality else 0.01
-    quality, data, _ = search_quality(
-        lambda q: a.encode(pixels, q), low, high, step, score=lambda size: abs(size - target_bytes)
-    )
+    grid = range_grid(*a.quality_range, 1.0 if a.integer_quality else 0.01)
+    quality, data, _ = search_quality(lambda q: a.encode(pixels, q), grid, score=lambda size: abs(size - target_bytes))
     return quality, data

@@ -35,6 +35,12 @@ WEIGHTS_IN_STREAM = "stream"
 WEIGHTS_POLICIES = (WEIGHTS_SHIPPED, WEIGHTS_IN_STREAM)
 
 
+def range_grid(low: float, high: float, step: float) -> list[float]:
+    """``low, low + step, ..., high`` (the last value clamped to ``high``), ascending."""
+    count = int(round((high - low) / step))
+    return [min(high, round(low + i * step, 9)) for i in range(count + 1)]
+
+
 @dataclass(frozen=True)
 class QualitySpec:
     """Accepted qualities of a codec.
@@ -87,8 +93,7 @@ class QualitySpec:
         """Every quality rate control may try, ascending (the ladder, or the range by ``step``)."""
         if self.ladder is not None:
             return list(self.ladder)
-        count = int(round((self.high - self.low) / self.step))
-        return [min(self.high, round(self.low + i * self.step, 9)) for i in range(count + 1)]
+        return range_grid(self.low, self.high, self.step)
 
     def describe(self) -> str:
         if self.ladder is not None:

@@ -125,3 +125,13 @@ def test_info_and_list_do_not_import_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_demo_writes_its_files_and_compares_with_the_anchors(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "JPEG" in printed and "WebP" in printed
+    assert (out / "kodim23.ncb").read_bytes()[:4] == b"\x89NCB"
+    assert Image.open(out / "side_by_side.png").width > 768
+    assert main(["demo", "--out", str(out)]) == 2  # the outputs exist: kept without --force
