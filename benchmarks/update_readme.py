@@ -121,6 +121,12 @@ def exactness() -> str | None:
             f"- Decoder fuzzing: {fuzz['mutants']} mutated files, {fuzz['decoded']} decoded, {fuzz['rejected']} rejected "
             f"({classes}); {fuzz['untyped_failures']} untyped failures, {fuzz['hangs']} hangs, peak memory growth "
             f"{fuzz['peak_rss_growth_mb']} MB."
+            + (
+                f" Of the decoded mutants, {fuzz['decoded_identical']} decode to exactly the original's pixels; "
+                f"the others ({', '.join(f'{k} {v}' for k, v in fuzz['decoded_different_by_kind'].items()) or 'none'}) "
+                f"come from edits whose CRCs were recomputed; {fuzz['silent_corruptions']} silent corruptions."
+                if "silent_corruptions" in fuzz else ""
+            )
         )
     return "\n".join(lines) or None
 
