@@ -13,6 +13,7 @@ from neuralcodecs.errors import (
     CodecArgumentError,
     CorruptPayloadError,
     CrcMismatchError,
+    DecodeBudgetError,
     HeaderFieldError,
     SectionLayoutError,
     TruncatedError,
@@ -167,8 +168,6 @@ def test_crafted_huge_header_with_tiny_sections_is_refused_before_any_network(co
     data = bitstream.pack(header, [b"\x01\x00\x00\x00", b"\x01\x00\x00\x00"])
     with pytest.raises(SectionLayoutError, match="between"):
         nc.decode(data, max_pixels=2**31)
-    from neuralcodecs.errors import DecodeBudgetError
-
     with pytest.raises(DecodeBudgetError, match="max_memory"):
         nc.decode(data, max_pixels=2**31, max_memory="64M")
     with pytest.raises(DecodeBudgetError, match="max_pixels"):
@@ -177,8 +176,6 @@ def test_crafted_huge_header_with_tiny_sections_is_refused_before_any_network(co
 
 def test_fractional_gains_agree_in_v2_and_v1_streams_keep_their_rule(codec):
     """v2 interpolates the mean gain geometrically, like the log-gain; v1 linearly (kept)."""
-    import math
-
     frozen = codec.frozen
     worst = {1: 0.0, 2: 0.0}
     for q256 in range(256, 256 * frozen.num_levels + 1, 32):
@@ -201,15 +198,9 @@ def test_latents_are_the_decoders_latents_with_bits_per_position(codec, small_ph
     expected = codec.frozen.dequantize(dec["y_symbols"], dec["means"], 768)[0]
     assert lat.tensor.shape == (192, 12, 16) and torch.equal(lat.tensor, expected)
     assert lat.stride == (16, 16) and lat.grid == (12, 16) and (lat.height, lat.width) == (192, 256)
-    ideal = codec.frozen.estimated_bits(codec.frozen.analyze(codec_input(small_photo), 768))
+    ideal = codec.frozen.estimated_bits(codec.frozen.analyze(pixels_to_tensor(small_photo, 64, torch.device("cpu")), 768))
     assert float(lat.bits.sum()) == pytest.approx(ideal, rel=1e-4)
     assert (lat.bits > 0).all()
-
-
-def codec_input(pixels):
-    from neuralcodecs.image.base import pixels_to_tensor
-
-    return pixels_to_tensor(pixels, 64, torch.device("cpu"))
 
 
 def test_tiled_synthesis_matches_whole_synthesis(codec, photo):
