@@ -1,12 +1,12 @@
 """Long fuzz run of the decoder: >= 10,000 mutated .ncb files, tallied by outcome.
 
-Seeds are real streams of the shipped hyperprior (several sizes, qualities, a grayscale one).
+Seeds are real streams of a shipped codec (several sizes, qualities, a grayscale one).
 Every mutant must decode or raise a BitstreamError subclass; the tally counts each class,
 the decodes, untyped failures, hangs (60 s alarm per file) and the peak RSS growth.  The
 decoder's memory budget is 4x the largest seed's area, so a mutated geometry beyond it is
 refused before allocation.
 
-Usage: python benchmarks/fuzz_decoder.py [--count 10000] [--seed 0]
+Usage: python benchmarks/fuzz_decoder.py [--codec hyperprior] [--count 10000] [--seed 0]
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", default=str(RESULTS / "fuzz_decoder.json"))
+    ap.add_argument("--codec", default="hyperprior")
+    ap.add_argument("--json", help="default: benchmarks/results/fuzz_decoder[_CODEC].json")
     args = ap.parse_args()
+    args.json = args.json or str(RESULTS / ("fuzz_decoder.json" if args.codec == "hyperprior" else f"fuzz_decoder_{args.codec}.json"))
     photo = np.asarray(Image.open(PHOTO).convert("RGB"))
-    codec = nc.load_codec("hyperprior")
+    codec = nc.load_codec(args.codec)
     seeds = [
         codec.encode(photo[:64, :64], quality=1),
         codec.encode(photo[100:228, 300:492], quality=4),
@@ -43,6 +45,7 @@ def main() -> int:
     budget = 4 * 128 * 192
     tally = run_fuzz(seeds, args.count, lambda d: nc.decode(d, max_pixels=budget), seed=args.seed, progress=True)
     report = tally.as_dict()
+    report["codec"] = args.codec
     report["seeds"] = [len(s) for s in seeds]
     report["decoder_max_pixels"] = budget
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,8 @@
-"""Encode and decode milliseconds per Kodak image: hyperprior vs CompressAI's mbt2018_mean.
+"""Encode and decode milliseconds per Kodak image: ours vs a CompressAI model of comparable size.
+
+``--codec hyperprior`` is compared with CompressAI's ``mbt2018_mean``; ``--codec s2lic`` with
+``Cheng2020AnchorCheckerboard`` (checkerboard context, the closest CompressAI model to S2LIC's
+two-pass entropy model) at S2LIC's N.
 
 Both run in this process on the same device with the same thread count.  Ours is timed end
 to end through the public API (pixels -> complete .ncb bytes -> pixels, container and CRC
@@ -8,7 +12,7 @@ which does not change its amount of work; its CDF tables are built by ``update()
 Each image is coded ``--repeat`` times after one warm-up; the fastest run counts, and the
 table gives the median over images.
 
-Usage: python benchmarks/speed.py [--device cpu|cuda] [--kodak DIR] [--json OUT]
+Usage: python benchmarks/speed.py [--codec hyperprior|s2lic] [--device cpu|cuda] [--kodak DIR] [--json OUT] [--images N]
 """
 
 from __future__ import annotations
@@ -56,17 +60,23 @@ def main() -> int:
     ap.add_argument("--quality", type=float, default=4.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--codec", default="hyperprior")
+    ap.add_argument("--images", type=int, default=24, help="the first N Kodak images")
     args = ap.parse_args()
     device = args.device
 
-    from compressai.models import MeanScaleHyperprior
+    from compressai.models import Cheng2020AnchorCheckerboard, MeanScaleHyperprior
 
-    codec = nc.load_codec("hyperprior", device=device)
+    codec = nc.load_codec(args.codec, device=device)
     N, M = codec.frozen.model.N, codec.frozen.model.M
-    reference = MeanScaleHyperprior(N, M).to(device).eval()
+    if args.codec == "hyperprior":
+        reference, ref_name = MeanScaleHyperprior(N, M), f"compressai mbt2018_mean (N={N}, M={M})"
+    else:
+        reference, ref_name = Cheng2020AnchorCheckerboard(N), f"compressai Cheng2020AnchorCheckerboard (N={N})"
+    reference = reference.to(device).eval()
     reference.update(force=True)
 
-    files = kodak_files(args.kodak)
+    files = kodak_files(args.kodak)[: args.images]
     rows = []
     with torch.no_grad():
         for path in files:
@@ -91,7 +101,8 @@ def main() -> int:
 
     med = {k: statistics.median(r[k] for r in rows) for k in ("encode_ms", "decode_ms", "ref_encode_ms", "ref_decode_ms")}
     meta = machine_meta(device)
-    result = {"meta": meta, "quality": args.quality, "N": N, "M": M, "median": med, "rows": rows}
+    result = {"meta": meta, "codec": args.codec, "reference": ref_name, "quality": args.quality, "N": N, "M": M,
+              "median": med, "rows": rows}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1))
@@ -99,8 +110,8 @@ def main() -> int:
     print(f"Kodak (24 images, 768x512), median ms per image, {where}")
     print("| codec | encode ms | decode ms |")
     print("|---|---:|---:|")
-    print(f"| neuralcodecs hyperprior (N={N}, M={M}), pixels to .ncb bytes and back | {med['encode_ms']:.0f} | {med['decode_ms']:.0f} |")
-    print(f"| compressai mbt2018_mean (N={N}, M={M}), compress / decompress | {med['ref_encode_ms']:.0f} | {med['ref_decode_ms']:.0f} |")
+    print(f"| neuralcodecs {args.codec} (N={N}, M={M}), pixels to .ncb bytes and back | {med['encode_ms']:.0f} | {med['decode_ms']:.0f} |")
+    print(f"| {ref_name}, compress / decompress | {med['ref_encode_ms']:.0f} | {med['ref_decode_ms']:.0f} |")
     return 0
 
 

@@ -33,7 +33,7 @@ def kodak_rd_points() -> str | None:
         return None
     lines = ["| codec | quality | bpp | PSNR-RGB | MS-SSIM |", "|---|---:|---:|---:|---:|"]
     for curve in data["curves"]:
-        if curve["name"] != "hyperprior":
+        if curve["name"] not in ("hyperprior", "s2lic"):
             continue
         r = curve["results"]
         for i, q in enumerate(r["quality"]):
@@ -45,33 +45,43 @@ def kodak_rd_points() -> str | None:
 
 
 def checks() -> str | None:
-    data = _load("hyperprior_kodak_checks.json")
-    if not data:
-        return None
     lines = [
-        "| quality | bpp | PSNR-RGB | JPEG PSNR at same bpp | images beating JPEG | file vs ideal code length | file vs training estimate (mean / max) | exact latents |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| codec | quality | bpp | PSNR-RGB | JPEG PSNR at same bpp | images beating JPEG | file vs ideal code length | file vs training estimate (mean / max) | exact latents |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    found = False
+    for codec in ("hyperprior", "s2lic"):
+        data = _load(f"{codec}_kodak_checks.json")
+        if data:
+            found = True
+            lines += _check_rows(codec, data)
+    return "\n".join(lines) if found else None
+
+
+def _check_rows(codec: str, data: dict) -> list[str]:
+    lines = []
     for s in data["summary"]:
         lines.append(
-            f"| {s['quality']} | {s['mean_bpp']:.4f} | {s['mean_psnr']:.2f} | {s['mean_jpeg_psnr_at_bpp']:.2f} | "
+            f"| {codec} | {s['quality']} | {s['mean_bpp']:.4f} | {s['mean_psnr']:.2f} | {s['mean_jpeg_psnr_at_bpp']:.2f} | "
             f"{s['images_beating_jpeg']}/{s['images']} | <= {s['max_size_over_ideal_pct']:+.3f}% | "
             f"{s['mean_size_over_training_estimate_pct']:+.2f}% / {s['max_size_over_training_estimate_pct']:+.2f}% | "
             f"{s['exact_latents']}/{s['images']} |"
         )
-    return "\n".join(lines)
+    return lines
 
 
 def speed() -> str | None:
     rows = []
-    for name in ("speed_cpu.json", "speed_cuda.json"):
+    for name in ("speed_cpu.json", "speed_cuda.json", "speed_cpu_s2lic.json"):
         data = _load(name)
         if not data:
             continue
         meta, med = data["meta"], data["median"]
         where = f"{meta['device']} / {meta['machine']['cpu']}, {meta['torch_threads']} threads"
-        rows.append(f"| neuralcodecs hyperprior (N={data['N']}, M={data['M']}) | {where} | {med['encode_ms']:.0f} | {med['decode_ms']:.0f} |")
-        rows.append(f"| compressai mbt2018_mean (N={data['N']}, M={data['M']}) | {where} | {med['ref_encode_ms']:.0f} | {med['ref_decode_ms']:.0f} |")
+        codec = data.get("codec", "hyperprior")
+        reference = data.get("reference", f"compressai mbt2018_mean (N={data['N']}, M={data['M']})")
+        rows.append(f"| neuralcodecs {codec} (N={data['N']}, M={data['M']}) | {where} | {med['encode_ms']:.0f} | {med['decode_ms']:.0f} |")
+        rows.append(f"| {reference} | {where} | {med['ref_encode_ms']:.0f} | {med['ref_decode_ms']:.0f} |")
     if not rows:
         return None
     return "\n".join(["| codec | machine | encode ms | decode ms |", "|---|---|---:|---:|", *rows])
@@ -157,7 +167,38 @@ def decoder_budget() -> str | None:
     return "\n".join(lines)
 
 
+def _markdown(name: str) -> str | None:
+    path = RESULTS / name
+    return path.read_text().strip() if path.exists() else None
+
+
+def throughput() -> str | None:
+    data = _load("training_throughput.json")
+    if not data:
+        return None
+    lines = ["| configuration | crop | arithmetic | seconds per step (batch 8) |", "|---|---:|---|---:|"]
+    for r in data["rows"]:
+        lines.append(f"| {r['config']} | {r['crop']} | {r['precision']} | {r['s_per_step']:.3f} |")
+    return "\n".join(lines)
+
+
+def effort() -> str | None:
+    data = _load("encoder_effort.json")
+    if not data:
+        return None
+    size = f"centre {data['crop']}x{data['crop']} crops" if data["crop"] else "whole images"
+    lines = [f"{data['codec']}, Kodak {', '.join(data['images'])} ({size}), qualities {', '.join(f'{q:g}' for q in data['qualities'])}:", "",
+             "| effort | BD-rate vs fast (PSNR-RGB) | encode seconds per image |", "|---|---:|---:|"]
+    for effort, s in data["summary"].items():
+        lines.append(f"| {effort} | {s['bd_rate_vs_first_pct']:+.2f}% | {s['encode_s_mean']:.1f} |")
+    return "\n".join(lines)
+
+
 TABLES = {
+    "training_throughput": throughput,
+    "training_curve": lambda: _markdown("training_curve.md"),
+    "ablation": lambda: _markdown("ablation.md"),
+    "encoder_effort": effort,
     "kodak_bd": kodak_bd,
     "kodak_points": kodak_rd_points,
     "checks": checks,

@@ -31,13 +31,11 @@ FOLDER = Path(__file__).resolve().parent / "conformance"
 
 
 def latent_digest(codec, data: bytes) -> str:
+    """SHA-256 of the decoded integer symbols (int64, C order, section order)."""
     header, sections = bitstream.unpack(data)
-    dec = codec.frozen.decode_symbols(
-        sections, codec.z_shape(header), header.config["quality_x256"], version=header.version
-    )
     digest = hashlib.sha256()
-    for key in ("z_symbols", "y_symbols"):
-        digest.update(np.ascontiguousarray(dec[key].cpu().numpy().astype("<i8")).tobytes())
+    for symbols in codec.symbol_arrays(header, sections):
+        digest.update(np.ascontiguousarray(np.asarray(symbols).astype("<i8")).tobytes())
     return digest.hexdigest()
 
 
@@ -47,20 +45,22 @@ def main() -> int:
     args = ap.parse_args()
     version = bitstream.FORMAT_VERSION
     photo = np.asarray(Image.open(PHOTO).convert("RGB"))
-    codec = nc.load_codec("hyperprior")
-    cases = [
-        (f"v{version}-hyperprior-rgb-96x64-q2.ncb", photo[150:214, 420:516], 2.0),
-        (f"v{version}-hyperprior-gray-40x40-q7.5.ncb", photo[200:240, 100:140, 1], 7.5),
-        (f"v{version}-hyperprior-rgb-33x17-q5.25.ncb", photo[300:317, 600:633], 5.25),
-    ]
+    cases = []
+    for name in ("hyperprior", "s2lic"):
+        cases += [
+            (name, f"v{version}-{name}-rgb-96x64-q2.ncb", photo[150:214, 420:516], 2.0),
+            (name, f"v{version}-{name}-gray-40x40-q7.5.ncb", photo[200:240, 100:140, 1], 7.5),
+            (name, f"v{version}-{name}-rgb-33x17-q5.25.ncb", photo[300:317, 600:633], 5.25),
+        ]
     manifest_path = FOLDER / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"streams": []}
     existing = {s["file"] for s in manifest["streams"]}
     FOLDER.mkdir(exist_ok=True)
-    for name, pixels, quality in cases:
+    for codec_name, name, pixels, quality in cases:
         if name in existing and not args.force:
             print(f"{name}: exists, kept")
             continue
+        codec = nc.load_codec(codec_name)
         data = codec.encode(np.ascontiguousarray(pixels), quality=quality)
         decoded = nc.decode(data)
         (FOLDER / name).write_bytes(data)

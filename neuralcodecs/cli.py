@@ -213,7 +213,7 @@ def _model_args(text: str) -> dict:
 
 def cmd_train(args) -> int:
     from . import registry
-    from .cli_checks import check_output_folder, folder_removed_if_empty_on_failure
+    from .cli_checks import check_input_file, check_output_folder, folder_removed_if_empty_on_failure
     from .data import list_images
     from .devices import resolve_device
     from .train import CHECKPOINT_NAME, TrainConfig, train
@@ -227,6 +227,14 @@ def cmd_train(args) -> int:
             raise CodecArgumentError(f"{flag} must be at least {low}, got {value}")
     if not args.lr > 0:
         raise CodecArgumentError(f"--lr must be positive, got {args.lr}")
+    if not 0 <= args.ema_decay < 1:
+        raise CodecArgumentError(f"--ema-decay must lie in [0, 1), got {args.ema_decay}")
+    for flag, value in (("--warmup-steps", args.warmup_steps), ("--max-minutes", args.max_minutes),
+                         ("--budget-minutes", args.budget_minutes), ("--clip-grad", args.clip_grad)):
+        if value < 0:
+            raise CodecArgumentError(f"{flag} must not be negative, got {value}")
+    if args.init_from:
+        check_input_file(args.init_from, "checkpoint")
     resolve_device(args.device)
     list_images(args.data)  # every folder exists, none is an evaluation set, there are images
     out = check_output_folder(args.out)
@@ -242,7 +250,9 @@ def cmd_train(args) -> int:
         codec=name, data=args.data, out=str(out), steps=args.steps, batch_size=args.batch_size, crop=args.crop,
         lr=args.lr, lr_decay_steps=args.lr_decay_steps, precision=args.precision, device=args.device,
         threads=args.threads, seed=args.seed, save_every=args.save_every, log_every=args.log_every,
-        resume=args.resume, model_args=model_args,
+        resume=args.resume, model_args=model_args, lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
+        clip_grad=args.clip_grad, ema_decay=args.ema_decay, max_minutes=args.max_minutes, init_from=args.init_from,
+        budget_minutes=args.budget_minutes,
     )
     with folder_removed_if_empty_on_failure(out):
         last = train(cfg, objective)
@@ -353,6 +363,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--crop", type=int, default=256)
     s.add_argument("--lr", type=float, default=1e-4)
     s.add_argument("--lr-decay-steps", type=int, nargs="*", default=[])
+    s.add_argument("--lr-schedule", choices=["step", "cosine"], default="step",
+                   help="step: x0.1 at each --lr-decay-steps; cosine: to 1%% of --lr at --steps")
+    s.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up")
+    s.add_argument("--clip-grad", type=float, default=1.0, help="gradient-norm clip (0 = none)")
+    s.add_argument("--ema-decay", type=float, default=0.0, help="moving average of the weights, e.g. 0.999 (export uses it)")
+    s.add_argument("--max-minutes", type=float, default=0.0,
+                   help="stop with a checkpoint after this many minutes (e.g. 9 per GPU command); --resume continues")
+    s.add_argument("--budget-minutes", type=float, default=0.0,
+                   help="total training time; with --lr-schedule cosine the decay runs on time and ends here")
+    s.add_argument("--init-from", default="", help="start from this checkpoint's weights (fine-tuning)")
     s.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int, default=0)

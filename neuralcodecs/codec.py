@@ -196,6 +196,10 @@ class Objective:
         is_aux_parameter: which named parameters the auxiliary optimizer owns.
         export: ``export(checkpoint, out_path, calibration_dirs) -> report`` that freezes a
             checkpoint into a shipped weights file, or ``None``.
+        validate: ``validate(model, batch) -> {"loss", "bpp", "psnr"}``: the rate-distortion
+            loss with real rounding (no noise), averaged over the codec's rate points, and the
+            per-rate-point lists of estimated bpp and PSNR (dB); ``None`` if not offered.
+            ``benchmarks/training_curve.py`` plots it against CPU time.
     """
 
     build: Callable
@@ -204,6 +208,7 @@ class Objective:
     aux_loss: Callable | None = None
     is_aux_parameter: Callable[[str], bool] = lambda name: False
     export: Callable | None = None
+    validate: Callable | None = None
 
 
 class Codec:

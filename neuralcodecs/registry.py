@@ -200,3 +200,34 @@ register(
         capabilities={"variable_rate": True, "exact_entropy_parameters": True, "latents": True, "default": True},
     )
 )
+
+
+from .image.s2lic.options import EFFORT_OPTION as _S2LIC_EFFORT  # noqa: E402  (torch-free)
+
+
+def _load_s2lic(weights_path, device):
+    from .image.s2lic.codec import S2licCodec
+
+    return S2licCodec.from_weights(weights_path, device)
+
+
+def _s2lic_objective():
+    from .image.s2lic.objective import training_objective
+
+    return training_objective()
+
+
+register(
+    CodecSpec(
+        name="s2lic",
+        kind=IMAGE,
+        description="S2LIC (Wang 2024): SwinV2 transforms, ACGC channel/global-attention checkerboard context, "
+        "gain units, exact entropy parameters",
+        load=_load_s2lic,
+        quality=QualitySpec(1.0, 8.0, 4.0, 1 / 256, tuple(float(q) for q in range(1, 9))),
+        weights="s2lic.safetensors",
+        options=(_S2LIC_EFFORT,),
+        objective=_s2lic_objective,
+        capabilities={"variable_rate": True, "exact_entropy_parameters": True, "latents": True},
+    )
+)

@@ -49,6 +49,13 @@ class TrainConfig:
     lr: float = 1e-4
     lr_decay_steps: list[int] = field(default_factory=list)
     lr_decay_factor: float = 0.1
+    lr_schedule: str = "step"  # "step" (decays at lr_decay_steps) or "cosine" (to lr_final_factor at `steps`)
+    lr_final_factor: float = 0.01
+    warmup_steps: int = 0  # linear warm-up from 0 to lr
+    ema_decay: float = 0.0  # exponential moving average of the weights (0 = none); export uses it
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
+    budget_minutes: float = 0.0  # total training time of the run; the cosine schedule then runs on time
+    init_from: str = ""  # start from this checkpoint's model weights (fine-tuning), fresh optimizer
     aux_lr: float = 1e-3
     clip_grad: float = 1.0
     precision: str = "fp32"  # or "bf16": autocast of the transforms (entropy models stay fp32)
@@ -91,9 +98,54 @@ def _pick_device(name: str, local_rank: int) -> torch.device:
     return device
 
 
-def _learning_rate(cfg: TrainConfig, step: int) -> float:
+def learning_rate(cfg: TrainConfig, step: int, seconds: float = 0.0) -> float:
+    """The learning rate at ``step`` (``seconds`` of training so far): linear warm-up, then step
+    decays or a cosine to ``lr * lr_final_factor`` at ``steps`` -- or, with ``budget_minutes``,
+    at the end of the time budget (a schedule for machines whose speed is known only by running)."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "cosine":
+        if cfg.budget_minutes > 0:
+            progress = min(1.0, seconds / (60 * cfg.budget_minutes))
+        else:
+            progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+        low = cfg.lr * cfg.lr_final_factor
+        return low + 0.5 * (cfg.lr - low) * (1 + math.cos(math.pi * progress))
     decays = sum(1 for s in cfg.lr_decay_steps if step >= s)
     return cfg.lr * cfg.lr_decay_factor**decays
+
+
+class WeightAverage:
+    """Exponential moving average of a model's floating-point state (weights and buffers).
+
+    ``decay`` is warmed up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates so that
+    an early average is not dominated by the random initialization.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = decay
+        self.updates = 0
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, v in model.state_dict().items():
+            avg = self.state[k]
+            if v.is_floating_point():
+                avg.mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                avg.copy_(v)
+
+    def state_dict(self) -> dict:
+        return {"updates": self.updates, "state": self.state}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.updates = int(saved["updates"])
+        for k, v in saved["state"].items():
+            if k in self.state:
+                self.state[k].copy_(v)
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -117,6 +169,12 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     if not isinstance(ckpt, dict) or "model" not in ckpt or "step" not in ckpt:
         raise WeightsError(f"{path} is not a neuralcodecs training checkpoint (no model state and step)")
     return ckpt
+
+
+def model_state(ckpt: dict) -> dict:
+    """The weights to use from a checkpoint: the moving average when it has one."""
+    ema = ckpt.get("ema")
+    return ema["state"] if ema else ckpt["model"]
 
 
 def build_optimizers(model: nn.Module, cfg: TrainConfig, is_aux_parameter=lambda name: False):
@@ -158,14 +216,21 @@ def train(cfg: TrainConfig, objective) -> dict:
         model = model.to(memory_format=torch.channels_last)
     optimizer, aux_optimizer = build_optimizers(model, cfg, objective.is_aux_parameter)
     step = 0
+    prior_seconds = 0.0  # training wall time of earlier invocations of this run
     ckpt_path = out_dir / CHECKPOINT_NAME
+    if cfg.init_from and not (cfg.resume and ckpt_path.exists()):
+        model.load_state_dict(model_state(load_checkpoint(cfg.init_from, device)))
+    average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     if cfg.resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path, device)
         model.load_state_dict(ckpt["model"])
+        if average is not None and ckpt.get("ema") is not None:
+            average.load_state_dict(ckpt["ema"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if aux_optimizer is not None and ckpt.get("aux_optimizer") is not None:
             aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
         step = int(ckpt["step"])
+        prior_seconds = float(ckpt.get("train_seconds", 0.0))
         if "rng" in ckpt and world == 1:
             torch.set_rng_state(ckpt["rng"]["torch"])
             random.setstate(ckpt["rng"]["python"])
@@ -189,7 +254,7 @@ def train(cfg: TrainConfig, objective) -> dict:
     log_file = open(out_dir / LOG_NAME, "a") if rank == 0 else None
     try:
         while step < cfg.steps:
-            lr = _learning_rate(cfg, step)
+            lr = learning_rate(cfg, step, prior_seconds + time.time() - started)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x = crops.batch(cfg.batch_size).to(device, non_blocking=True)
@@ -204,6 +269,8 @@ def train(cfg: TrainConfig, objective) -> dict:
             if cfg.clip_grad > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
             optimizer.step()
+            if average is not None:
+                average.update(model)
             aux = torch.zeros(())
             if aux_optimizer is not None and objective.aux_loss is not None:
                 aux_optimizer.zero_grad(set_to_none=True)
@@ -231,6 +298,7 @@ def train(cfg: TrainConfig, objective) -> dict:
                     "lr": lr,
                     "precision": cfg.precision,
                     "elapsed_s": round(time.time() - started, 1),
+                    "train_seconds": round(prior_seconds + time.time() - started, 1),
                     "device": str(device),
                     "world_size": world,
                 }
@@ -238,18 +306,28 @@ def train(cfg: TrainConfig, objective) -> dict:
                 if log_file:
                     log_file.write(json.dumps(last) + "\n")
                     log_file.flush()
-            if rank == 0 and (step % cfg.save_every == 0 or step == cfg.steps):
+            out_of_time = (cfg.max_minutes > 0 and time.time() - started > 60 * cfg.max_minutes) or (
+                cfg.budget_minutes > 0 and prior_seconds + time.time() - started > 60 * cfg.budget_minutes)
+            if world > 1:  # every rank stops at the same step
+                flag = torch.tensor([float(out_of_time)], device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                out_of_time = bool(flag.item())
+            if rank == 0 and (step % cfg.save_every == 0 or step == cfg.steps or out_of_time):
                 _atomic_save(
                     {
                         "model": model.state_dict(),
+                        "ema": average.state_dict() if average is not None else None,
                         "optimizer": optimizer.state_dict(),
                         "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer is not None else None,
                         "step": step,
+                        "train_seconds": prior_seconds + time.time() - started,
                         "config": asdict(cfg),
                         "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
                     },
                     ckpt_path,
                 )
+            if out_of_time:
+                break
     finally:
         bar.close()
         if log_file:

@@ -189,19 +189,32 @@ class TableCoder:
 
     def encode(self, symbols: np.ndarray, indexes: np.ndarray) -> bytes:
         """Encode ``symbols`` (ints in ``[-SYMBOL_LIMIT, SYMBOL_LIMIT]``), ``indexes`` alike-shaped."""
-        symbols, indexes, values, escaped = self._split(symbols, indexes)
-        if symbols.size and np.abs(symbols).max() > SYMBOL_LIMIT:
-            raise ValueError(f"symbols must lie in [-{SYMBOL_LIMIT}, {SYMBOL_LIMIT}]")
+        return self.encode_chunks([(symbols, indexes)])
+
+    def encode_chunks(self, chunks: list[tuple[np.ndarray, np.ndarray]]) -> bytes:
+        """Encode several ``(symbols, indexes)`` chunks into one stream, decoded in list order.
+
+        A decoder may need the symbols of chunk ``i`` to compute the indexes of chunk
+        ``i + 1`` (context models); :class:`ChunkDecoder` reads them one at a time.  Stream
+        order: chunk 0 as :meth:`encode` lays it out without the sentinel (its groups, then its
+        escapes), chunk 1 likewise, ..., then the sentinel; one chunk is exactly :meth:`encode`'s
+        stream.
+        """
+        split = [self._split(symbols, indexes) for symbols, indexes in chunks]
+        for symbols, *_ in split:
+            if symbols.size and np.abs(symbols).max() > SYMBOL_LIMIT:
+                raise ValueError(f"symbols must lie in [-{SYMBOL_LIMIT}, {SYMBOL_LIMIT}]")
         coder = _AnsCoder()
         _push_sentinel(coder)
-        if escaped.any():
-            coder.encode_reverse((symbols[escaped] + SYMBOL_LIMIT).astype(np.int32), _ESCAPE_MODEL)
-        order = np.argsort(indexes, kind="stable")
-        bounds = np.searchsorted(indexes[order], np.arange(len(self.offsets) + 1))
-        for k in range(len(self.offsets) - 1, -1, -1):
-            group = order[bounds[k] : bounds[k + 1]]
-            if group.size:
-                coder.encode_reverse(values[group].astype(np.int32), self._model(k))
+        for symbols, indexes, values, escaped in reversed(split):  # a stack: last decoded goes in first
+            if escaped.any():
+                coder.encode_reverse((symbols[escaped] + SYMBOL_LIMIT).astype(np.int32), _ESCAPE_MODEL)
+            order = np.argsort(indexes, kind="stable")
+            bounds = np.searchsorted(indexes[order], np.arange(len(self.offsets) + 1))
+            for k in range(len(self.offsets) - 1, -1, -1):
+                group = order[bounds[k] : bounds[k + 1]]
+                if group.size:
+                    coder.encode_reverse(values[group].astype(np.int32), self._model(k))
         return _words_to_bytes(coder.get_compressed())
 
     def decode(self, data: bytes, indexes: np.ndarray) -> np.ndarray:
@@ -209,9 +222,16 @@ class TableCoder:
 
         Raises :class:`CorruptPayloadError` when the section is not exactly one such stream.
         """
+        reader = ChunkDecoder(self, data)
+        symbols = reader.next(indexes)
+        reader.finish()
+        return symbols
+
+    def _decode_chunk(self, coder, indexes: np.ndarray) -> np.ndarray:
         shape = np.shape(indexes)
         indexes = np.ascontiguousarray(indexes).reshape(-1).astype(np.int64)
-        coder = _bytes_to_coder(data)
+        if indexes.size and (indexes.min() < 0 or indexes.max() >= len(self.offsets)):
+            raise ValueError("table index out of range")
         values = np.empty(indexes.size, dtype=np.int64)
         order = np.argsort(indexes, kind="stable")
         bounds = np.searchsorted(indexes[order], np.arange(len(self.offsets) + 1))
@@ -227,7 +247,6 @@ class TableCoder:
         count = int(escaped.sum())
         if count:
             symbols[escaped] = coder.decode(_ESCAPE_MODEL, count).astype(np.int64) - SYMBOL_LIMIT
-        _pop_sentinel(coder)
         return symbols.reshape(shape)
 
     def symbol_bits(self, symbols: np.ndarray, indexes: np.ndarray) -> np.ndarray:
@@ -251,6 +270,29 @@ class TableCoder:
         """
         bits = count * self._min_bits + 32 - 64
         return max(4, int(bits // 32) * 4)
+
+
+class ChunkDecoder:
+    """Reads a stream of :meth:`TableCoder.encode_chunks` one chunk at a time.
+
+    ``next(indexes)`` returns the next chunk's symbols (int64, ``indexes.shape``); ``finish()``
+    checks that the stream ends there (:class:`CorruptPayloadError` otherwise).
+    """
+
+    def __init__(self, coder: TableCoder, data: bytes):
+        self.table_coder = coder
+        self.coder = _bytes_to_coder(data)
+
+    def next(self, indexes: np.ndarray) -> np.ndarray:
+        try:
+            return self.table_coder._decode_chunk(self.coder, indexes)
+        except (AssertionError, ValueError) as exc:  # constriction: reading past the end of the stream
+            if isinstance(exc, ValueError) and "table index" in str(exc):
+                raise
+            raise CorruptPayloadError(f"entropy-coded section ends early or is damaged ({exc})") from None
+
+    def finish(self) -> None:
+        _pop_sentinel(self.coder)
 
 
 class CategoricalCoder:

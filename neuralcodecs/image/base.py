@@ -116,6 +116,10 @@ class ImageCodec(Codec):
     def _latents_sections(self, header: Header, sections: list[bytes]) -> Latents:
         raise NotImplementedError
 
+    def symbol_arrays(self, header: Header, sections: list[bytes]) -> list[np.ndarray]:
+        """The entropy-decoded integer symbols of a checked stream, in section order (conformance digests)."""
+        raise NotImplementedError
+
 
 def pixels_to_tensor(pixels: np.ndarray, multiple: int, device: torch.device) -> torch.Tensor:
     """uint8 ``(H, W, 3)`` -> float ``(1, 3, H', W')`` in [0, 1], edge-padded to multiples."""

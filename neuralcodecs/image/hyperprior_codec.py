@@ -27,6 +27,7 @@ from ..errors import HeaderFieldError, SectionLayoutError, WeightsError
 from ..weightfiles import fingerprint, load_weights, save_weights, update_sidecar
 from ..codec import Latents, Objective, QualitySpec
 from .base import ImageCodec, pixels_to_tensor
+from .variable_rate import random_level_loss, validate_levels
 from .hyperprior import HYPER_UPSCALES, Z_INPUT_BOUND, FrozenHyperprior, GainedMeanScaleHyperprior
 
 CODEC_NAME = "hyperprior"
@@ -188,6 +189,10 @@ class HyperpriorCodec(ImageCodec):
         dec = self.frozen.decode_symbols(sections, self.z_shape(header), q256, self.device, header.version)
         return q256, dec, self.frozen.dequantize(dec["y_symbols"], dec["means"], q256, header.version)
 
+    def symbol_arrays(self, header: Header, sections: list[bytes]) -> list[np.ndarray]:
+        _, dec, _ = self._decode_symbols(header, sections)
+        return [dec["z_symbols"].cpu().numpy(), dec["y_symbols"].cpu().numpy()]
+
     def _decode_sections(self, header: Header, sections: list[bytes]) -> np.ndarray:
         _, dec, y_hat = self._decode_symbols(header, sections)
         del dec
@@ -216,14 +221,11 @@ class HyperpriorCodec(ImageCodec):
 def training_objective() -> Objective:
     """How ``ncodec train`` trains this codec: image crops, one random level per sample."""
 
-    def loss(model: GainedMeanScaleHyperprior, x: torch.Tensor) -> dict:
-        levels = torch.randint(0, model.num_levels, (x.shape[0],), device=x.device)
-        return model.rd_loss(x, levels)
-
     return Objective(
         build=GainedMeanScaleHyperprior,
+        validate=validate_levels,
         data="image_crops",
-        loss=loss,
+        loss=random_level_loss,
         aux_loss=lambda model: model.aux_loss(),
         is_aux_parameter=lambda name: name.endswith(".quantiles"),
         export=export_from_checkpoint,
@@ -246,12 +248,12 @@ def export_from_checkpoint(
     """
     from ..data import RandomCrops, list_images
 
-    from ..train import load_checkpoint
+    from ..train import load_checkpoint, model_state
 
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt.get("config", {})
     model = GainedMeanScaleHyperprior(**cfg.get("model_args", {}))
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(model_state(ckpt))
     crops = RandomCrops(list_images(calibration_dirs), 256, seed=seed).batch(calibration_crops)
     frozen = FrozenHyperprior.from_trained(model, crops)
     fp = export_weights(frozen, out_path, {"train_step": ckpt.get("step", 0)})

@@ -1,4 +1,4 @@
-"""Issue-2 acceptance checks of the shipped hyperprior on all 24 Kodak images.
+"""Acceptance checks of a shipped image codec (hyperprior, s2lic) on all 24 Kodak images.
 
 For every image and every shipped rate point (quality 1..8):
 
@@ -9,7 +9,8 @@ For every image and every shipped rate point (quality 1..8):
   scale indexes) and the file is byte-identical when encoded twice;
 * PSNR-RGB against JPEG (Pillow, quality 1..95) interpolated at the same bpp.
 
-Usage: python benchmarks/hyperprior_kodak_checks.py [--kodak DIR] [--json OUT]
+Usage: python benchmarks/kodak_checks.py [--codec hyperprior] [--kodak DIR] [--json OUT]
+(default output: benchmarks/results/CODEC_kodak_checks.json)
 """
 
 from __future__ import annotations
@@ -64,16 +65,33 @@ def training_estimate_bits(model, x: torch.Tensor, level: int) -> float:
     return float(sum((-torch.log2(l)).sum() for l in out["likelihoods"].values()))
 
 
+def coded_symbols(codec, x: torch.Tensor, q256: int, header, sections) -> tuple[list, list, float, list[bytes]]:
+    """``(encoder symbols, decoder symbols, ideal bits, encoder strings)`` through the codec's own model."""
+    frozen = codec.frozen
+    if codec.name == "hyperprior":
+        enc = frozen.compress(x, q256)
+        dec = frozen.decode_symbols(sections, codec.z_shape(header), q256)
+        keys = ("z_symbols", "y_symbols", "means", "y_indexes")
+        return [enc["symbols"][k] for k in keys], [dec[k] for k in keys], frozen.estimated_bits(enc["symbols"]), enc["strings"]
+    enc = frozen.compress(x, q256)
+    dec = frozen.decode_symbols(sections, codec.z_shape(header), q256)
+    keys = ("symbols", "means", "indexes")
+    ours = [torch.from_numpy(enc["z_symbols"])] + [enc["walk"][k] for k in keys]
+    theirs = [torch.from_numpy(dec["z_symbols"])] + [dec["walk"][k] for k in keys]
+    return ours, theirs, frozen.estimated_bits(enc), enc["strings"]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kodak", default=str(DEFAULT_KODAK))
-    ap.add_argument("--json", default=str(RESULTS / "hyperprior_kodak_checks.json"))
+    ap.add_argument("--codec", default="hyperprior")
+    ap.add_argument("--json")
     args = ap.parse_args()
 
-    codec = nc.load_codec("hyperprior")
+    codec = nc.load_codec(args.codec)
     frozen = codec.frozen
     files = kodak_files(args.kodak)
-    levels = list(range(1, frozen.num_levels + 1))
+    levels = [int(q) for q in codec.quality.sweep]
     rows = []
     for path in files:
         pixels = np.asarray(Image.open(path).convert("RGB"))
@@ -84,13 +102,9 @@ def main() -> int:
             data = codec.encode(pixels, quality=q)
             header, sections = bitstream.unpack(data)
             container = len(data) - sum(len(s) for s in sections)
-            enc = frozen.compress(x, q * 256)
-            identical = [bytes(s) for s in enc["strings"]] == sections
-            dec = frozen.decode_symbols(sections, codec.z_shape(header), q * 256)
-            exact = all(
-                torch.equal(dec[k], enc["symbols"][k]) for k in ("z_symbols", "y_symbols", "means", "y_indexes")
-            )
-            ideal_bits = frozen.estimated_bits(enc["symbols"])
+            ours, theirs, ideal_bits, strings = coded_symbols(codec, x, q * 256, header, sections)
+            identical = [bytes(s) for s in strings] == sections
+            exact = all(torch.equal(a.cpu(), b.cpu()) for a, b in zip(ours, theirs))
             train_bits = training_estimate_bits(frozen.model, x, q - 1)
             decoded = codec.decode(data)
             bpp = len(data) * 8 / num_pixels
@@ -132,9 +146,10 @@ def main() -> int:
                 "images": len(r),
             }
         )
-    out = {"weights_fingerprint": codec.fingerprint.hex(), "summary": summary, "rows": rows}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=1))
+    out = {"codec": args.codec, "weights_fingerprint": codec.fingerprint.hex(), "summary": summary, "rows": rows}
+    json_path = Path(args.json or RESULTS / f"{args.codec}_kodak_checks.json")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(out, indent=1))
 
     print("| quality | bpp | PSNR-RGB | JPEG PSNR at same bpp | images beating JPEG | max size over ideal | size over training estimate (mean / max) | exact latents |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -1,0 +1,126 @@
+"""The ``s2lic`` codec: weights file <-> :class:`FrozenLadder` <-> ``.ncb`` files.
+
+Two sections: ``z`` (factorized) and ``y`` (every coding pass of the sliced checkerboard
+model, in pass order, one stream).  Header config: ``quality_x256`` and ``latent_channels``.
+Encoder effort (``--effort``): ``fast`` codes the analysis transform's latents; ``medium``
+and ``best`` first refine them for the image at hand (:mod:`neuralcodecs.image.s2lic.refine`);
+the decoder and the format do not change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...bitstream import Header
+from ...codec import Latents, QualitySpec
+from ...errors import HeaderFieldError, SectionLayoutError
+from ..base import ImageCodec, pixels_to_tensor, tensor_to_pixels
+from .options import EFFORT_OPTION, EFFORT_STEPS
+from .weights import CODEC_NAME, load_frozen
+
+PAD_MULTIPLE = 64
+DECODE_FIXED_BYTES = 384 * 2**20  # measured, benchmarks/decoder_memory.py --codec s2lic
+DECODE_BYTES_PER_PIXEL = 2400  # measured: whole-picture SwinV2 synthesis (no tiling)
+
+
+class S2licCodec(ImageCodec):
+    """S2LIC with exact entropy parameters; quality 1..L (fractional ok)."""
+
+    name = CODEC_NAME
+    options = (EFFORT_OPTION,)
+
+    def __init__(self, frozen, weights_fingerprint: bytes, model_args: dict, device="cpu"):
+        super().__init__(weights_fingerprint, device)
+        self.frozen = frozen
+        self.model_args = model_args
+        frozen.model.to(self.device)
+        levels = float(frozen.ladder.levels)
+        self.quality = QualitySpec(1.0, levels, min(4.0, levels), 1 / 256, tuple(float(q) for q in range(1, frozen.ladder.levels + 1)))
+
+    @classmethod
+    def from_weights(cls, path: str | Path, device="cpu") -> "S2licCodec":
+        frozen, fp, model_args = load_frozen(path)
+        return cls(frozen, fp, model_args, device)
+
+    @property
+    def latent_channels(self) -> int:
+        return self.frozen.model.M
+
+    def decode_memory(self, header: Header) -> int:
+        return DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * header.width * header.height
+
+    # ------------------------------------------------------------------ encoding
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, effort: str = "fast"):
+        q256 = int(round(quality * 256))
+        x = pixels_to_tensor(pixels, PAD_MULTIPLE, self.device)
+        if EFFORT_STEPS[effort]:
+            from .refine import refine_latents
+
+            y, z_int = refine_latents(self.frozen, x, q256, EFFORT_STEPS[effort], pixels.shape[:2])
+        else:
+            y, z_int = self.frozen.analyze(x, q256)
+        out = self.frozen.encode_latents(y, z_int, q256)
+        return {"quality_x256": q256, "latent_channels": self.latent_channels}, out["strings"]
+
+    # ------------------------------------------------------------------ decoding
+    def _quality_x256(self, header: Header) -> int:
+        if set(header.config) != {"quality_x256", "latent_channels"}:
+            raise HeaderFieldError(f"s2lic config must hold quality_x256 and latent_channels, got {sorted(header.config)}")
+        q256 = header.config["quality_x256"]
+        if not self.quality.low * 256 <= q256 <= self.quality.high * 256:
+            raise HeaderFieldError(f"quality_x256 {q256} outside [{self.quality.low * 256:g}, {self.quality.high * 256:g}]")
+        if header.config["latent_channels"] != self.latent_channels:
+            raise HeaderFieldError(f"latent_channels {header.config['latent_channels']} != {self.latent_channels}")
+        return q256
+
+    def z_shape(self, header: Header) -> tuple[int, int]:
+        return (-(-header.height // PAD_MULTIPLE), -(-header.width // PAD_MULTIPLE))
+
+    def _check_layout(self, header: Header, sections: list[bytes]) -> None:
+        self._quality_x256(header)
+        if len(sections) != 2:
+            raise SectionLayoutError(f"s2lic streams have 2 sections (z, y), this one has {len(sections)}")
+        h, w = self.z_shape(header)
+        model = self.frozen.model
+        counts = (model.N * h * w, model.M * 16 * h * w)
+        for name, section, count, coder in zip(("z", "y"), sections, counts, (self.frozen.z_coder, self.frozen.y_coder)):
+            low = coder.min_section_bytes(count)
+            if len(section) % 4 or not low <= len(section) <= 5 * count + 64:
+                raise SectionLayoutError(
+                    f"section {name} has {len(section)} bytes; {count} symbols take a multiple of 4 between {low} and {5 * count + 64}"
+                )
+
+    def _decoded(self, header: Header, sections: list[bytes]) -> tuple[int, dict]:
+        q256 = self._quality_x256(header)
+        return q256, self.frozen.decode_symbols(sections, self.z_shape(header), q256, self.device)
+
+    def symbol_arrays(self, header: Header, sections: list[bytes]) -> list[np.ndarray]:
+        _, decoded = self._decoded(header, sections)
+        return [decoded["z_symbols"], decoded["walk"]["symbols"].cpu().numpy()]
+
+    def _decode_sections(self, header: Header, sections: list[bytes]) -> np.ndarray:
+        q256, decoded = self._decoded(header, sections)
+        x_hat = self.frozen.synthesize(self.frozen.synthesis_input(decoded, q256))
+        return tensor_to_pixels(x_hat, header.height, header.width)
+
+    def _latents_sections(self, header: Header, sections: list[bytes]) -> Latents:
+        """``y_hat`` as the synthesis takes it ``[M, h, w]`` and bits per position (y, plus z spread over 4x4)."""
+        q256, decoded = self._decoded(header, sections)
+        walk = decoded["walk"]
+        y_bits = self.frozen.y_coder.symbol_bits(walk["symbols"].cpu().numpy(), walk["indexes"].cpu().numpy())
+        z = decoded["z_symbols"]
+        z_bits = self.frozen.z_coder.symbol_bits(z, self.frozen.z_indexes(z.shape))
+        spread = np.repeat(np.repeat(z_bits[0].sum(0), 4, axis=0), 4, axis=1) / 16.0
+        return Latents(
+            tensor=self.frozen.synthesis_input(decoded, q256)[0].cpu(),
+            stride=(16, 16),
+            height=header.height,
+            width=header.width,
+            bits=torch.from_numpy((y_bits[0].sum(0) + spread).astype(np.float32)),
+            codec=self.name,
+            quality=q256 / 256,
+            side={"z_symbols": torch.from_numpy(np.ascontiguousarray(z[0]))},
+        )

@@ -1,0 +1,81 @@
+"""Encoder effort: refine one image's latents on its own rate-distortion loss before coding.
+
+An amortized analysis transform -- the more so one trained for a few CPU-hours -- does not
+find the best latents for each image.  Iterative inference (Campos et al. 2019; Yang et al.
+2020, "Improving inference for neural image compression") recovers part of that gap at the
+encoder only: starting from ``y = g_a(x) * gain`` and ``z = h_a(y)``, Adam descends
+``lambda * 255**2 * MSE + bpp`` of the model with the relaxation the model was trained with
+(additive noise for the rate terms, straight-through rounding for the reconstruction), with a
+learning rate that decays to zero so that the last steps settle.  The decoder and the file
+format do not change: the refined ``y`` and ``round(z)`` are coded as usual.
+
+Cost: one forward and backward pass of the synthesis and the entropy model per step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ...entropy.gaussian import GAIN_FRACTION_BITS
+from ...entropy.slices import round_ste
+from ..variable_rate import GainLadder
+from .frozen import Z_INPUT_BOUND, FrozenLadder
+
+LEARNING_RATE = 0.05  # on latents of unit-scale quantization steps
+
+
+def level_lambda(lambdas: tuple[float, ...], quality_x256: int) -> float:
+    """The trade-off at a (fractional) quality: geometric interpolation between the levels' lambdas."""
+    low, t = divmod(quality_x256 - 256, 256)
+    low = min(low, len(lambdas) - 1)
+    high = min(low + 1, len(lambdas) - 1)
+    return math.exp(math.log(lambdas[low]) * (1 - t / 256) + math.log(lambdas[high]) * t / 256)
+
+
+def refine_latents(frozen: FrozenLadder, x: torch.Tensor, quality_x256: int, steps: int,
+                   picture_size: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(y, z_int)`` after ``steps`` refinement steps; ``x`` ``(1, 3, H, W)`` padded, in [0, 1].
+
+    ``picture_size`` ``(h, w)``: the distortion counts only the true picture, not the padding.
+    """
+    model = frozen.model
+    ladder: GainLadder = frozen.ladder
+    gain_fixed, _, inv_gain = ladder.at(quality_x256)
+    gain = (gain_fixed.double() / 2**GAIN_FRACTION_BITS).float().to(x.device).reshape(1, -1, 1, 1)
+    inv_gain = inv_gain.to(x.device).reshape(1, -1, 1, 1)
+    lam = level_lambda(model.lambdas, quality_x256)
+    h, w = picture_size or x.shape[2:]
+    with torch.no_grad():
+        y0 = model.g_a(x) * gain
+        z0 = model.h_a(y0)
+    y = y0.clone().requires_grad_(True)
+    z = z0.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([y, z], lr=LEARNING_RATE)
+    params = [p for p in model.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    model.train()  # noise relaxation in the entropy models
+    try:
+        for step in range(steps):
+            for group in optimizer.param_groups:
+                group["lr"] = LEARNING_RATE * 0.5 * (1 + math.cos(math.pi * step / steps))
+            _, z_lik = model.entropy_bottleneck(z)
+            medians = model._z_medians()
+            z_hat = round_ste(z - medians) + medians
+            out = model.context_model(y, model.h_s(z_hat), gain, model.gaussian_conditional)
+            x_hat = model.g_s(out["y_hat"] * inv_gain + out["residual"])
+            bits = -(torch.log2(out["likelihoods"]).sum() + torch.log2(z_lik).sum())
+            mse = torch.mean((x_hat[:, :, :h, :w] - x[:, :, :h, :w]) ** 2)
+            loss = lam * 255**2 * mse + bits / (h * w)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        model.eval()
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+    with torch.no_grad():
+        return y.detach(), torch.round(z.detach()).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)

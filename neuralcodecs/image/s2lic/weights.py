@@ -1,0 +1,103 @@
+"""S2LIC weights files: :class:`FrozenLadder` <-> safetensors.
+
+Layout:
+
+* ``model.*``: the float model (transforms, hyper-analysis, gains, latent residual prediction)
+  in fp16, except normalization, gain, attention-scale and entropy-model parameters (fp32);
+  the float context and parameter networks are not stored -- coding uses their integer twins;
+* ``hs_int.*``: the integer hyper-synthesis; ``em.*``: the integer context and parameter
+  networks and their lookup tables (:class:`~neuralcodecs.entropy.exact_slices.FrozenSlicedModel`);
+* ``z_medians``, ``z_table.*``, ``y_table.*``: integer medians and CDF tables;
+* ``gain_fixed``, ``log_gain_fixed``: fixed-point gains per quality level.
+
+Metadata: ``codec`` (``s2lic``) and ``model_args`` (JSON: :class:`LadderModel` arguments).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ...entropy.coders import CdfTable
+from ...entropy.exact import IntegerNetwork
+from ...entropy.exact_slices import FrozenSlicedModel
+from ...errors import WeightsError
+from ...weightfiles import fingerprint, load_weights, save_weights
+from ..variable_rate import GainLadder
+from .frozen import Z_INPUT_BOUND, FrozenLadder
+from .model import HYPER_UPSCALES, LadderModel
+
+CODEC_NAME = "s2lic"
+_TABLE_FIELDS = ("cdf", "cdf_length", "offset")
+_CDF_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
+_FP32_KEYS = ("norm", "gain", "entropy_bottleneck", "gaussian_conditional", "logit_scale", "beta", "gamma", "cpb_mlp")
+
+
+def _stored(name: str) -> bool:
+    """Whether a float state entry goes into the file (context networks travel as integers)."""
+    if name.endswith(_CDF_BUFFERS):
+        return False
+    return not name.startswith("context_model.") or name.startswith("context_model.lrp.")
+
+
+def export_weights(frozen: FrozenLadder, path: str | Path, model_args: dict, extra_metadata: dict | None = None) -> bytes:
+    """Write a frozen model; returns its fingerprint."""
+    tensors = {}
+    for name, value in frozen.model.state_dict().items():
+        if not _stored(name):
+            continue
+        if value.is_floating_point():
+            value = value.float() if any(key in name for key in _FP32_KEYS) else value.half()
+        tensors[f"model.{name}"] = value
+    tensors.update(frozen.hyper_synthesis.state_tensors("hs_int"))
+    tensors.update(frozen.sliced.state("em"))
+    tensors["z_medians"] = frozen.z_medians.to(torch.int32)
+    for prefix, table in (("z_table", frozen.z_table), ("y_table", frozen.y_table)):
+        for field in _TABLE_FIELDS:
+            tensors[f"{prefix}.{field}"] = getattr(table, field).to(torch.int32)
+    tensors["gain_fixed"] = frozen.ladder.gain_fixed.to(torch.int32)
+    tensors["log_gain_fixed"] = frozen.ladder.log_gain_fixed.to(torch.int32)
+    metadata = {"codec": CODEC_NAME, "model_args": json.dumps(model_args)}
+    metadata.update(extra_metadata or {})
+    return save_weights(path, tensors, metadata)
+
+
+def load_frozen(path: str | Path) -> tuple[FrozenLadder, bytes, dict]:
+    """``(model, fingerprint, model_args)`` of a weights file; :class:`WeightsError` if it is not an S2LIC one."""
+    tensors, meta = load_weights(path)
+    if meta.get("codec") != CODEC_NAME:
+        raise WeightsError(f"{path} holds weights of codec {meta.get('codec')!r}, not {CODEC_NAME!r}")
+    try:
+        model_args = json.loads(meta["model_args"])
+        model = LadderModel(**model_args)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: metadata lacks valid model_args ({exc})") from None
+    state = {k[len("model.") :]: v.float() if v.is_floating_point() else v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        missing, unexpected = torch.nn.Module.load_state_dict(model, state, strict=False)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: tensors do not fit the model: {exc}") from None
+    missing = [k for k in missing if _stored(k)]
+    if missing or unexpected:
+        raise WeightsError(f"{path}: missing tensors {missing[:5]} / unexpected tensors {unexpected[:5]}")
+    try:
+        tables = [CdfTable(*(tensors[f"{p}.{f}"] for f in _TABLE_FIELDS)) for p in ("z_table", "y_table")]
+        for table in tables:
+            table.validate()
+        hyper = IntegerNetwork.from_state_tensors(tensors, "hs_int", HYPER_UPSCALES, Z_INPUT_BOUND)
+        sliced = FrozenSlicedModel.load(tensors, "em", model.context_model)
+        ladder = GainLadder(tensors["gain_fixed"], tensors["log_gain_fixed"], model.inv_gain_log)
+        z_medians = tensors["z_medians"]
+    except KeyError as exc:
+        raise WeightsError(f"{path}: missing tensor {exc.args[0]!r}") from None
+    except ValueError as exc:
+        raise WeightsError(f"{path}: invalid table: {exc}") from None
+    levels, M = ladder.gain_fixed.shape
+    if (levels, M) != (model.num_levels, model.M) or ladder.log_gain_fixed.shape != (levels, M) or z_medians.shape != (model.N,):
+        raise WeightsError(f"{path}: gain or median tensors do not match the model")
+    if tables[0].cdf.shape[0] != model.N or tables[1].cdf.shape[0] != 64:
+        raise WeightsError(f"{path}: CDF tables do not match the model")
+    frozen = FrozenLadder(model, hyper, sliced, z_medians, tables[0], tables[1], ladder)
+    return frozen, fingerprint(tensors), model_args

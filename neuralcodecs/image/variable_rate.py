@@ -1,0 +1,69 @@
+"""Training and validation of gain-unit variable-rate image models.
+
+A model here has ``num_levels`` and ``rd_loss(x, levels) -> {"loss", "bpp", "mse", "x_hat"}``
+with ``levels`` ``(B,)`` 0-based quality levels (``hyperprior``, ``s2lic``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def random_level_loss(model, x: torch.Tensor) -> dict:
+    """The training loss: one uniformly drawn level per sample of ``x`` ``(B, 3, H, W)``."""
+    levels = torch.randint(0, model.num_levels, (x.shape[0],), device=x.device)
+    return model.rd_loss(x, levels)
+
+
+@torch.no_grad()
+def validate_levels(model, x: torch.Tensor) -> dict:
+    """Rate-distortion loss with rounding (eval mode) at every level; per-level bpp and PSNR (dB)."""
+    was_training = model.training
+    model.eval()
+    losses, bpps, psnrs = [], [], []
+    for level in range(model.num_levels):
+        levels = torch.full((x.shape[0],), level, dtype=torch.int64, device=x.device)
+        out = model.rd_loss(x, levels)
+        mse = torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2, dim=(1, 2, 3))
+        losses.append(float(out["loss"]))
+        bpps.append(float(out["bpp"]))
+        psnrs.append(float((-10 * torch.log10(mse)).mean()))
+    model.train(was_training)
+    return {"loss": sum(losses) / len(losses), "bpp": bpps, "psnr": psnrs}
+
+
+class GainLadder:
+    """Per-level gains of a gain-unit model, frozen: fixed-point gains and log-gains, float inverse gains.
+
+    Fractional qualities interpolate (format version 2): the gain geometrically in integers
+    (:func:`~neuralcodecs.entropy.gaussian.interpolate_gain_geometric`), the log-gain linearly
+    in integers, the inverse gain (synthesis only, float) log-linearly.
+
+    Args:
+        gain_fixed: int64 ``(L, M)`` in units of ``2**-GAIN_FRACTION_BITS``.
+        log_gain_fixed: int64 ``(L, M)`` in units of ``2**-LOG_SCALE_FRACTION_BITS``.
+        inv_gain_log: float ``(L, M)``: natural log of the inverse gains.
+    """
+
+    def __init__(self, gain_fixed: torch.Tensor, log_gain_fixed: torch.Tensor, inv_gain_log: torch.Tensor):
+        self.gain_fixed = gain_fixed.to(torch.int64)
+        self.log_gain_fixed = log_gain_fixed.to(torch.int64)
+        self.inv_gain_log = inv_gain_log.detach().to(torch.float64)
+        self._cache: dict = {}
+
+    @property
+    def levels(self) -> int:
+        return int(self.gain_fixed.shape[0])
+
+    def at(self, quality_x256: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(gain int64 (M,), log_gain int64 (M,), inverse gain float32 (M,))`` at a quality."""
+        from ..entropy.gaussian import interpolate_fixed, interpolate_gain_geometric, ladder_position
+
+        cached = self._cache.get(quality_x256)
+        if cached is None:
+            low, high, frac = ladder_position(self.levels, quality_x256)
+            t = frac / 256.0
+            inv = torch.exp(self.inv_gain_log[low] * (1 - t) + self.inv_gain_log[high] * t).float()
+            cached = (interpolate_gain_geometric(self.gain_fixed, quality_x256), interpolate_fixed(self.log_gain_fixed, quality_x256), inv)
+            self._cache[quality_x256] = cached
+        return cached
