@@ -171,6 +171,31 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return ckpt
 
 
+def training_record(checkpoint: str | os.PathLike, ckpt: dict) -> dict:
+    """What a weights sidecar says about training: data, steps, CPU/GPU hours, last log line, commands.
+
+    Reads ``log.jsonl`` and ``commands.jsonl`` beside ``checkpoint``.
+    """
+    run_dir = Path(checkpoint).parent
+
+    def read_jsonl(name: str) -> list[dict]:
+        path = run_dir / name
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+    cfg = ckpt.get("config", {})
+    step = int(ckpt.get("step", 0))
+    log = [entry for entry in read_jsonl(LOG_NAME) if entry.get("step", 0) <= step]
+    return {
+        "data": [{"folder": d, "images": len(list_images([d]))} for d in cfg.get("data", [])],
+        "steps": step,
+        "hours": round(float(ckpt.get("train_seconds", 0.0)) / 3600, 3),
+        "device": log[-1].get("device") if log else None,
+        "weight_average": ckpt.get("ema") is not None,
+        "final_log": log[-1] if log else None,
+        "commands": [" ".join(c["argv"]) for c in read_jsonl(COMMANDS_NAME)],
+    }
+
+
 def model_state(ckpt: dict) -> dict:
     """The weights to use from a checkpoint: the moving average when it has one."""
     ema = ckpt.get("ema")

@@ -42,3 +42,51 @@ def test_training_refuses_kodak(tmp_path, image_folder):
     shutil.copytree(image_folder, kodak)
     with pytest.raises(ValueError, match="evaluation only"):
         list_images([kodak])
+
+
+def test_learning_rate_schedules():
+    from neuralcodecs.train import TrainConfig, learning_rate
+
+    cfg = TrainConfig(codec="x", data=[], out="", steps=1000, lr=1e-3, warmup_steps=100, lr_schedule="cosine", lr_final_factor=0.1)
+    assert learning_rate(cfg, 0) == pytest.approx(1e-5)
+    assert learning_rate(cfg, 99) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 550) == pytest.approx(0.55e-3)  # half-way down the cosine
+    assert learning_rate(cfg, 1000) == pytest.approx(1e-4)
+    timed = TrainConfig(codec="x", data=[], out="", lr=1e-3, lr_schedule="cosine", lr_final_factor=0.0, budget_minutes=10)
+    assert learning_rate(timed, 5, seconds=300) == pytest.approx(0.5e-3)
+    step = TrainConfig(codec="x", data=[], out="", lr=1e-3, lr_decay_steps=[10, 20])
+    assert [learning_rate(step, s) for s in (9, 10, 25)] == pytest.approx([1e-3, 1e-4, 1e-5])
+
+
+def test_weight_average_tracks_the_model():
+    from neuralcodecs.train import WeightAverage
+
+    model = torch.nn.Linear(2, 1)
+    torch.nn.init.zeros_(model.weight)
+    average = WeightAverage(model, decay=0.5)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    average.update(model)  # warm-up decay min(0.5, 2/11)
+    expected = 1 - 2 / 11
+    assert torch.allclose(average.state["weight"], torch.full((1, 2), expected))
+    restored = WeightAverage(model, decay=0.5)
+    restored.load_state_dict(average.state_dict())
+    assert restored.updates == 1 and torch.equal(restored.state["weight"], average.state["weight"])
+
+
+def test_time_limited_chunks_resume_and_keep_the_average(tmp_path, image_folder):
+    out = tmp_path / "run"
+    common = ["train", "--data", str(image_folder), "--out", str(out), "--batch-size", "2", "--crop", "64",
+              "--log-every", "1", "--save-every", "1000", "--device", "cpu", "--model-args", '{"N": 16, "M": 24}',
+              "--steps", "1000", "--ema-decay", "0.9", "--lr-schedule", "cosine", "--warmup-steps", "2"]
+    assert main(common + ["--max-minutes", "0.0001"]) == 0  # stops after its first step, with a checkpoint
+    first = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert 1 <= first["step"] < 1000 and first["ema"]["updates"] == first["step"] and first["train_seconds"] > 0
+    assert main(common + ["--max-minutes", "0.0001", "--resume"]) == 0
+    second = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert second["step"] > first["step"] and second["ema"]["updates"] == second["step"]
+    assert second["train_seconds"] > first["train_seconds"]
+    # fine-tuning starts from the average of another run
+    tuned = tmp_path / "tuned"
+    assert main(common[:4] + [str(tuned)] + common[5:] + ["--max-minutes", "0.0001", "--init-from", str(out / "checkpoint.pt")]) == 0
+    assert torch.load(tuned / "checkpoint.pt", weights_only=False)["step"] >= 1

@@ -15,7 +15,7 @@ from .. import bitstream
 from ..bitstream import COLOR_GRAY, Header
 from ..budget import check_budget
 from ..codec import IMAGE, Codec, Latents
-from ..errors import CodecArgumentError, HeaderFieldError, UnknownCodecError, WeightsMismatchError
+from ..errors import CodecArgumentError, HeaderFieldError, SectionLayoutError, UnknownCodecError, WeightsMismatchError
 from .io import DEFAULT_MAX_PIXELS, ImageInput, load_image, to_gray
 
 
@@ -119,6 +119,53 @@ class ImageCodec(Codec):
     def symbol_arrays(self, header: Header, sections: list[bytes]) -> list[np.ndarray]:
         """The entropy-decoded integer symbols of a checked stream, in section order (conformance digests)."""
         raise NotImplementedError
+
+
+class GainUnitImageCodec(ImageCodec):
+    """An image codec whose streams hold ``quality_x256`` and ``latent_channels`` and two
+    sections, ``z`` (factorized) then ``y``, padded to multiples of ``pad_multiple`` with ``y``
+    at stride 16 (``hyperprior``, ``s2lic``).
+
+    Subclasses set ``frozen`` (with ``model.N``, ``model.M``, ``z_coder``, ``y_coder``).
+    """
+
+    pad_multiple = 64
+
+    @property
+    def latent_channels(self) -> int:
+        return self.frozen.model.M
+
+    def _quality_x256(self, header: Header) -> int:
+        if set(header.config) != {"quality_x256", "latent_channels"}:
+            raise HeaderFieldError(f"{self.name} config must hold quality_x256 and latent_channels, got {sorted(header.config)}")
+        q256 = header.config["quality_x256"]
+        low, high = self.quality.low, self.quality.high
+        if not low * 256 <= q256 <= high * 256:
+            raise HeaderFieldError(f"quality_x256 {q256} outside [{low * 256:g}, {high * 256:g}]")
+        if header.config["latent_channels"] != self.latent_channels:
+            raise HeaderFieldError(f"latent_channels {header.config['latent_channels']} != {self.latent_channels}")
+        return q256
+
+    def z_shape(self, header: Header) -> tuple[int, int]:
+        return (-(-header.height // self.pad_multiple), -(-header.width // self.pad_multiple))
+
+    def _check_layout(self, header: Header, sections: list[bytes]) -> None:
+        self._quality_x256(header)
+        if len(sections) != 2:
+            raise SectionLayoutError(f"{self.name} streams have 2 sections (z, y), this one has {len(sections)}")
+        h, w = self.z_shape(header)
+        counts = (self.frozen.model.N * h * w, self.frozen.model.M * 16 * h * w)
+        coders = (self.frozen.z_coder, self.frozen.y_coder)
+        for name, section, count, coder in zip(("z", "y"), sections, counts, coders):
+            low = coder.min_section_bytes(count)
+            if len(section) % 4 or not low <= len(section) <= 5 * count + 64:
+                raise SectionLayoutError(
+                    f"section {name} has {len(section)} bytes; {count} symbols take a multiple of 4 "
+                    f"between {low} and {5 * count + 64}"
+                )
+
+    def _config(self, q256: int) -> dict[str, int]:
+        return {"quality_x256": q256, "latent_channels": self.latent_channels}
 
 
 def pixels_to_tensor(pixels: np.ndarray, multiple: int, device: torch.device) -> torch.Tensor:

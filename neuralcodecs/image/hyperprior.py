@@ -21,7 +21,6 @@ import math
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import GDN
 from compressai.models import CompressionModel
@@ -29,6 +28,7 @@ from compressai.models.utils import conv, deconv
 
 from ..entropy.coders import CdfTable, TableCoder, SYMBOL_LIMIT
 from .base import tensor_to_pixels
+from .variable_rate import rate_distortion
 from ..entropy.exact import IntegerNetwork, IntegerReadyConvStack, freeze_conv_stack
 from ..entropy.gaussian import (
     GAIN_FRACTION_BITS,
@@ -124,17 +124,8 @@ class GainedMeanScaleHyperprior(CompressionModel):
         return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     def rd_loss(self, x: torch.Tensor, levels: torch.Tensor) -> dict:
-        """Per-sample rate-distortion loss ``lambda * 255**2 * MSE + bpp``, averaged."""
-        out = self(x, levels)
-        num_pixels = x.shape[2] * x.shape[3]
-        bits = sum(
-            (-torch.log2(lik)).flatten(1).sum(1) for lik in out["likelihoods"].values()
-        )
-        bpp = bits / num_pixels
-        mse = F.mse_loss(out["x_hat"], x, reduction="none").flatten(1).mean(1)
-        lam = torch.tensor(self.lambdas, device=x.device)[levels]
-        loss = (lam * 255**2 * mse + bpp).mean()
-        return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "x_hat": out["x_hat"]}
+        """Per-sample ``lambda * 255**2 * MSE + bpp``, averaged over the batch."""
+        return rate_distortion(self(x, levels), x, self.lambdas, levels)
 
 
 class FrozenHyperprior:

@@ -23,15 +23,14 @@ import torch
 from ..bitstream import Header
 from ..entropy.coders import CdfTable
 from ..entropy.exact import IntegerNetwork
-from ..errors import HeaderFieldError, SectionLayoutError, WeightsError
+from ..errors import WeightsError
 from ..weightfiles import fingerprint, load_weights, save_weights, update_sidecar
 from ..codec import Latents, Objective, QualitySpec
-from .base import ImageCodec, pixels_to_tensor
+from .base import GainUnitImageCodec, pixels_to_tensor
 from .variable_rate import random_level_loss, validate_levels
 from .hyperprior import HYPER_UPSCALES, Z_INPUT_BOUND, FrozenHyperprior, GainedMeanScaleHyperprior
 
 CODEC_NAME = "hyperprior"
-PAD_MULTIPLE = 64
 SYNTHESIS_TILE = 64  # latents (1024 pixels) per side of a synthesis tile
 SYNTHESIS_HALO = 3  # latents of context around a tile (the receptive field is under 2)
 DECODE_FIXED_BYTES = 256 * 2**20  # measured, benchmarks/decoder_memory.py
@@ -116,7 +115,7 @@ def load_frozen(path: str | Path) -> tuple[FrozenHyperprior, bytes]:
     return frozen, fingerprint(tensors)
 
 
-class HyperpriorCodec(ImageCodec):
+class HyperpriorCodec(GainUnitImageCodec):
     """Mean-scale hyperprior with exact entropy parameters; quality 1..L (fractional ok)."""
 
     name = CODEC_NAME
@@ -134,10 +133,6 @@ class HyperpriorCodec(ImageCodec):
         frozen, fp = load_frozen(path)
         return cls(frozen, fp, device)
 
-    @property
-    def latent_channels(self) -> int:
-        return self.frozen.model.M
-
     def decode_memory(self, header: Header) -> int:
         """Peak decoding bytes: a fixed part plus a per-pixel part (``benchmarks/decoder_memory.py``).
 
@@ -150,38 +145,9 @@ class HyperpriorCodec(ImageCodec):
 
     def _encode_pixels(self, pixels: np.ndarray, quality: float):
         q256 = int(round(quality * 256))
-        x = pixels_to_tensor(pixels, PAD_MULTIPLE, self.device)
+        x = pixels_to_tensor(pixels, self.pad_multiple, self.device)
         out = self.frozen.compress(x, q256)
-        return {"quality_x256": q256, "latent_channels": self.latent_channels}, out["strings"]
-
-    def _quality_x256(self, header: Header) -> int:
-        if set(header.config) != {"quality_x256", "latent_channels"}:
-            raise HeaderFieldError(f"hyperprior config must hold quality_x256 and latent_channels, got {sorted(header.config)}")
-        q256 = header.config["quality_x256"]
-        low, high = self.quality.low, self.quality.high
-        if not low * 256 <= q256 <= high * 256:
-            raise HeaderFieldError(f"quality_x256 {q256} outside [{low * 256:g}, {high * 256:g}]")
-        if header.config["latent_channels"] != self.latent_channels:
-            raise HeaderFieldError(f"latent_channels {header.config['latent_channels']} != {self.latent_channels}")
-        return q256
-
-    def z_shape(self, header: Header) -> tuple[int, int]:
-        return (-(-header.height // PAD_MULTIPLE), -(-header.width // PAD_MULTIPLE))
-
-    def _check_layout(self, header: Header, sections: list[bytes]) -> None:
-        self._quality_x256(header)
-        if len(sections) != 2:
-            raise SectionLayoutError(f"hyperprior streams have 2 sections (z, y), this one has {len(sections)}")
-        h, w = self.z_shape(header)
-        counts = (self.frozen.model.N * h * w, self.frozen.model.M * 16 * h * w)
-        coders = (self.frozen.z_coder, self.frozen.y_coder)
-        for name, section, count, coder in zip(("z", "y"), sections, counts, coders):
-            low = coder.min_section_bytes(count)
-            if len(section) % 4 or not low <= len(section) <= 5 * count + 64:
-                raise SectionLayoutError(
-                    f"section {name} has {len(section)} bytes; {count} symbols take a multiple of 4 "
-                    f"between {low} and {5 * count + 64}"
-                )
+        return self._config(q256), out["strings"]
 
     def _decode_symbols(self, header: Header, sections: list[bytes]) -> tuple[int, dict, torch.Tensor]:
         """``(quality_x256, decoded symbols, y_hat)`` of a checked stream."""
@@ -248,7 +214,7 @@ def export_from_checkpoint(
     """
     from ..data import RandomCrops, list_images
 
-    from ..train import load_checkpoint, model_state
+    from ..train import load_checkpoint, model_state, training_record
 
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt.get("config", {})
@@ -261,21 +227,13 @@ def export_from_checkpoint(
     if fp != fp_check:
         raise WeightsError(f"{out_path}: fingerprint changed on reload")
     psnr_cost, rate_cost = _storage_cost(frozen, reloaded, crops, model.num_levels)
-    run_dir = Path(checkpoint).parent
-    commands = _read_jsonl(run_dir / "commands.jsonl")
     step = int(ckpt.get("step", 0))
-    log = [entry for entry in _read_jsonl(run_dir / "log.jsonl") if entry.get("step", 0) <= step]
     sidecar = {
         "codec": CODEC_NAME,
         "weights_file": Path(out_path).name,
         "fingerprint": fp.hex(),
         "architecture": {"N": model.N, "M": model.M, "lambdas": list(model.lambdas)},
-        "training": {
-            "data": [{"folder": d, "images": len(list_images([d]))} for d in cfg.get("data", [])],
-            "steps": step,
-            "final_log": log[-1] if log else None,
-            "commands": [" ".join(c["argv"]) for c in commands],
-        },
+        "training": training_record(checkpoint, ckpt),
         "export": {
             "calibration_data": [str(d) for d in calibration_dirs],
             "calibration_crops": calibration_crops,
@@ -308,8 +266,3 @@ def _storage_cost(trained: FrozenHyperprior, stored: FrozenHyperprior, crops: to
         rate_rise = max(rate_rise, 100 * (bits[1] / bits[0] - 1))
     return psnr_drop, rate_rise
 
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

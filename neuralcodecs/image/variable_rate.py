@@ -9,6 +9,21 @@ from __future__ import annotations
 import torch
 
 
+def rate_distortion(out: dict, x: torch.Tensor, lambdas: tuple[float, ...], levels: torch.Tensor) -> dict:
+    """``mean(lambda_l * 255**2 * MSE + bpp)`` of a forward pass ``out`` (``x_hat``, ``likelihoods``) on ``x``.
+
+    Rate: ``-sum(log2 likelihoods)`` over every latent, per pixel; MSE on [0, 1] values.
+    Returns ``{"loss", "bpp", "mse", "x_hat"}`` (batch means).
+    """
+    num_pixels = x.shape[2] * x.shape[3]
+    bits = sum((-torch.log2(lik)).flatten(1).sum(1) for lik in out["likelihoods"].values())
+    bpp = bits / num_pixels
+    mse = torch.nn.functional.mse_loss(out["x_hat"], x, reduction="none").flatten(1).mean(1)
+    lam = torch.tensor(lambdas, device=x.device)[levels]
+    loss = (lam * 255**2 * mse + bpp).mean()
+    return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "x_hat": out["x_hat"]}
+
+
 def random_level_loss(model, x: torch.Tensor) -> dict:
     """The training loss: one uniformly drawn level per sample of ``x`` ``(B, 3, H, W)``."""
     levels = torch.randint(0, model.num_levels, (x.shape[0],), device=x.device)

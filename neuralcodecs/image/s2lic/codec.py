@@ -16,17 +16,15 @@ import torch
 
 from ...bitstream import Header
 from ...codec import Latents, QualitySpec
-from ...errors import HeaderFieldError, SectionLayoutError
-from ..base import ImageCodec, pixels_to_tensor, tensor_to_pixels
+from ..base import GainUnitImageCodec, pixels_to_tensor, tensor_to_pixels
 from .options import EFFORT_OPTION, EFFORT_STEPS
 from .weights import CODEC_NAME, load_frozen
 
-PAD_MULTIPLE = 64
 DECODE_FIXED_BYTES = 384 * 2**20  # measured, benchmarks/decoder_memory.py --codec s2lic
 DECODE_BYTES_PER_PIXEL = 2400  # measured: whole-picture SwinV2 synthesis (no tiling)
 
 
-class S2licCodec(ImageCodec):
+class S2licCodec(GainUnitImageCodec):
     """S2LIC with exact entropy parameters; quality 1..L (fractional ok)."""
 
     name = CODEC_NAME
@@ -45,17 +43,13 @@ class S2licCodec(ImageCodec):
         frozen, fp, model_args = load_frozen(path)
         return cls(frozen, fp, model_args, device)
 
-    @property
-    def latent_channels(self) -> int:
-        return self.frozen.model.M
-
     def decode_memory(self, header: Header) -> int:
         return DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * header.width * header.height
 
     # ------------------------------------------------------------------ encoding
     def _encode_pixels(self, pixels: np.ndarray, quality: float, effort: str = "fast"):
         q256 = int(round(quality * 256))
-        x = pixels_to_tensor(pixels, PAD_MULTIPLE, self.device)
+        x = pixels_to_tensor(pixels, self.pad_multiple, self.device)
         if EFFORT_STEPS[effort]:
             from .refine import refine_latents
 
@@ -63,36 +57,9 @@ class S2licCodec(ImageCodec):
         else:
             y, z_int = self.frozen.analyze(x, q256)
         out = self.frozen.encode_latents(y, z_int, q256)
-        return {"quality_x256": q256, "latent_channels": self.latent_channels}, out["strings"]
+        return self._config(q256), out["strings"]
 
     # ------------------------------------------------------------------ decoding
-    def _quality_x256(self, header: Header) -> int:
-        if set(header.config) != {"quality_x256", "latent_channels"}:
-            raise HeaderFieldError(f"s2lic config must hold quality_x256 and latent_channels, got {sorted(header.config)}")
-        q256 = header.config["quality_x256"]
-        if not self.quality.low * 256 <= q256 <= self.quality.high * 256:
-            raise HeaderFieldError(f"quality_x256 {q256} outside [{self.quality.low * 256:g}, {self.quality.high * 256:g}]")
-        if header.config["latent_channels"] != self.latent_channels:
-            raise HeaderFieldError(f"latent_channels {header.config['latent_channels']} != {self.latent_channels}")
-        return q256
-
-    def z_shape(self, header: Header) -> tuple[int, int]:
-        return (-(-header.height // PAD_MULTIPLE), -(-header.width // PAD_MULTIPLE))
-
-    def _check_layout(self, header: Header, sections: list[bytes]) -> None:
-        self._quality_x256(header)
-        if len(sections) != 2:
-            raise SectionLayoutError(f"s2lic streams have 2 sections (z, y), this one has {len(sections)}")
-        h, w = self.z_shape(header)
-        model = self.frozen.model
-        counts = (model.N * h * w, model.M * 16 * h * w)
-        for name, section, count, coder in zip(("z", "y"), sections, counts, (self.frozen.z_coder, self.frozen.y_coder)):
-            low = coder.min_section_bytes(count)
-            if len(section) % 4 or not low <= len(section) <= 5 * count + 64:
-                raise SectionLayoutError(
-                    f"section {name} has {len(section)} bytes; {count} symbols take a multiple of 4 between {low} and {5 * count + 64}"
-                )
-
     def _decoded(self, header: Header, sections: list[bytes]) -> tuple[int, dict]:
         q256 = self._quality_x256(header)
         return q256, self.frozen.decode_symbols(sections, self.z_shape(header), q256, self.device)

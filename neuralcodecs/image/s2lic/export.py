@@ -14,12 +14,6 @@ from .model import LadderModel
 from .weights import CODEC_NAME, export_weights, load_frozen
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 @torch.no_grad()
 def storage_cost(trained: FrozenLadder, stored: FrozenLadder, crops: torch.Tensor) -> tuple[float, float]:
     """Worst level's (PSNR drop in dB, rate increase in %) of the stored weights against the trained ones."""
@@ -47,7 +41,7 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
     Calibration crops (256x256) come from training folders, never evaluation images.
     """
     from ...data import RandomCrops, list_images
-    from ...train import load_checkpoint, model_state
+    from ...train import load_checkpoint, model_state, training_record
 
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt.get("config", {})
@@ -66,22 +60,13 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
     if fp != fp_check:
         raise WeightsError(f"{out_path}: fingerprint changed on reload")
     psnr_cost, rate_cost = storage_cost(frozen, reloaded, crops[:4])
-    run_dir = Path(checkpoint).parent
     step = int(ckpt.get("step", 0))
-    log = [e for e in _read_jsonl(run_dir / "log.jsonl") if e.get("step", 0) <= step]
     sidecar = {
         "codec": CODEC_NAME,
         "weights_file": Path(out_path).name,
         "fingerprint": fp.hex(),
         "architecture": json_args,
-        "training": {
-            "data": [{"folder": d, "images": len(list_images([d]))} for d in cfg.get("data", [])],
-            "steps": step,
-            "cpu_hours": round(float(ckpt.get("train_seconds", 0.0)) / 3600, 3),
-            "weight_average": ckpt.get("ema") is not None,
-            "final_log": log[-1] if log else None,
-            "commands": [" ".join(c["argv"]) for c in _read_jsonl(run_dir / "commands.jsonl")],
-        },
+        "training": training_record(checkpoint, ckpt),
         "export": {
             "calibration_data": [str(d) for d in calibration_dirs],
             "calibration_crops": calibration_crops,

@@ -21,7 +21,6 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.models import CompressionModel
 from compressai.models.utils import conv
@@ -29,6 +28,7 @@ from compressai.models.utils import conv
 from ...entropy.exact import IntegerReadyConvStack
 from ...entropy.gaussian import SCALE_MIN, scale_table
 from ...entropy.slices import ContextConfig, SlicedGaussianModel, round_ste
+from ..variable_rate import rate_distortion
 from .transforms import ConvAnalysis, ConvSynthesis, SwinAnalysis, SwinSynthesis
 
 DEFAULT_LAMBDAS = (0.0016, 0.0032, 0.0064, 0.0128, 0.025, 0.05, 0.1, 0.2)
@@ -117,11 +117,4 @@ class LadderModel(CompressionModel):
 
     def rd_loss(self, x: torch.Tensor, levels: torch.Tensor) -> dict:
         """Per-sample ``lambda * 255**2 * MSE + bpp``, averaged over the batch."""
-        out = self(x, levels)
-        num_pixels = x.shape[2] * x.shape[3]
-        bits = sum((-torch.log2(lik)).flatten(1).sum(1) for lik in out["likelihoods"].values())
-        bpp = bits / num_pixels
-        mse = F.mse_loss(out["x_hat"], x, reduction="none").flatten(1).mean(1)
-        lam = torch.tensor(self.lambdas, device=x.device)[levels]
-        loss = (lam * 255**2 * mse + bpp).mean()
-        return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "x_hat": out["x_hat"]}
+        return rate_distortion(self(x, levels), x, self.lambdas, levels)
