@@ -2,7 +2,9 @@
 
 Each measurement runs in a fresh process:
 
-* **crafted**: a 4096x4096 ``hyperprior`` header whose sections hold 4 bytes each (valid
+``--codec`` picks the codec (default ``hyperprior``).
+
+* **crafted**: a 4096x4096 header whose sections hold 4 bytes each (valid
   CRCs): wall time until it is rejected and the extra peak memory it cost;
 * **kodak**: for each Kodak image (quality 4), the peak memory a decode adds above a loaded
   codec that has decoded one 64x64 picture;
@@ -81,7 +83,7 @@ def measure(code: Path, stream: Path, small: Path) -> dict:
 def crafted_stream(codec, version: int) -> bytes:
     from neuralcodecs.bitstream import Header, pack
 
-    header = Header(codec="hyperprior", fingerprint=codec.fingerprint, width=4096, height=4096,
+    header = Header(codec=codec.name, fingerprint=codec.fingerprint, width=4096, height=4096,
                     config={"quality_x256": 1024, "latent_channels": codec.latent_channels})
     return pack(header, [b"\x01\x00\x00\x00", b"\x01\x00\x00\x00"], version=version)
 
@@ -93,11 +95,12 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=24, help="Kodak images")
     p.add_argument("--large", type=int, nargs="*", default=[2048, 4096], help="sides of the large pictures")
     p.add_argument("--json")
+    p.add_argument("--codec", default="hyperprior")
     args = p.parse_args()
     import neuralcodecs as nc
     from neuralcodecs.bitstream import pack, unpack
 
-    codec = nc.load_codec("hyperprior")
+    codec = nc.load_codec(args.codec)
 
     def write(folder: Path, name: str, pixels: np.ndarray) -> Path:
         header, sections = unpack(codec.encode(pixels, quality=4))
@@ -105,7 +108,7 @@ def main() -> int:
         path.write_bytes(pack(header, sections, version=args.format_version))
         return path
 
-    report = {"code": args.code, "format_version": args.format_version}
+    report = {"code": args.code, "codec": args.codec, "format_version": args.format_version}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         small = write(tmp, "small.ncb", np.full((64, 64, 3), 128, np.uint8))

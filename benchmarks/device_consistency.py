@@ -48,6 +48,7 @@ def main() -> int:
     ap.add_argument("--kodak", default=str(DEFAULT_KODAK))
     ap.add_argument("--levels", type=int, nargs="*")
     ap.add_argument("--codec", default="hyperprior")
+    ap.add_argument("--images", type=int, default=24, help="the first N Kodak images (contract check)")
     ap.add_argument("--json", help="default: benchmarks/results/device_consistency[_CODEC].json")
     args = ap.parse_args()
     if args.codec != "hyperprior":
@@ -121,7 +122,7 @@ def contract_check(args) -> int:
     default_threads = torch.get_num_threads()
     pairs = desyncs = max_pixel_diff = 0
     failures = []
-    files = kodak_files(args.kodak)
+    files = kodak_files(args.kodak)[: args.images]
     try:
         for path in files:
             pixels = np.asarray(Image.open(path).convert("RGB"))

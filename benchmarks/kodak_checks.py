@@ -31,8 +31,8 @@ from common import DEFAULT_KODAK, RESULTS, kodak_files  # noqa: E402  (also puts
 import neuralcodecs as nc  # noqa: E402
 from neuralcodecs import bitstream  # noqa: E402
 from neuralcodecs.anchors import anchor  # noqa: E402
-from neuralcodecs.image.base import pixels_to_tensor  # noqa: E402
-from neuralcodecs.metrics import psnr  # noqa: E402
+from neuralcodecs.image.base import pixels_to_tensor, tensor_to_pixels  # noqa: E402
+from neuralcodecs.metrics import bd_rate, psnr  # noqa: E402
 
 
 
@@ -65,20 +65,67 @@ def training_estimate_bits(model, x: torch.Tensor, level: int) -> float:
     return float(sum((-torch.log2(l)).sum() for l in out["likelihoods"].values()))
 
 
-def coded_symbols(codec, x: torch.Tensor, q256: int, header, sections) -> tuple[list, list, float, list[bytes]]:
-    """``(encoder symbols, decoder symbols, ideal bits, encoder strings)`` through the codec's own model."""
-    frozen = codec.frozen
+def code_once(codec, pixels: np.ndarray, x: torch.Tensor, q: int, check_bytes: bool) -> dict:
+    """Encode and decode one picture once, keeping both sides' symbols.
+
+    The file is packed from the model's own strings (one encode), decoded from its sections
+    (one decode); with ``check_bytes`` the public ``codec.encode`` must give the same bytes.
+    """
+    frozen, q256 = codec.frozen, q * 256
     if codec.name == "hyperprior":
         enc = frozen.compress(x, q256)
-        dec = frozen.decode_symbols(sections, codec.z_shape(header), q256)
+        strings, ideal = enc["strings"], frozen.estimated_bits(enc["symbols"])
         keys = ("z_symbols", "y_symbols", "means", "y_indexes")
-        return [enc["symbols"][k] for k in keys], [dec[k] for k in keys], frozen.estimated_bits(enc["symbols"]), enc["strings"]
-    enc = frozen.compress(x, q256)
+        ours = [enc["symbols"][k] for k in keys]
+    else:
+        enc = frozen.compress(x, q256)
+        strings, ideal = enc["strings"], frozen.estimated_bits(enc)
+        ours = [torch.from_numpy(enc["z_symbols"])] + [enc["walk"][k] for k in ("symbols", "means", "indexes")]
+    header = bitstream.Header(codec=codec.name, fingerprint=codec.fingerprint, width=pixels.shape[1], height=pixels.shape[0],
+                              config={"quality_x256": q256, "latent_channels": codec.latent_channels})
+    data = bitstream.pack(header, [bytes(s) for s in strings])
+    header, sections = bitstream.unpack(data)
     dec = frozen.decode_symbols(sections, codec.z_shape(header), q256)
-    keys = ("symbols", "means", "indexes")
-    ours = [torch.from_numpy(enc["z_symbols"])] + [enc["walk"][k] for k in keys]
-    theirs = [torch.from_numpy(dec["z_symbols"])] + [dec["walk"][k] for k in keys]
-    return ours, theirs, frozen.estimated_bits(enc), enc["strings"]
+    if codec.name == "hyperprior":
+        theirs = [dec[k] for k in keys]
+        decoded = codec.decode_parsed(header, sections)
+    else:  # the decoder's own symbols, synthesized (what codec.decode does, without decoding twice)
+        theirs = [torch.from_numpy(dec["z_symbols"])] + [dec["walk"][k] for k in ("symbols", "means", "indexes")]
+        decoded = tensor_to_pixels(frozen.synthesize(frozen.synthesis_input(dec, q256)), *pixels.shape[:2])
+    return {
+        "data": data,
+        "container": len(data) - sum(len(s) for s in sections),
+        "ideal_bits": ideal,
+        "exact": all(torch.equal(a.cpu(), b.cpu()) for a, b in zip(ours, theirs)),
+        "deterministic": codec.encode(pixels, quality=q) == data if check_bytes else None,
+        "decoded": decoded,
+    }
+
+
+def webp_curve(pixels: np.ndarray) -> tuple[list[float], list[float]]:
+    """WebP (Pillow, method 6) over its quality sweep: (bpp, PSNR) per point."""
+    webp = anchor("webp")
+    points = []
+    for q in webp.sweep:
+        data = webp.encode(pixels, q)
+        points.append((8 * len(data) / (pixels.shape[0] * pixels.shape[1]), psnr(pixels, webp.decode(data))))
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def record_in_sidecar(codec, out: dict) -> None:
+    """Copy the summary into the shipped weights' sidecar when they are the weights measured."""
+    from neuralcodecs import registry
+    from neuralcodecs.weightfiles import update_sidecar
+
+    path = registry.spec(codec.name).weights_path
+    if path is None or not path.exists() or nc.load_codec(codec.name).fingerprint != codec.fingerprint:
+        return
+    update_sidecar(path, {"kodak_checks": {
+        "fingerprint": codec.fingerprint.hex(),
+        "command": f"python benchmarks/kodak_checks.py --codec {codec.name}",
+        "bd_rate_vs_webp_psnr_pct": out["bd_rate_vs_webp_pct"],
+        "summary": out["summary"],
+    }})
 
 
 def main() -> int:
@@ -86,27 +133,27 @@ def main() -> int:
     ap.add_argument("--kodak", default=str(DEFAULT_KODAK))
     ap.add_argument("--codec", default="hyperprior")
     ap.add_argument("--json")
+    ap.add_argument("--levels", type=int, nargs="*", help="qualities to check (default: the codec's sweep)")
+    ap.add_argument("--every", type=int, default=1, help="every k-th Kodak image (default: all 24)")
     args = ap.parse_args()
 
     codec = nc.load_codec(args.codec)
     frozen = codec.frozen
-    files = kodak_files(args.kodak)
-    levels = [int(q) for q in codec.quality.sweep]
+    files = kodak_files(args.kodak)[:: args.every]
+    levels = args.levels or [int(q) for q in codec.quality.sweep]
     rows = []
     for path in files:
         pixels = np.asarray(Image.open(path).convert("RGB"))
         num_pixels = pixels.shape[0] * pixels.shape[1]
         x = pixels_to_tensor(pixels, 64, codec.device)
         jpeg_cache: dict = {}
+        webp_rates, webp_psnrs = webp_curve(pixels)
         for q in levels:
-            data = codec.encode(pixels, quality=q)
-            header, sections = bitstream.unpack(data)
-            container = len(data) - sum(len(s) for s in sections)
-            ours, theirs, ideal_bits, strings = coded_symbols(codec, x, q * 256, header, sections)
-            identical = [bytes(s) for s in strings] == sections
-            exact = all(torch.equal(a.cpu(), b.cpu()) for a, b in zip(ours, theirs))
+            coded = code_once(codec, pixels, x, q, check_bytes=path == files[0])
+            data, container, ideal_bits, exact = coded["data"], coded["container"], coded["ideal_bits"], coded["exact"]
+            identical = coded["deterministic"]
             train_bits = training_estimate_bits(frozen.model, x, q - 1)
-            decoded = codec.decode(data)
+            decoded = coded["decoded"]
             bpp = len(data) * 8 / num_pixels
             ours = psnr(pixels, decoded)
             jpeg = jpeg_psnr_at(pixels, bpp, jpeg_cache)
@@ -123,6 +170,8 @@ def main() -> int:
                     "size_over_training_estimate": len(data) / (train_bits / 8 + container) - 1,
                     "exact_latents": exact,
                     "deterministic_bytes": identical,
+                    "webp_bpp": webp_rates,
+                    "webp_psnr": webp_psnrs,
                 }
             )
         print(f"{path.name}: done", file=sys.stderr)
@@ -142,11 +191,20 @@ def main() -> int:
                 "max_size_over_training_estimate_pct": 100 * max(row["size_over_training_estimate"] for row in r),
                 "mean_size_over_training_estimate_pct": 100 * float(np.mean([row["size_over_training_estimate"] for row in r])),
                 "exact_latents": int(sum(row["exact_latents"] for row in r)),
-                "deterministic_bytes": int(sum(row["deterministic_bytes"] for row in r)),
+                "deterministic_bytes": f"{sum(bool(row['deterministic_bytes']) for row in r)}/{sum(row['deterministic_bytes'] is not None for row in r)}",
                 "images": len(r),
             }
         )
-    out = {"codec": args.codec, "weights_fingerprint": codec.fingerprint.hex(), "summary": summary, "rows": rows}
+    first_q = [row for row in rows if row["quality"] == levels[0]]
+    webp_mean = (np.mean([row["webp_bpp"] for row in first_q], axis=0), np.mean([row["webp_psnr"] for row in first_q], axis=0))
+    try:
+        bd_vs_webp = bd_rate(list(webp_mean[0]), list(webp_mean[1]), [s["mean_bpp"] for s in summary], [s["mean_psnr"] for s in summary])
+    except ValueError:  # the curves do not overlap in PSNR: no BD-rate exists
+        bd_vs_webp = None
+    out = {"codec": args.codec, "images": [p.name for p in files], "weights_fingerprint": codec.fingerprint.hex(), "bd_rate_vs_webp_pct": bd_vs_webp,
+           "webp_mean_curve": {"bpp": list(map(float, webp_mean[0])), "psnr": list(map(float, webp_mean[1]))},
+           "summary": summary, "rows": rows}
+    record_in_sidecar(codec, out)
     json_path = Path(args.json or RESULTS / f"{args.codec}_kodak_checks.json")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(out, indent=1))
@@ -160,6 +218,8 @@ def main() -> int:
             f"{s['mean_size_over_training_estimate_pct']:+.2f}% / {s['max_size_over_training_estimate_pct']:+.2f}% | "
             f"{s['exact_latents']}/{s['images']} |"
         )
+    print("BD-rate (PSNR-RGB) of the mean curve against WebP measured in this run: "
+          + (f"{bd_vs_webp:+.1f}%" if bd_vs_webp is not None else "none (the curves do not overlap in PSNR)"))
     return 0
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from common import RESULTS, SHARED_DATA
@@ -108,9 +109,22 @@ def summary(runs: list[str], name: str) -> str:
     from neuralcodecs.metrics import bd_rate
 
     table = {Path(folder).name: [json.loads(line) for line in open(Path(folder) / "curve.jsonl")] for folder in runs}
-    first = next(iter(table.values()))[-1]
-    lines = ["| run | recipe / configuration | steps | CPU minutes | validation loss | mean PSNR (dB) | BD-rate vs first row |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    first_run = next(iter(table.values()))
+    first = first_run[-1]
+    minutes = lambda p: p.get("cpu_minutes", p["train_seconds"] / 60)  # noqa: E731
+
+    def loss_at(points: list[dict], x: float, axis) -> str:
+        """A run's validation loss at ``axis(point) == x`` (log-linear between its points)."""
+        pts = [(axis(p), p["loss"]) for p in points]
+        for (m0, l0), (m1, l1) in zip(pts, pts[1:]):
+            if m0 <= x <= m1:
+                t = (x - m0) / (m1 - m0) if m1 > m0 else 0.0
+                return f"{math.exp(math.log(l0) * (1 - t) + math.log(l1) * t):.3f}"
+        return f"{pts[-1][1]:.3f}" if pts and abs(pts[-1][0] - x) < 1e-9 else "n/a"
+
+    fewest = min(points[-1]["step"] for points in table.values())
+    lines = [f"| run | recipe / configuration | steps | CPU minutes | validation loss | first row's loss at these CPU minutes | loss at step {fewest} | mean PSNR (dB) | BD-rate vs first row's end |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for run_name, points in table.items():
         last = points[-1]
         config = last["model_args"].get("config", last["codec"])
@@ -118,8 +132,9 @@ def summary(runs: list[str], name: str) -> str:
             bd = f"{bd_rate(first['bpp'], first['psnr'], last['bpp'], last['psnr']):+.1f}%"
         except ValueError:
             bd = "n/a"
-        lines.append(f"| {run_name} | {last['recipe']} / {config} | {last['step']} | {last.get('cpu_minutes', last['train_seconds'] / 60):.1f} | "
-                     f"{last['loss']:.3f} | {sum(last['psnr']) / len(last['psnr']):.2f} | {bd} |")
+        lines.append(f"| {run_name} | {last['recipe']} / {config} | {last['step']} | {minutes(last):.1f} | "
+                     f"{last['loss']:.3f} | {loss_at(first_run, minutes(last), minutes)} | {loss_at(points, fewest, lambda p: p['step'])} | "
+                     f"{sum(last['psnr']) / len(last['psnr']):.2f} | {bd} |")
     text = "\n".join(lines)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(table, indent=1))

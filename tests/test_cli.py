@@ -135,3 +135,17 @@ def test_demo_writes_its_files_and_compares_with_the_anchors(tmp_path, capsys):
     assert (out / "kodim23.ncb").read_bytes()[:4] == b"\x89NCB"
     assert Image.open(out / "side_by_side.png").width > 768
     assert main(["demo", "--out", str(out)]) == 2  # the outputs exist: kept without --force
+
+
+def test_s2lic_encode_takes_its_effort_option_and_decodes(tmp_path, small_photo, capsys):
+    png = tmp_path / "in.png"
+    Image.fromarray(small_photo[:64, :96]).save(png)
+    ncb, out = tmp_path / "a.ncb", tmp_path / "a.png"
+    assert main(["encode", str(png), "-o", str(ncb), "--codec", "s2lic", "--quality", "2.5", "--effort", "fast"]) == 0
+    assert main(["info", str(ncb), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert info["codec"] == "s2lic" and info["config"]["quality_x256"] == 640
+    assert main(["decode", str(ncb), "-o", str(out)]) == 0
+    assert np.asarray(Image.open(out)).shape == (64, 96, 3)
+    assert main(["encode", str(png), "-o", str(tmp_path / "b.ncb"), "--codec", "s2lic", "--effort", "extreme"]) == 2
+    assert "--effort" in capsys.readouterr().err

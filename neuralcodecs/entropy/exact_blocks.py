@@ -113,21 +113,30 @@ class FixedConv:
         acc = w.abs().flatten(1).sum(1) * self.in_bound + self.bias.abs()
         if int(acc.max()) >= EXACT_FLOAT_LIMIT or int((acc * self.multiplier).max()) >= INT64_LIMIT:
             raise WeightsError("an integer convolution could leave the exact range")
+        self._device_tensors: dict = {}
+
+    def _on(self, device: torch.device) -> tuple:
+        """Weights as float64 ``(groups, O/groups, C/groups*k*k)``, bias, multiplier and rounding term, on ``device``."""
+        key = str(device)
+        if key not in self._device_tensors:
+            O, cg, k, _ = self.weight.shape
+            weight = self.weight.to(device=device, dtype=torch.float64).reshape(self.groups, O // self.groups, cg * k * k)
+            m, s = self.multiplier.to(device)[:, None], self.shift.to(device)[:, None]
+            half = torch.bitwise_left_shift(torch.ones_like(s), s - 1)
+            self._device_tensors[key] = (weight, self.bias.to(device)[:, None] * m + half, m, s)
+        return self._device_tensors[key]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         B, C, h, w = x.shape
         O, cg, k, _ = self.weight.shape
-        x = x.clamp(-self.in_bound, self.in_bound)
-        cols = F.unfold(x.to(torch.float64), kernel_size=k, padding=k // 2, stride=self.stride)
+        weight, offset, m, s = self._on(x.device)
+        x = x.to(torch.float64).clamp_(-self.in_bound, self.in_bound)
+        cols = F.unfold(x, kernel_size=k, padding=k // 2, stride=self.stride) if k > 1 or self.stride > 1 else x.reshape(B, C, h * w)
         L = cols.shape[-1]
-        g = self.groups
-        cols = cols.reshape(B, g, cg * k * k, L)
-        weight = self.weight.to(device=x.device, dtype=torch.float64).reshape(g, O // g, cg * k * k)
+        cols = cols.reshape(B, self.groups, cg * k * k, L)
         acc = torch.matmul(weight, cols).reshape(B, O, L).to(torch.int64)  # exact: integers < 2**53
-        acc = acc + self.bias.to(x.device)[:, None]
-        m, s = self.multiplier.to(x.device)[:, None], self.shift.to(x.device)[:, None]
-        out = torch.bitwise_right_shift(acc * m + torch.bitwise_left_shift(torch.ones_like(s), s - 1), s)
-        out = out.clamp(0, self.bound) if self.relu else out.clamp(-self.bound, self.bound)
+        out = torch.bitwise_right_shift(acc * m + offset, s)  # (acc + b) * m + 2**(s-1), then >> s
+        out = out.clamp_(0, self.bound) if self.relu else out.clamp_(-self.bound, self.bound)
         h_out = (h + 2 * (k // 2) - k) // self.stride + 1
         return out.reshape(B, O, h_out, -1)
 

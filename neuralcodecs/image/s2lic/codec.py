@@ -20,8 +20,8 @@ from ..base import GainUnitImageCodec, pixels_to_tensor, tensor_to_pixels
 from .options import EFFORT_OPTION, EFFORT_STEPS
 from .weights import CODEC_NAME, load_frozen
 
-DECODE_FIXED_BYTES = 384 * 2**20  # measured, benchmarks/decoder_memory.py --codec s2lic
-DECODE_BYTES_PER_PIXEL = 2400  # measured: whole-picture SwinV2 synthesis (no tiling)
+DECODE_FIXED_BYTES = 384 * 2**20  # benchmarks/decoder_memory.py --codec s2lic measures the real peak
+DECODE_BYTES_PER_PIXEL = 2400  # an upper estimate for whole-picture SwinV2 synthesis (no tiling); see the benchmark
 
 
 class S2licCodec(GainUnitImageCodec):

@@ -2,9 +2,10 @@
 
 Layout:
 
-* ``model.*``: the float model (transforms, hyper-analysis, gains, latent residual prediction)
-  in fp16, except normalization, gain, attention-scale and entropy-model parameters (fp32);
-  the float context and parameter networks are not stored -- coding uses their integer twins;
+* ``model.*``: the whole float model in fp16, except normalization, gain, attention-scale and
+  entropy-model parameters (fp32).  Coding uses the integer twins of the context and parameter
+  networks; their float originals are kept for the encoder's latent refinement (``--effort``),
+  which needs a differentiable rate model, and for the training-time rate estimate;
 * ``hs_int.*``: the integer hyper-synthesis; ``em.*``: the integer context and parameter
   networks and their lookup tables (:class:`~neuralcodecs.entropy.exact_slices.FrozenSlicedModel`);
 * ``z_medians``, ``z_table.*``, ``y_table.*``: integer medians and CDF tables;
@@ -36,10 +37,8 @@ _FP32_KEYS = ("norm", "gain", "entropy_bottleneck", "gaussian_conditional", "log
 
 
 def _stored(name: str) -> bool:
-    """Whether a float state entry goes into the file (context networks travel as integers)."""
-    if name.endswith(_CDF_BUFFERS):
-        return False
-    return not name.startswith("context_model.") or name.startswith("context_model.lrp.")
+    """Whether a float state entry goes into the file (the CDF buffers live in the tables)."""
+    return not name.endswith(_CDF_BUFFERS)
 
 
 def export_weights(frozen: FrozenLadder, path: str | Path, model_args: dict, extra_metadata: dict | None = None) -> bytes:
