@@ -28,7 +28,7 @@ from compressai.models.utils import conv, deconv
 
 from ..entropy.coders import CdfTable, TableCoder, SYMBOL_LIMIT
 from .base import tensor_to_pixels
-from .variable_rate import rate_distortion
+from .variable_rate import initial_gain_logs, rate_distortion
 from ..entropy.exact import IntegerNetwork, IntegerReadyConvStack, freeze_conv_stack
 from ..entropy.gaussian import (
     GAIN_FRACTION_BITS,
@@ -82,11 +82,9 @@ class GainedMeanScaleHyperprior(CompressionModel):
         self.h_s = IntegerReadyConvStack([N, N, N, N, 2 * M], [3, 3, 3, 1], HYPER_UPSCALES)
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional(scale_table(), scale_bound=SCALE_MIN)
-        # gain ~ sqrt(lambda) is the rate-distortion optimum for a fixed transform
-        ref = math.sqrt(self.lambdas[len(self.lambdas) // 2])
-        init = torch.tensor([math.log(math.sqrt(v) / ref) for v in self.lambdas])
-        self.gain_log = nn.Parameter(init[:, None].repeat(1, M))
-        self.inv_gain_log = nn.Parameter(-init[:, None].repeat(1, M))
+        gain_log, inv_gain_log = initial_gain_logs(self.lambdas, M)
+        self.gain_log = nn.Parameter(gain_log)
+        self.inv_gain_log = nn.Parameter(inv_gain_log)
 
     @property
     def num_levels(self) -> int:

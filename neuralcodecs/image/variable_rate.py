@@ -9,6 +9,16 @@ from __future__ import annotations
 import torch
 
 
+def initial_gain_logs(lambdas: tuple[float, ...], channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Starting log-gains and log-inverse-gains ``(L, channels)``: gain ~ sqrt(lambda) relative to
+    the middle level, the rate-distortion optimum for a fixed transform."""
+    import math
+
+    ref = math.sqrt(lambdas[len(lambdas) // 2])
+    init = torch.tensor([math.log(math.sqrt(v) / ref) for v in lambdas])
+    return init[:, None].repeat(1, channels), -init[:, None].repeat(1, channels)
+
+
 def rate_distortion(out: dict, x: torch.Tensor, lambdas: tuple[float, ...], levels: torch.Tensor) -> dict:
     """``mean(lambda_l * 255**2 * MSE + bpp)`` of a forward pass ``out`` (``x_hat``, ``likelihoods``) on ``x``.
 

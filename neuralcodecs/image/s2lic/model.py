@@ -17,7 +17,6 @@ Shapes: ``x`` ``(B, 3, H, W)`` in [0, 1], ``H, W`` multiples of 64; ``y`` ``(B, 
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn as nn
@@ -28,7 +27,7 @@ from compressai.models.utils import conv
 from ...entropy.exact import IntegerReadyConvStack
 from ...entropy.gaussian import SCALE_MIN, scale_table
 from ...entropy.slices import ContextConfig, SlicedGaussianModel, round_ste
-from ..variable_rate import rate_distortion
+from ..variable_rate import initial_gain_logs, rate_distortion
 from .transforms import ConvAnalysis, ConvSynthesis, SwinAnalysis, SwinSynthesis
 
 DEFAULT_LAMBDAS = (0.0016, 0.0032, 0.0064, 0.0128, 0.025, 0.05, 0.1, 0.2)
@@ -80,10 +79,9 @@ class LadderModel(CompressionModel):
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional(scale_table(), scale_bound=SCALE_MIN)
         self.context_model = SlicedGaussianModel(M, 2 * M, self.context_config)
-        ref = math.sqrt(self.lambdas[len(self.lambdas) // 2])
-        init = torch.tensor([math.log(math.sqrt(v) / ref) for v in self.lambdas])
-        self.gain_log = nn.Parameter(init[:, None].repeat(1, M))
-        self.inv_gain_log = nn.Parameter(-init[:, None].repeat(1, M))
+        gain_log, inv_gain_log = initial_gain_logs(self.lambdas, M)
+        self.gain_log = nn.Parameter(gain_log)
+        self.inv_gain_log = nn.Parameter(inv_gain_log)
 
     @property
     def num_levels(self) -> int:
