@@ -227,6 +227,8 @@ def cmd_train(args) -> int:
             raise CodecArgumentError(f"{flag} must be at least {low}, got {value}")
     if not args.lr > 0:
         raise CodecArgumentError(f"--lr must be positive, got {args.lr}")
+    if not 0 <= args.lr_final_factor <= 1:
+        raise CodecArgumentError(f"--lr-final-factor must lie in [0, 1], got {args.lr_final_factor}")
     if not 0 <= args.ema_decay < 1:
         raise CodecArgumentError(f"--ema-decay must lie in [0, 1), got {args.ema_decay}")
     for flag, value in (("--warmup-steps", args.warmup_steps), ("--max-minutes", args.max_minutes),
@@ -252,7 +254,7 @@ def cmd_train(args) -> int:
         threads=args.threads, seed=args.seed, save_every=args.save_every, log_every=args.log_every,
         resume=args.resume, model_args=model_args, lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
         clip_grad=args.clip_grad, ema_decay=args.ema_decay, max_minutes=args.max_minutes, init_from=args.init_from,
-        budget_minutes=args.budget_minutes,
+        budget_minutes=args.budget_minutes, lr_final_factor=args.lr_final_factor,
     )
     with folder_removed_if_empty_on_failure(out):
         last = train(cfg, objective)
@@ -364,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=1e-4)
     s.add_argument("--lr-decay-steps", type=int, nargs="*", default=[])
     s.add_argument("--lr-schedule", choices=["step", "cosine"], default="step",
-                   help="step: x0.1 at each --lr-decay-steps; cosine: to 1%% of --lr at --steps")
+                   help="step: x0.1 at each --lr-decay-steps; cosine: to --lr-final-factor x --lr at --steps")
+    s.add_argument("--lr-final-factor", type=float, default=0.01, help="cosine: the final learning rate as a fraction of --lr")
     s.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up")
     s.add_argument("--clip-grad", type=float, default=1.0, help="gradient-norm clip (0 = none)")
     s.add_argument("--ema-decay", type=float, default=0.0, help="moving average of the weights, e.g. 0.999 (export uses it)")

@@ -78,9 +78,10 @@ def test_time_limited_chunks_resume_and_keep_the_average(tmp_path, image_folder)
     out = tmp_path / "run"
     common = ["train", "--data", str(image_folder), "--out", str(out), "--batch-size", "2", "--crop", "64",
               "--log-every", "1", "--save-every", "1000", "--device", "cpu", "--model-args", '{"N": 16, "M": 24}',
-              "--steps", "1000", "--ema-decay", "0.9", "--lr-schedule", "cosine", "--warmup-steps", "2"]
+              "--steps", "1000", "--ema-decay", "0.9", "--lr-schedule", "cosine", "--warmup-steps", "2", "--lr-final-factor", "0.1"]
     assert main(common + ["--max-minutes", "0.0001"]) == 0  # stops after its first step, with a checkpoint
     first = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert first["config"]["lr_final_factor"] == 0.1
     assert 1 <= first["step"] < 1000 and first["ema"]["updates"] == first["step"] and first["train_seconds"] > 0
     assert main(common + ["--max-minutes", "0.0001", "--resume"]) == 0
     second = torch.load(out / "checkpoint.pt", weights_only=False)
