@@ -138,14 +138,27 @@ def test_demo_writes_its_files_and_compares_with_the_anchors(tmp_path, capsys):
 
 
 def test_s2lic_encode_takes_its_effort_option_and_decodes(tmp_path, small_photo, capsys):
+    import torch
+
+    from neuralcodecs.image.s2lic.frozen import FrozenLadder
+    from neuralcodecs.image.s2lic.model import LadderModel
+    from neuralcodecs.image.s2lic.weights import export_weights
+
+    args = dict(N=16, M=32, transform="conv", lambdas=[0.004, 0.03],
+                context=dict(slices=2, checkerboard=True, context="acgc", param_hidden=[32], context_width=16))
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    export_weights(FrozenLadder.from_trained(LadderModel(**args), torch.rand(2, 3, 64, 64)), weights, args)
     png = tmp_path / "in.png"
     Image.fromarray(small_photo[:64, :96]).save(png)
     ncb, out = tmp_path / "a.ncb", tmp_path / "a.png"
-    assert main(["encode", str(png), "-o", str(ncb), "--codec", "s2lic", "--quality", "2.5", "--effort", "fast"]) == 0
+    assert main(["encode", str(png), "-o", str(ncb), "--codec", "s2lic", "--weights", str(weights),
+                 "--quality", "1.5", "--effort", "fast"]) == 0
     assert main(["info", str(ncb), "--json"]) == 0
     info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
-    assert info["codec"] == "s2lic" and info["config"]["quality_x256"] == 640
-    assert main(["decode", str(ncb), "-o", str(out)]) == 0
+    assert info["codec"] == "s2lic" and info["config"]["quality_x256"] == 384
+    assert main(["decode", str(ncb), "-o", str(out), "--weights", str(weights)]) == 0
     assert np.asarray(Image.open(out)).shape == (64, 96, 3)
-    assert main(["encode", str(png), "-o", str(tmp_path / "b.ncb"), "--codec", "s2lic", "--effort", "extreme"]) == 2
+    assert main(["encode", str(png), "-o", str(tmp_path / "b.ncb"), "--codec", "s2lic", "--weights", str(weights),
+                 "--effort", "extreme"]) == 2
     assert "--effort" in capsys.readouterr().err
