@@ -2,10 +2,14 @@
 
 Layout:
 
-* ``model.*``: the whole float model in fp16, except normalization, gain, attention-scale and
-  entropy-model parameters (fp32).  Coding uses the integer twins of the context and parameter
-  networks; their float originals are kept for the encoder's latent refinement (``--effort``),
-  which needs a differentiable rate model, and for the training-time rate estimate;
+* ``model.*``: the float model in fp16, except normalization, gain, attention-scale and
+  entropy-model parameters (fp32).  Coding uses the integer twins of the hyper-synthesis and of
+  the context and parameter networks; their float originals are kept only for the encoder's
+  latent refinement (``--effort``), which needs a differentiable rate model, and for the
+  training-time rate estimate, so their weight matrices are stored as ``model8.NAME`` (int8,
+  ``(O, ...)``) with ``model8.NAME.scale`` (fp32 ``(O,)``, symmetric per output row): half the
+  bytes of fp16, and no effect on what is coded (the latent residual prediction, which shapes
+  the decoded picture, stays fp16);
 * ``hs_int.*``: the integer hyper-synthesis; ``em.*``: the integer context and parameter
   networks and their lookup tables (:class:`~neuralcodecs.entropy.exact_slices.FrozenSlicedModel`);
 * ``z_medians``, ``z_table.*``, ``y_table.*``: integer medians and CDF tables;
@@ -34,6 +38,20 @@ CODEC_NAME = "s2lic"
 _TABLE_FIELDS = ("cdf", "cdf_length", "offset")
 _CDF_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
 _FP32_KEYS = ("norm", "gain", "entropy_bottleneck", "gaussian_conditional", "logit_scale", "beta", "gamma", "cpb_mlp")
+_INT8_PREFIXES = ("h_s.", "context_model.")  # float copies of networks that are coded by integer twins
+_INT8_KEEP = ("context_model.lrp.",)  # ... except the latent residual prediction: the decoder runs it in float
+
+
+def _stored_as_int8(name: str, value: torch.Tensor) -> bool:
+    return value.is_floating_point() and value.dim() >= 2 and name.startswith(_INT8_PREFIXES) and not name.startswith(_INT8_KEEP)
+
+
+def _to_int8(value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric per-row int8: ``(q (O, ...) int8, scale (O,) fp32)`` with ``value ~= q * scale``."""
+    rows = value.detach().float().flatten(1)
+    scale = rows.abs().amax(1).clamp_min(1e-12) / 127.0
+    q = torch.round(rows / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    return q.reshape(value.shape), scale
 
 
 def _stored(name: str) -> bool:
@@ -46,6 +64,9 @@ def export_weights(frozen: FrozenLadder, path: str | Path, model_args: dict, ext
     tensors = {}
     for name, value in frozen.model.state_dict().items():
         if not _stored(name):
+            continue
+        if _stored_as_int8(name, value):
+            tensors[f"model8.{name}"], tensors[f"model8.{name}.scale"] = _to_int8(value)
             continue
         if value.is_floating_point():
             value = value.float() if any(key in name for key in _FP32_KEYS) else value.half()
@@ -74,6 +95,12 @@ def load_frozen(path: str | Path) -> tuple[FrozenLadder, bytes, dict]:
     except (KeyError, ValueError, TypeError) as exc:
         raise WeightsError(f"{path}: metadata lacks valid model_args ({exc})") from None
     state = {k[len("model.") :]: v.float() if v.is_floating_point() else v for k, v in tensors.items() if k.startswith("model.")}
+    for key, q in tensors.items():
+        if key.startswith("model8.") and not key.endswith(".scale"):
+            scale = tensors.get(f"{key}.scale")
+            if q.dtype != torch.int8 or scale is None or scale.shape != q.shape[:1]:
+                raise WeightsError(f"{path}: {key} is not an int8 tensor with a per-row scale")
+            state[key[len("model8.") :]] = q.float() * scale.float().reshape(-1, *[1] * (q.dim() - 1))
     try:
         missing, unexpected = torch.nn.Module.load_state_dict(model, state, strict=False)
     except RuntimeError as exc:
