@@ -231,3 +231,30 @@ register(
         capabilities={"variable_rate": True, "exact_entropy_parameters": True, "latents": True},
     )
 )
+
+
+def _load_mcquic(weights_path, device):
+    from .image.mcquic.codec import McQuicCodec
+
+    return McQuicCodec.from_weights(weights_path, device)
+
+
+def _mcquic_objective():
+    from .image.mcquic.objective import training_objective
+
+    return training_objective()
+
+
+register(
+    CodecSpec(
+        name="mcquic",
+        kind=IMAGE,
+        description="McQuic (Zhu 2022): multi-codebook quantization, 3-level residual cascade, context-free "
+        "categorical coding; quality = codebook set",
+        load=_load_mcquic,
+        quality=QualitySpec.from_ladder(range(1, 6), default=3, unit="codebook set"),
+        weights="mcquic.safetensors",
+        objective=_mcquic_objective,
+        capabilities={"latents": True, "exact_entropy_parameters": True},
+    )
+)

@@ -162,3 +162,27 @@ def test_s2lic_encode_takes_its_effort_option_and_decodes(tmp_path, small_photo,
     assert main(["encode", str(png), "-o", str(tmp_path / "b.ncb"), "--codec", "s2lic", "--weights", str(weights),
                  "--effort", "extreme"]) == 2
     assert "--effort" in capsys.readouterr().err
+
+
+def test_mcquic_encodes_at_a_ladder_quality_and_decodes(tmp_path, small_photo, capsys):
+    import torch
+
+    from neuralcodecs.image.mcquic.model import McQuicModel
+    from neuralcodecs.image.mcquic.weights import export_weights
+
+    args = dict(channels=8, ladder=[[1, [8, 4, 4]], [2, [16, 8, 4]]])
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    export_weights(McQuicModel(**args), weights, args)
+    png = tmp_path / "in.png"
+    Image.fromarray(small_photo[:50, :70]).save(png)
+    ncb, out = tmp_path / "a.ncb", tmp_path / "a.png"
+    assert main(["encode", str(png), "-o", str(ncb), "--codec", "mcquic", "--weights", str(weights), "--quality", "2"]) == 0
+    assert main(["info", str(ncb), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert info["codec"] == "mcquic" and info["config"] == {"quality": 2}
+    assert main(["decode", str(ncb), "-o", str(out), "--weights", str(weights)]) == 0
+    assert np.asarray(Image.open(out)).shape == (50, 70, 3)
+    assert main(["encode", str(png), "-o", str(tmp_path / "b.ncb"), "--codec", "mcquic", "--weights", str(weights),
+                 "--quality", "2.5"]) == 2
+    assert "quality" in capsys.readouterr().err

@@ -339,3 +339,50 @@ class CategoricalCoder:
             out = coder.decode(_Categorical(perfect=False), rows).astype(np.int64)
         _pop_sentinel(coder)
         return out
+
+    @staticmethod
+    def encode_groups(groups: list[tuple[np.ndarray, np.ndarray]]) -> bytes:
+        """Encode ``(symbols, weights)`` groups into one stream, decoded in list order.
+
+        Each group's symbols (any shape, C order) share one row of integer weights ``(n,)``.
+        Stream order: group 0's symbols, group 1's, ..., then the sentinel; one group is
+        exactly :meth:`encode`'s stream with a shared row.
+        """
+        prepared = []
+        for symbols, weights in groups:
+            symbols = np.asarray(symbols).reshape(-1)
+            row = CategoricalCoder._rows(np.asarray(weights).reshape(-1))
+            if symbols.size and (symbols.min() < 0 or symbols.max() >= row.shape[-1]):
+                raise ValueError(f"categorical symbols must lie in [0, {row.shape[-1]})")
+            prepared.append((symbols.astype(np.int32), row))
+        coder = _AnsCoder()
+        _push_sentinel(coder)
+        for symbols, row in reversed(prepared):  # a stack: last decoded goes in first
+            if symbols.size:
+                coder.encode_reverse(symbols, _Categorical(row, perfect=False))
+        return _words_to_bytes(coder.get_compressed())
+
+    @staticmethod
+    def decode_groups(data: bytes, groups: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
+        """Decode a stream of :meth:`encode_groups`: ``(count, weights)`` per group; int64 arrays.
+
+        Raises :class:`CorruptPayloadError` when the section is not exactly such a stream.
+        """
+        rows = [(int(count), CategoricalCoder._rows(np.asarray(weights).reshape(-1))) for count, weights in groups]
+        coder = _bytes_to_coder(data)
+        out = []
+        try:
+            for count, row in rows:
+                values = coder.decode(_Categorical(row, perfect=False), count) if count else np.zeros(0)
+                out.append(np.asarray(values, dtype=np.int64))
+        except (AssertionError, ValueError) as exc:  # constriction: reading past the end of the stream
+            raise CorruptPayloadError(f"entropy-coded section ends early or is damaged ({exc})") from None
+        _pop_sentinel(coder)
+        return out
+
+    @staticmethod
+    def symbol_bits(symbols: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``-log2 p`` of each symbol under one row of integer weights (the 24-bit table); float64."""
+        table = integer_table(np.asarray(weights).reshape(-1))
+        return PROBABILITY_BITS - np.log2(table[np.asarray(symbols)].astype(np.float64))
+

@@ -1,0 +1,54 @@
+"""How ``ncodec train --codec mcquic`` trains: image crops, MSE, one random quality per step.
+
+McQuic has no rate term: a quality's rate is fixed by its codebooks (``m``, ``k``).  The loss is
+the mean squared error in [0, 255] units; the logged ``bpp`` is the estimate under the current
+usage priors.  ``--model-args '{"config": "cpu"}'`` picks a named configuration
+(:mod:`neuralcodecs.image.mcquic.configs`); other keys override its fields.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ...codec import Objective
+from .configs import model_args
+from .model import McQuicModel
+
+
+def build_model(config: str = "cpu", **overrides) -> McQuicModel:
+    """A fresh :class:`McQuicModel` of a named configuration."""
+    return McQuicModel(**model_args(config, **overrides))
+
+
+def quality_loss(model: McQuicModel, x: torch.Tensor) -> dict:
+    """One uniformly drawn quality for the batch ``x`` ``(B, 3, H, W)``."""
+    quality = int(torch.randint(0, model.num_levels, ()))
+    out = model(x, quality)
+    mse = torch.mean((out["x_hat"].float() - x) ** 2)
+    return {"loss": mse * 255**2, "mse": mse, "bpp": out["bpp"], "x_hat": out["x_hat"]}
+
+
+@torch.no_grad()
+def validate_qualities(model: McQuicModel, x: torch.Tensor) -> dict:
+    """Nearest-codeword coding at every quality: mean loss, per-quality bpp (prior estimate) and PSNR (dB)."""
+    was_training = model.training
+    model.eval()
+    losses, bpps, psnrs = [], [], []
+    for quality in range(model.num_levels):
+        out = model(x, quality)
+        mse = torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2, dim=(1, 2, 3))
+        losses.append(float(mse.mean()) * 255**2)
+        bpps.append(float(out["bpp"]))
+        psnrs.append(float((-10 * torch.log10(mse)).mean()))
+    model.train(was_training)
+    return {"loss": sum(losses) / len(losses), "bpp": bpps, "psnr": psnrs}
+
+
+def _export(*args, **kwargs) -> dict:
+    from .weights import export_from_checkpoint
+
+    return export_from_checkpoint(*args, **kwargs)
+
+
+def training_objective() -> Objective:
+    return Objective(build=build_model, data="image_crops", loss=quality_loss, export=_export, validate=validate_qualities)
