@@ -258,3 +258,30 @@ register(
         capabilities={"latents": True, "exact_entropy_parameters": True},
     )
 )
+
+
+def _load_vqgan(weights_path, device):
+    from .image.vqgan.codec import VQGANCodec
+
+    return VQGANCodec.from_weights(weights_path, device)
+
+
+def _vqgan_objective():
+    from .image.vqgan.objective import training_objective
+
+    return training_objective()
+
+
+register(
+    CodecSpec(
+        name="vqgan",
+        kind=IMAGE,
+        description="VQGAN codebook codec (Mao 2024): one VQ autoencoder, k-means codebook ladder with "
+        "codebook-only fine-tuning; quality = codebook size K",
+        load=_load_vqgan,
+        quality=QualitySpec.from_ladder((8, 16, 64, 256, 1024), default=64, unit="codebook size"),
+        weights="vqgan.safetensors",
+        objective=_vqgan_objective,
+        capabilities={"latents": True, "exact_entropy_parameters": True},
+    )
+)

@@ -1,0 +1,106 @@
+"""The ``vqgan`` codec: weights file <-> :class:`VQGANModel` <-> ``.ncb`` files.
+
+One section: the ``h x w`` indices (stride ``f``) in row-major order under the static prior of
+codebook ``K``.  Header config: ``codebook`` (``K``, the quality).  The image is edge-padded on
+the right and bottom to multiples of ``f``.  ``decode_indices`` / ``indices`` expose the index
+map for lost-index restoration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...bitstream import Header
+from ...codec import Latents, QualitySpec
+from ...entropy.coders import CategoricalCoder
+from ...errors import HeaderFieldError, SectionLayoutError
+from ..base import ImageCodec, pixels_to_tensor, tensor_to_pixels
+from .weights import CODEC_NAME, load_model
+
+DECODE_FIXED_BYTES = 256 * 2**20  # benchmarks/decoder_memory.py --codec vqgan measures the real peak
+DECODE_BYTES_PER_PIXEL = 1500  # upper estimate: ch channels at full resolution, float32, and attention at H/f
+
+
+class VQGANCodec(ImageCodec):
+    """VQ autoencoder with a k-means codebook ladder; quality = codebook size ``K``."""
+
+    name = CODEC_NAME
+
+    def __init__(self, model, priors: dict[int, torch.Tensor], weights_fingerprint: bytes, metadata: dict, device="cpu"):
+        super().__init__(weights_fingerprint, device)
+        self.model = model.to(self.device).eval()
+        self.priors = {K: p.numpy() for K, p in priors.items()}
+        self.metadata = metadata
+        ladder = model.ladder
+        self.quality = QualitySpec.from_ladder(ladder, default=ladder[len(ladder) // 2], unit="codebook size")
+
+    @classmethod
+    def from_weights(cls, path: str | Path, device="cpu") -> "VQGANCodec":
+        model, priors, fp, meta = load_model(path)
+        return cls(model, priors, fp, meta, device)
+
+    def decode_memory(self, header: Header) -> int:
+        return DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * header.width * header.height
+
+    def grid(self, height: int, width: int) -> tuple[int, int]:
+        f = self.model.stride
+        return (-(-height // f), -(-width // f))
+
+    # ------------------------------------------------------------------ encoding
+    @torch.no_grad()
+    def _encode_pixels(self, pixels: np.ndarray, quality: float):
+        K = int(quality)
+        x = pixels_to_tensor(pixels, self.model.stride, self.device)
+        indices = self.model.encode_indices(x, K)[0].cpu().numpy()
+        return {"codebook": K}, [CategoricalCoder.encode_groups([(indices, self.priors[K])])]
+
+    # ------------------------------------------------------------------ decoding
+    def _codebook(self, header: Header) -> int:
+        if set(header.config) != {"codebook"}:
+            raise HeaderFieldError(f"vqgan config must hold only codebook, got {sorted(header.config)}")
+        K = header.config["codebook"]
+        if K not in self.model.ladder:
+            raise HeaderFieldError(f"codebook size {K} is not in the loaded ladder {self.model.ladder}")
+        return K
+
+    def _check_layout(self, header: Header, sections: list[bytes]) -> None:
+        self._codebook(header)
+        if len(sections) != 1:
+            raise SectionLayoutError(f"vqgan streams have one section, got {len(sections)}")
+        h, w = self.grid(header.height, header.width)
+        limit = 3 * h * w + 16  # at most 24 bits per index, plus the final state and the sentinel
+        if not 4 <= len(sections[0]) <= limit:
+            raise SectionLayoutError(f"section 0 has {len(sections[0])} bytes; {h}x{w} indices take 4..{limit}")
+
+    def indices(self, header: Header, sections: list[bytes]) -> tuple[int, np.ndarray]:
+        """``(K, indices (h, w) int64)`` of a checked stream."""
+        K = self._codebook(header)
+        h, w = self.grid(header.height, header.width)
+        return K, CategoricalCoder.decode_groups(sections[0], [(h * w, self.priors[K])])[0].reshape(h, w)
+
+    def symbol_arrays(self, header: Header, sections: list[bytes]) -> list[np.ndarray]:
+        return [self.indices(header, sections)[1]]
+
+    @torch.no_grad()
+    def decode_index_map(self, indices: np.ndarray, K: int, height: int, width: int) -> np.ndarray:
+        """Pixels uint8 ``(height, width, 3)`` of an index map ``(h, w)`` (e.g. after restoration)."""
+        x_hat = self.model.decode_indices(torch.from_numpy(np.asarray(indices, dtype=np.int64))[None].to(self.device), K)
+        return tensor_to_pixels(x_hat, height, width)
+
+    def _decode_sections(self, header: Header, sections: list[bytes]) -> np.ndarray:
+        K, indices = self.indices(header, sections)
+        return self.decode_index_map(indices, K, header.height, header.width)
+
+    @torch.no_grad()
+    def _latents_sections(self, header: Header, sections: list[bytes]) -> Latents:
+        """Codewords ``[code_dim, h, w]`` of the indices (what the decoder's 1x1 conv takes) and bits per index."""
+        K, indices = self.indices(header, sections)
+        codewords = self.model.quantizers[str(K)].lookup(torch.from_numpy(indices)[None].to(self.device))[0].float().cpu()
+        bits = CategoricalCoder.symbol_bits(indices, self.priors[K])
+        f = self.model.stride
+        return Latents(tensor=codewords, stride=(f, f), height=header.height, width=header.width,
+                       bits=torch.from_numpy(bits.astype(np.float32)), codec=self.name, quality=float(K),
+                       side={"indices": torch.from_numpy(indices)})

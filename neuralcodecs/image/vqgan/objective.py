@@ -1,0 +1,75 @@
+"""How ``ncodec train --codec vqgan`` trains.
+
+Stage ``autoencoder`` (``--model-args '{"config": "cpu"}'``): L1 + (1 - MS-SSIM) + the VQ loss
+with the base codebook.  Stage ``codebooks`` (``--model-args '{"config": "cpu", "stage":
+"codebooks"}' --init-from AUTOENCODER_CHECKPOINT``): the first step builds the k-means ladder
+from the loaded base codebook, then each step fine-tunes one random ``K`` of the ladder with the
+same loss, encoder and decoder frozen.  No adversarial term: the issue allows a small patch
+discriminator "if it helps", and on this CPU budget it is left out (stated in the results).
+"""
+
+from __future__ import annotations
+
+import torch
+from pytorch_msssim import ms_ssim, ssim
+
+from ...codec import Objective
+from .configs import model_args
+from .model import VQGANModel
+
+
+
+def build_model(config: str = "cpu", **overrides) -> VQGANModel:
+    """A fresh :class:`VQGANModel` of a named configuration."""
+    return VQGANModel(**model_args(config, **overrides))
+
+
+def ms_ssim_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``1 - MS-SSIM`` (five scales, 11-pixel window) for crops over 160 pixels; ``1 - SSIM`` below."""
+    x_hat, x = x_hat.float().clamp(0, 1), x.float()
+    if min(x.shape[-2:]) > 160:
+        return 1 - ms_ssim(x_hat, x, data_range=1.0)
+    return 1 - ssim(x_hat, x, data_range=1.0)
+
+
+def reconstruction_loss(model: VQGANModel, x: torch.Tensor) -> dict:
+    """One step's loss: the base codebook (autoencoder stage) or a random ladder entry (codebook stage)."""
+    if model.stage == "codebooks":
+        if not bool(model.ladder_ready):
+            model.init_ladder()
+        K = model.ladder[int(torch.randint(0, model.num_levels, ()))]
+    else:
+        K = model.base
+    out = model(x, K)
+    x_hat = out["x_hat"].float()
+    mse = torch.mean((x_hat - x) ** 2)
+    loss = (x_hat - x).abs().mean() + ms_ssim_loss(x_hat, x) + out["vq_loss"]
+    return {"loss": loss, "mse": mse.detach(), "bpp": out["bpp"]}
+
+
+@torch.no_grad()
+def validate_ladder(model: VQGANModel, x: torch.Tensor) -> dict:
+    """Every ladder entry (the base only before the ladder exists): loss, bpp estimate, PSNR (dB)."""
+    was_training = model.training
+    model.eval()
+    ks = model.ladder if bool(model.ladder_ready) else [model.base]
+    losses, bpps, psnrs = [], [], []
+    for K in ks:
+        out = model(x, K)
+        x_hat = out["x_hat"].clamp(0, 1)
+        mse = torch.mean((x_hat - x) ** 2, dim=(1, 2, 3))
+        losses.append(float((x_hat - x).abs().mean() + ms_ssim_loss(x_hat, x)))
+        bpps.append(float(out["bpp"]))
+        psnrs.append(float((-10 * torch.log10(mse)).mean()))
+    model.train(was_training)
+    return {"loss": sum(losses) / len(losses), "bpp": bpps, "psnr": psnrs}
+
+
+def _export(*args, **kwargs) -> dict:
+    from .weights import export_from_checkpoint
+
+    return export_from_checkpoint(*args, **kwargs)
+
+
+def training_objective() -> Objective:
+    return Objective(build=build_model, data="image_crops", loss=reconstruction_loss, export=_export, validate=validate_ladder)
