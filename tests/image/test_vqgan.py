@@ -167,3 +167,49 @@ def test_mutated_vqgan_files_decode_or_raise_bitstream_errors(codec, image):
     report = tally.as_dict()
     assert report["untyped_failures"] == 0, report["failure_examples"]
     assert report["hangs"] == 0 and report["silent_corruptions"] == 0
+
+
+def test_loss_simulator_and_simple_fill():
+    from neuralcodecs.image.vqgan.restore import drop_indices, nearest_fill
+
+    lost = drop_indices((10, 12), 0.2, seed=3)
+    assert lost.sum() == 24 and np.array_equal(lost, drop_indices((10, 12), 0.2, seed=3))
+    indices = np.arange(120).reshape(10, 12) % 7
+    filled = nearest_fill(indices, lost, 7)
+    assert np.array_equal(filled[~lost], indices[~lost])
+    ys, xs = np.nonzero(lost)
+    for y, x in zip(ys, xs):  # a copy of a received index at the smallest city-block distance
+        d = np.abs(np.arange(10)[:, None] - y) + np.abs(np.arange(12)[None] - x)
+        d = np.where(lost, 99, d)
+        assert filled[y, x] in indices[d == d.min()]
+    with pytest.raises(CodecArgumentError):
+        nearest_fill(indices, np.ones_like(lost), 7)
+
+
+def test_restorer_learns_masked_indices_and_keeps_received_ones():
+    from neuralcodecs.image.vqgan.restore import IndexRestorer, drop_indices, restore_lost
+
+    torch.manual_seed(0)
+    K, W = 6, 8
+    restorer = IndexRestorer(K, dim=32, layers=2, heads=2, window=W)
+    g = torch.Generator().manual_seed(0)
+
+    def maps(n):  # rows of one value each: a masked index equals its row's received neighbours
+        return torch.randint(0, K, (n, W, 1), generator=g).expand(n, W, W).clone()
+
+    held_out = maps(16)
+    before = float(restorer.masked_loss(held_out, torch.Generator().manual_seed(1)).detach())
+    opt = torch.optim.Adam(restorer.parameters(), lr=3e-3)
+    for _ in range(200):
+        loss = restorer.masked_loss(maps(16), g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = float(restorer.masked_loss(held_out, torch.Generator().manual_seed(1)).detach())
+    assert after < 0.5 * before
+    restorer.eval()
+    big = np.repeat(np.arange(20)[:, None] % K, 13, axis=1)  # larger than a window: sliding windows
+    lost = drop_indices(big.shape, 0.2, seed=0)
+    out = restore_lost(restorer, np.where(lost, 0, big), lost)
+    assert out.shape == big.shape and np.array_equal(out[~lost], big[~lost])
+    assert (out[lost] == big[lost]).mean() > 0.8

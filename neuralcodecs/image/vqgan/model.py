@@ -22,8 +22,10 @@ import torch.nn.functional as F
 
 from .autoencoder import Decoder, Encoder
 from .kmeans import kmeans
+from .restore import IndexRestorer
 
 BETA = 0.25
+STAGES = ("autoencoder", "codebooks", "restoration")
 USAGE_DECAY = 0.99
 DEAD_USAGE = 0.03  # times 1/K
 
@@ -81,16 +83,19 @@ class VQGANModel(nn.Module):
         ch, ch_mult, res_blocks: taming's encoder/decoder widths (``f = 2**(len(ch_mult)-1)``).
         code_dim: codeword channels.  ``z_channels`` (encoder output) equals it.
         ladder: the codebook sizes (qualities), ascending; the largest is the base codebook.
-        stage: ``"autoencoder"`` (train everything with the base codebook) or ``"codebooks"``
-            (encoder and decoder frozen; a random ``K`` of the ladder per step).
+        stage: ``"autoencoder"`` (train everything with the base codebook), ``"codebooks"``
+            (encoder and decoder frozen; a random ``K`` of the ladder per step) or
+            ``"restoration"`` (only the lost-index restorers train).
         restart_every: autoencoder steps between dead-codeword restarts (0: never).
+        restorer: ``(dim, layers, heads, window)`` of the per-``K`` restoration transformers.
     """
 
     def __init__(self, ch: int = 32, ch_mult=(1, 2, 2, 4, 4), res_blocks: int = 1, code_dim: int = 64,
-                 ladder=(8, 16, 64, 256, 1024), stage: str = "autoencoder", restart_every: int = 100):
+                 ladder=(8, 16, 64, 256, 1024), stage: str = "autoencoder", restart_every: int = 100,
+                 restorer=(96, 3, 4, 16)):
         super().__init__()
-        if stage not in ("autoencoder", "codebooks"):
-            raise ValueError(f"stage must be 'autoencoder' or 'codebooks', not {stage!r}")
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
         ladder = sorted(int(k) for k in ladder)
         if len(set(ladder)) != len(ladder) or ladder[0] < 2:
             raise ValueError(f"bad codebook ladder {ladder}")
@@ -102,10 +107,14 @@ class VQGANModel(nn.Module):
         self.quant_convs = nn.ModuleDict({str(k): nn.Conv2d(code_dim, code_dim, 1) for k in ladder})
         self.post_quant_convs = nn.ModuleDict({str(k): nn.Conv2d(code_dim, code_dim, 1) for k in ladder})
         self.quantizers = nn.ModuleDict({str(k): CodebookQuantizer(k, code_dim) for k in ladder})
+        dim, layers, heads, window = (int(v) for v in restorer)
+        self.restorers = nn.ModuleDict({str(k): IndexRestorer(k, dim, layers, heads, window) for k in ladder})
         self.register_buffer("ladder_ready", torch.zeros((), dtype=torch.bool))
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
-        if stage == "codebooks":
-            for p in (*self.encoder.parameters(), *self.decoder.parameters()):
+        frozen = {"autoencoder": [self.restorers], "codebooks": [self.encoder, self.decoder, self.restorers],
+                  "restoration": [self.encoder, self.decoder, self.quant_convs, self.post_quant_convs, self.quantizers]}
+        for module in frozen[stage]:
+            for p in module.parameters():
                 p.requires_grad_(False)
 
     def trainable_names(self) -> list[str]:

@@ -4,7 +4,10 @@ Stage ``autoencoder`` (``--model-args '{"config": "cpu"}'``): L1 + (1 - MS-SSIM)
 with the base codebook.  Stage ``codebooks`` (``--model-args '{"config": "cpu", "stage":
 "codebooks"}' --init-from AUTOENCODER_CHECKPOINT``): the first step builds the k-means ladder
 from the loaded base codebook, then each step fine-tunes one random ``K`` of the ladder with the
-same loss, encoder and decoder frozen.  No adversarial term: the issue allows a small patch
+same loss, encoder and decoder frozen.  Stage ``restoration`` (``"stage": "restoration"``,
+``--init-from`` the codebook stage, crops of ``window * f`` pixels or more): each step masks a
+random fraction of the index maps of one random ``K`` and trains its restorer to predict them
+(:mod:`neuralcodecs.image.vqgan.restore`).  No adversarial term: the issue allows a small patch
 discriminator "if it helps", and on this CPU budget it is left out (stated in the results).
 """
 
@@ -32,8 +35,26 @@ def ms_ssim_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return 1 - ssim(x_hat, x, data_range=1.0)
 
 
+def restoration_loss(model: VQGANModel, x: torch.Tensor) -> dict:
+    """Masked-index cross-entropy of one random ``K``'s restorer on ``window x window`` index windows of ``x``."""
+    K = model.ladder[int(torch.randint(0, model.num_levels, ()))]
+    restorer = model.restorers[str(K)]
+    W = restorer.window
+    indices = model.encode_indices(x, K)
+    h, w = indices.shape[-2:]
+    if h < W or w < W:
+        raise ValueError(f"restoration training needs crops of at least {W * model.stride} pixels")
+    y0, x0 = int(torch.randint(0, h - W + 1, ())), int(torch.randint(0, w - W + 1, ()))
+    loss = restorer.masked_loss(indices[:, y0 : y0 + W, x0 : x0 + W])
+    zero = torch.zeros((), device=x.device)
+    return {"loss": loss, "mse": zero, "bpp": zero}
+
+
 def reconstruction_loss(model: VQGANModel, x: torch.Tensor) -> dict:
-    """One step's loss: the base codebook (autoencoder stage) or a random ladder entry (codebook stage)."""
+    """One step's loss: the base codebook (autoencoder stage), a random ladder entry (codebook stage),
+    or the restorers' masked-index loss (restoration stage)."""
+    if model.stage == "restoration":
+        return restoration_loss(model, x)
     if model.stage == "codebooks":
         if not bool(model.ladder_ready):
             model.init_ladder()
