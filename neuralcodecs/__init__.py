@@ -60,6 +60,8 @@ def decode(
     max_pixels: int | None = None,
     max_memory: int | str | None = None,
     frames=None,
+    restore_lost=None,
+    restore_method: str = "transformer",
 ):
     """Decode a ``.ncb`` file's bytes: uint8 ``(H, W, 3)`` for an image, ``(T, H, W, 3)`` for video.
 
@@ -67,9 +69,14 @@ def decode(
     shipped (or retired) weights file; ``weights`` overrides that choice.  ``max_pixels``
     (default 40 MP) and ``max_memory`` (default 4 GiB; ``"512M"`` works) bound what the
     decoder accepts (:mod:`neuralcodecs.budget`); ``frames`` picks video frames.
+    ``restore_lost``: a bool mask over the codec's index grid (codebook codecs such as
+    ``vqgan``): those indices are treated as lost in transmission and restored
+    (``restore_method`` ``"transformer"`` or ``"nearest"``) before decoding.
     """
     header, sections = unpack(data)
     codec = _codec_for(header, weights, device)
+    if restore_lost is not None:
+        return codec.decode_restored(header, sections, restore_lost, restore_method, max_pixels=max_pixels, max_memory=max_memory)
     return codec.decode_parsed(header, sections, frames=frames, max_pixels=max_pixels, max_memory=max_memory)
 
 

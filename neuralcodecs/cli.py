@@ -117,10 +117,42 @@ def cmd_decode(args) -> int:
     data = _read_input(args.input)
     if read_header(data).frames > 1:  # checked before any decoding work
         raise CodecArgumentError("this stream is a video; decoding video to files arrives with the video codecs")
-    pixels = decode(data, weights=args.weights, device=args.device, max_pixels=args.max_pixels, max_memory=max_memory)
+    lost = _loss_mask(args, data)
+    pixels = decode(data, weights=args.weights, device=args.device, max_pixels=args.max_pixels, max_memory=max_memory,
+                    restore_lost=lost, restore_method=args.restore_method)
     fmt = save_image(out, pixels, overwrite=args.force)
     print(f"{out}: {pixels.shape[1]}x{pixels.shape[0]} {fmt}")
     return 0
+
+
+def _loss_mask(args, data: bytes):
+    """The loss mask of ``--restore-lost MASK`` (.npy, or an image: nonzero = lost) or ``--simulate-loss F``."""
+    import numpy as np
+
+    if args.restore_lost is None and args.simulate_loss is None:
+        return None
+    if args.restore_lost is not None and args.simulate_loss is not None:
+        raise CodecArgumentError("give --restore-lost or --simulate-loss, not both")
+    if args.simulate_loss is not None:
+        from . import latents
+        from .transmission import drop_indices
+
+        grid = tuple(latents(data, weights=args.weights).side.get("indices", np.zeros((0, 0))).shape)
+        if len(grid) != 2 or 0 in grid:
+            raise CodecArgumentError("--simulate-loss needs a stream of a codebook codec (an index map)")
+        return drop_indices(grid, args.simulate_loss, args.loss_seed)
+    from .cli_checks import check_input_file
+
+    path = check_input_file(args.restore_lost)
+    try:
+        if path.suffix.lower() == ".npy":
+            return np.load(path, allow_pickle=False) != 0
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L")) != 0
+    except (OSError, ValueError) as exc:
+        raise CodecArgumentError(f"cannot read loss mask {path}: {exc}") from None
 
 
 def cmd_info(args) -> int:
@@ -341,6 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-pixels", type=int, help="largest picture to accept (default 40000000)")
     s.add_argument("--max-memory", help="largest estimated decoding memory to accept, e.g. 2G (default 4G)")
     s.add_argument("--force", action="store_true")
+    s.add_argument("--restore-lost", metavar="MASK",
+                   help="codebook codecs: treat the indices marked nonzero in MASK (.npy or image, index-grid size) as lost and restore them")
+    s.add_argument("--simulate-loss", type=float, metavar="FRACTION",
+                   help="codebook codecs: drop this fraction of indices at random, then restore them")
+    s.add_argument("--loss-seed", type=int, default=0, help="seed of --simulate-loss")
+    s.add_argument("--restore-method", default="transformer", choices=["transformer", "nearest"])
     s.set_defaults(func=cmd_decode)
 
     s = sub.add_parser("info", help="print a .ncb file's header and check every section")

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import neuralcodecs
+from neuralcodecs import bitstream
 from neuralcodecs.cli import main
 
 
@@ -186,3 +188,42 @@ def test_mcquic_encodes_at_a_ladder_quality_and_decodes(tmp_path, small_photo, c
     assert main(["encode", str(png), "-o", str(tmp_path / "b.ncb"), "--codec", "mcquic", "--weights", str(weights),
                  "--quality", "2.5"]) == 2
     assert "quality" in capsys.readouterr().err
+
+
+def test_vqgan_decode_restores_simulated_and_given_losses(tmp_path, small_photo, capsys):
+    import torch
+
+    from neuralcodecs.image.vqgan.model import VQGANModel
+    from neuralcodecs.image.vqgan.weights import export_weights
+
+    args = dict(ch=8, ch_mult=[1, 1, 2], res_blocks=1, code_dim=8, ladder=[4, 16], restorer=[16, 1, 2, 4])
+    torch.manual_seed(0)
+    model = VQGANModel(**args)
+    with torch.no_grad():  # codewords drawn from the picture's own features: varied indices
+        x = torch.from_numpy(small_photo[:40, :52].copy()).permute(2, 0, 1)[None].float() / 255
+        z = model.features(x, 16).permute(0, 2, 3, 1).reshape(-1, 8)
+        model.quantizers["16"].codebook.data.copy_(z[torch.randperm(z.shape[0])[:16]])
+    model.init_ladder()
+    weights = tmp_path / "tiny.safetensors"
+    export_weights(model, weights, args, {4: torch.ones(4, dtype=torch.int64), 16: torch.arange(1, 17)})
+    png = tmp_path / "in.png"
+    Image.fromarray(small_photo[:40, :52]).save(png)
+    ncb = tmp_path / "a.ncb"
+    assert main(["encode", str(png), "-o", str(ncb), "--codec", "vqgan", "--weights", str(weights), "--quality", "16"]) == 0
+    common = ["--weights", str(weights)]
+    assert main(["decode", str(ncb), "-o", str(tmp_path / "plain.png"), *common]) == 0
+    assert main(["decode", str(ncb), "-o", str(tmp_path / "sim.png"), "--simulate-loss", "0.2", *common]) == 0
+    mask = np.full((10, 13), 255, dtype=np.uint8)
+    mask[0, 0] = 0  # one index arrives: the nearest fill copies it everywhere
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    assert main(["decode", str(ncb), "-o", str(tmp_path / "given.png"), "--restore-lost", str(tmp_path / "mask.png"),
+                 "--restore-method", "nearest", *common]) == 0
+    plain, given = (np.asarray(Image.open(tmp_path / f"{n}.png")) for n in ("plain", "given"))
+    codec = neuralcodecs.load_codec("vqgan", weights=weights)
+    _, indices = codec.indices(*bitstream.unpack(ncb.read_bytes()))
+    assert len(np.unique(indices)) > 1
+    assert given.shape == plain.shape == (40, 52, 3)
+    assert np.array_equal(given, codec.decode_index_map(np.full_like(indices, indices[0, 0]), 16, 40, 52))
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 3)))
+    assert main(["decode", str(ncb), "-o", str(tmp_path / "w.png"), "--restore-lost", str(tmp_path / "wrong.npy"), *common]) == 2
+    assert "index grid" in capsys.readouterr().err

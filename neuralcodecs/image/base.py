@@ -84,6 +84,12 @@ class ImageCodec(Codec):
         """Estimated peak bytes of decoding ``header``'s picture (the budget check uses it)."""
         raise NotImplementedError
 
+    def decode_restored(self, header: Header, sections: list[bytes], lost, method: str = "transformer",
+                        max_pixels=None, max_memory=None) -> np.ndarray:
+        """Decode as if the indices marked in ``lost`` (bool, the codec's index grid) had not arrived,
+        restoring them first; codecs without index restoration raise :class:`CodecArgumentError`."""
+        raise CodecArgumentError(f"codec {self.name!r} codes no index maps: it cannot restore lost indices")
+
     # ------------------------------------------------------------------ checks
     def _check_stream(self, header: Header, sections, frames, max_pixels, max_memory) -> None:
         if header.codec != self.name:

@@ -16,7 +16,7 @@ import torch
 from ...bitstream import Header
 from ...codec import Latents, QualitySpec
 from ...entropy.coders import CategoricalCoder
-from ...errors import HeaderFieldError, SectionLayoutError
+from ...errors import CodecArgumentError, HeaderFieldError, SectionLayoutError
 from ..base import ImageCodec, pixels_to_tensor, tensor_to_pixels
 from .weights import CODEC_NAME, load_model
 
@@ -89,6 +89,26 @@ class VQGANCodec(ImageCodec):
         """Pixels uint8 ``(height, width, 3)`` of an index map ``(h, w)`` (e.g. after restoration)."""
         x_hat = self.model.decode_indices(torch.from_numpy(np.asarray(indices, dtype=np.int64))[None].to(self.device), K)
         return tensor_to_pixels(x_hat, height, width)
+
+    def decode_restored(self, header: Header, sections: list[bytes], lost, method: str = "transformer",
+                        max_pixels=None, max_memory=None) -> np.ndarray:
+        """Treat the indices marked in ``lost`` (bool ``(h, w)``, the index grid) as lost in transmission,
+        restore them (``"transformer"``: the restorer of the file's ``K``; ``"nearest"``: the nearest
+        received index) and decode; uint8 ``(H, W, 3)``."""
+        from .restore import nearest_fill, restore_lost
+
+        self._check_stream(header, sections, None, max_pixels, max_memory)
+        K, indices = self.indices(header, sections)
+        lost = np.asarray(lost)
+        if lost.shape != indices.shape:
+            raise CodecArgumentError(f"loss mask is {lost.shape}, the file's index grid is {indices.shape}")
+        if method == "transformer":
+            restored = restore_lost(self.model.restorers[str(K)], indices, lost.astype(bool))
+        elif method == "nearest":
+            restored = nearest_fill(indices, lost.astype(bool), K)
+        else:
+            raise CodecArgumentError(f"restore method must be 'transformer' or 'nearest', not {method!r}")
+        return self.decode_index_map(restored, K, header.height, header.width)
 
     def _decode_sections(self, header: Header, sections: list[bytes]) -> np.ndarray:
         K, indices = self.indices(header, sections)

@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...errors import CodecArgumentError
+from ...transmission import drop_indices  # noqa: F401  (the loss simulator, re-exported)
 
 
 class IndexRestorer(nn.Module):
@@ -49,16 +50,6 @@ class IndexRestorer(nn.Module):
         lost[:, 0, 0] |= ~lost.flatten(1).any(1)  # at least one target per map
         logits = self(torch.where(lost, torch.full_like(indices, self.K), indices))
         return F.cross_entropy(logits[lost].float(), indices[lost])
-
-
-def drop_indices(shape: tuple[int, int], fraction: float, seed: int = 0) -> np.ndarray:
-    """A loss mask ``shape`` with exactly ``round(fraction * h * w)`` lost positions, uniformly at random."""
-    if not 0.0 <= fraction <= 1.0:
-        raise CodecArgumentError(f"loss fraction must lie in [0, 1], got {fraction}")
-    h, w = shape
-    mask = np.zeros(h * w, dtype=bool)
-    mask[np.random.default_rng(seed).permutation(h * w)[: int(round(fraction * h * w))]] = True
-    return mask.reshape(h, w)
 
 
 def _check(indices: np.ndarray, lost: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
