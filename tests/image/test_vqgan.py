@@ -170,7 +170,8 @@ def test_mutated_vqgan_files_decode_or_raise_bitstream_errors(codec, image):
 
 
 def test_loss_simulator_and_simple_fill():
-    from neuralcodecs.image.vqgan.restore import drop_indices, nearest_fill
+    from neuralcodecs.image.vqgan.restore import nearest_fill
+    from neuralcodecs.transmission import drop_indices
 
     lost = drop_indices((10, 12), 0.2, seed=3)
     assert lost.sum() == 24 and np.array_equal(lost, drop_indices((10, 12), 0.2, seed=3))
@@ -187,7 +188,8 @@ def test_loss_simulator_and_simple_fill():
 
 
 def test_restorer_learns_masked_indices_and_keeps_received_ones():
-    from neuralcodecs.image.vqgan.restore import IndexRestorer, drop_indices, restore_lost
+    from neuralcodecs.image.vqgan.restore import IndexRestorer, restore_lost
+    from neuralcodecs.transmission import drop_indices
 
     torch.manual_seed(0)
     K, W = 6, 8

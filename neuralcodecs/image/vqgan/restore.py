@@ -20,7 +20,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...errors import CodecArgumentError
-from ...transmission import drop_indices  # noqa: F401  (the loss simulator, re-exported)
 
 
 class IndexRestorer(nn.Module):
