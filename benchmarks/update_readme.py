@@ -72,19 +72,24 @@ def _check_rows(codec: str, data: dict) -> list[str]:
 
 def speed() -> str | None:
     rows = []
-    for name in ("speed_cpu.json", "speed_cuda.json", "speed_cpu_s2lic.json"):
+    names = ["speed_cpu.json", "speed_cuda.json", *sorted(p.name for p in RESULTS.glob("speed_cpu_*.json"))]
+    for name in names:
         data = _load(name)
         if not data:
             continue
         meta, med = data["meta"], data["median"]
         where = f"{meta['device']} / {meta['machine']['cpu']}, {meta['torch_threads']} threads"
         codec = data.get("codec", "hyperprior")
-        reference = data.get("reference", f"compressai mbt2018_mean (N={data['N']}, M={data['M']})")
-        rows.append(f"| neuralcodecs {codec} (N={data['N']}, M={data['M']}) | {where} | {med['encode_ms']:.0f} | {med['decode_ms']:.0f} |")
-        rows.append(f"| {reference} | {where} | {med['ref_encode_ms']:.0f} | {med['ref_decode_ms']:.0f} |")
+        sizes = ", ".join(f"{k}={data[k]}" for k in ("N", "M") if k in data)
+        label = f"neuralcodecs {codec}" + (f" ({sizes})" if sizes else "") + (f" quality {data['quality']:g}" if "quality" in data else "")
+        reference = data.get("reference", f"compressai mbt2018_mean (N={data.get('N')}, M={data.get('M')})")
+        mp = med.get("decode_mp_per_s"), med.get("ref_decode_mp_per_s")
+        mps = [f"{v:.2f}" if v is not None else "" for v in mp]
+        rows.append(f"| {label} | {where} | {med['encode_ms']:.0f} | {med['decode_ms']:.0f} | {mps[0]} |")
+        rows.append(f"| {reference} | {where} | {med['ref_encode_ms']:.0f} | {med['ref_decode_ms']:.0f} | {mps[1]} |")
     if not rows:
         return None
-    return "\n".join(["| codec | machine | encode ms | decode ms |", "|---|---|---:|---:|", *rows])
+    return "\n".join(["| codec | machine | encode ms | decode ms | decode MP/s |", "|---|---|---:|---:|---:|", *rows])
 
 
 def mpq() -> str | None:

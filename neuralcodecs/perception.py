@@ -88,3 +88,36 @@ def _label_of(mapping: dict[str, int], path: Path) -> int:
         return mapping[path.parent.name]
     except KeyError:
         raise CodecArgumentError(f"{path}: folder {path.parent.name!r} is not in the class map") from None
+
+
+class MobileNetFeatureDistance:
+    """A perceptual distance from MobileNetV2 ImageNet features, LPIPS-style without learned weights.
+
+    Both pictures (uint8 ``(H, W, 3)``, same size, at full resolution) are normalized as for
+    ImageNet and run through ``mobilenet_v2.features``; at the outputs of blocks ``TAPS`` the
+    feature vectors are unit-normalized across channels, and the distance is the sum over taps
+    of the spatial mean of their squared differences (Zhang et al. 2018 with uniform channel
+    weights).  It is *not* LPIPS (no LPIPS weights are available offline); 0 means identical
+    features, larger is farther.
+    """
+
+    TAPS = (1, 3, 6, 13, 17)
+
+    def __init__(self, weights_path: str | Path):
+        self.features = MobileNetClassifier(weights_path).model.features
+
+    @torch.no_grad()
+    def _taps(self, pixels: np.ndarray) -> list[torch.Tensor]:
+        x = torch.from_numpy(np.array(pixels, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
+        x = (x - torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+        out = []
+        for i, block in enumerate(self.features):
+            x = block(x)
+            if i in self.TAPS:
+                out.append(x / (x.norm(dim=1, keepdim=True) + 1e-10))
+        return out
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> float:
+        if np.shape(a) != np.shape(b):
+            raise CodecArgumentError(f"feature distance needs pictures of one size, got {np.shape(a)} and {np.shape(b)}")
+        return float(sum(((fa - fb) ** 2).sum(1).mean() for fa, fb in zip(self._taps(a), self._taps(b))))
