@@ -202,6 +202,23 @@ def model_state(ckpt: dict) -> dict:
     return ema["state"] if ema else ckpt["model"]
 
 
+def model_from_checkpoint(checkpoint: str | os.PathLike, codec: str, model_class, resolve_args) -> tuple[nn.Module, dict, dict]:
+    """``(model, model_args, checkpoint dict)`` of a training checkpoint of ``codec`` (for export).
+
+    ``model_args = resolve_args(**the run's --model-args)`` (a named configuration with its
+    overrides); the model gets :func:`model_state` (the weight average when there is one).
+    Raises :class:`WeightsError` for another codec's checkpoint.
+    """
+    ckpt = load_checkpoint(checkpoint)
+    cfg = ckpt.get("config", {})
+    if cfg.get("codec", codec) != codec:
+        raise WeightsError(f"{checkpoint} is a checkpoint of codec {cfg.get('codec')!r}, not {codec!r}")
+    args = resolve_args(**cfg.get("model_args", {}))
+    model = model_class(**args)
+    model.load_state_dict(model_state(ckpt))
+    return model, args, ckpt
+
+
 def build_optimizers(model: nn.Module, cfg: TrainConfig, is_aux_parameter=lambda name: False):
     """Adam on the network parameters, Adam on the auxiliary ones (or ``None`` if there are none)."""
     main = [p for n, p in model.named_parameters() if not is_aux_parameter(n)]

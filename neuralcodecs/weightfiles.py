@@ -83,3 +83,32 @@ def update_sidecar(weights_path: str | os.PathLike, fields: dict) -> Path:
     data.update(fields)
     atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
     return path
+
+
+def load_model_weights(path: str | os.PathLike, codec: str, build, transient=lambda name: False, extra_state=None):
+    """Read a codec's weights file into a fresh model: ``(model, tensors, metadata, model_args)``.
+
+    The file's metadata names ``codec`` and holds ``model_args`` (JSON) for ``build(**model_args)``;
+    ``model.*`` tensors are its float state (read as float32) and ``extra_state(tensors)`` may add
+    entries stored otherwise.  Every state entry must be present except those ``transient(name)``
+    accepts (buffers the file does not need).  Raises :class:`WeightsError` otherwise.
+    """
+    tensors, meta = load_weights(path)
+    if meta.get("codec") != codec:
+        raise WeightsError(f"{path} holds weights of codec {meta.get('codec')!r}, not {codec!r}")
+    try:
+        model_args = json.loads(meta["model_args"])
+        model = build(**model_args)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: metadata lacks valid model_args ({exc})") from None
+    state = {k[len("model."):]: v.float() if v.is_floating_point() else v for k, v in tensors.items() if k.startswith("model.")}
+    if extra_state is not None:
+        state.update(extra_state(tensors))
+    try:
+        missing, unexpected = torch.nn.Module.load_state_dict(model, state, strict=False)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: tensors do not fit the model: {exc}") from None
+    missing = [k for k in missing if not transient(k)]
+    if missing or unexpected:
+        raise WeightsError(f"{path}: missing tensors {missing[:5]} / unexpected tensors {unexpected[:5]}")
+    return model, tensors, meta, model_args

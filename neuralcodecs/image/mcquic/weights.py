@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ...errors import WeightsError
-from ...weightfiles import fingerprint, load_weights, save_weights, update_sidecar
+from ...weightfiles import fingerprint, load_model_weights, save_weights, update_sidecar
 from .model import McQuicModel
 
 CODEC_NAME = "mcquic"
@@ -44,22 +44,7 @@ def load_model(path: str | Path) -> tuple[McQuicModel, list[list[torch.Tensor]],
 
     Raises :class:`WeightsError` unless the file is a complete McQuic weights file.
     """
-    tensors, meta = load_weights(path)
-    if meta.get("codec") != CODEC_NAME:
-        raise WeightsError(f"{path} holds weights of codec {meta.get('codec')!r}, not {CODEC_NAME!r}")
-    try:
-        model_args = json.loads(meta["model_args"])
-        model = McQuicModel(**model_args)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise WeightsError(f"{path}: metadata lacks valid model_args ({exc})") from None
-    state = {k[len("model."):]: v.float() if v.is_floating_point() else v for k, v in tensors.items() if k.startswith("model.")}
-    try:
-        missing, unexpected = torch.nn.Module.load_state_dict(model, state, strict=False)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: tensors do not fit the model: {exc}") from None
-    missing = [k for k in missing if not k.endswith(".usage") and k != "steps"]
-    if missing or unexpected:
-        raise WeightsError(f"{path}: missing tensors {missing[:5]} / unexpected tensors {unexpected[:5]}")
+    model, tensors, _, model_args = load_model_weights(path, CODEC_NAME, McQuicModel, lambda k: k.endswith(".usage") or k == "steps")
     priors = []
     for q, quantizers in enumerate(model.quantizers):
         row = []
@@ -84,16 +69,10 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
     cost of fp16 storage is measured.
     """
     from ...data import RandomCrops, list_images
-    from ...train import load_checkpoint, model_state, training_record
+    from ...train import model_from_checkpoint, training_record
     from .configs import model_args as named
 
-    ckpt = load_checkpoint(checkpoint)
-    cfg = ckpt.get("config", {})
-    if cfg.get("codec", CODEC_NAME) != CODEC_NAME:
-        raise WeightsError(f"{checkpoint} is a checkpoint of codec {cfg.get('codec')!r}, not {CODEC_NAME!r}")
-    args = named(**cfg.get("model_args", {}))
-    model = McQuicModel(**args)
-    model.load_state_dict(model_state(ckpt))
+    model, args, ckpt = model_from_checkpoint(checkpoint, CODEC_NAME, McQuicModel, named)
     model.eval()
     json_args = json.loads(json.dumps(args))
     fp = export_weights(model, out_path, json_args, {"train_step": ckpt.get("step", 0)})

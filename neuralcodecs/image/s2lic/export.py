@@ -41,17 +41,10 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
     Calibration crops (256x256) come from training folders, never evaluation images.
     """
     from ...data import RandomCrops, list_images
-    from ...train import load_checkpoint, model_state, training_record
-
-    ckpt = load_checkpoint(checkpoint)
-    cfg = ckpt.get("config", {})
-    if cfg.get("codec", CODEC_NAME) != CODEC_NAME:
-        raise WeightsError(f"{checkpoint} is a checkpoint of codec {cfg.get('codec')!r}, not {CODEC_NAME!r}")
+    from ...train import model_from_checkpoint, training_record
     from .configs import model_args as named
 
-    args = named(**cfg.get("model_args", {}))
-    model = LadderModel(**args)
-    model.load_state_dict(model_state(ckpt))
+    model, args, ckpt = model_from_checkpoint(checkpoint, CODEC_NAME, LadderModel, named)
     crops = RandomCrops(list_images(calibration_dirs), 256, seed=seed).batch(calibration_crops)
     frozen = FrozenLadder.from_trained(model, crops)
     json_args = json.loads(json.dumps(args))  # tuples -> lists, as the file stores them

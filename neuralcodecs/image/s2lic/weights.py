@@ -29,7 +29,7 @@ from ...entropy.coders import CdfTable
 from ...entropy.exact import IntegerNetwork
 from ...entropy.exact_slices import FrozenSlicedModel
 from ...errors import WeightsError
-from ...weightfiles import fingerprint, load_weights, save_weights
+from ...weightfiles import fingerprint, load_model_weights, save_weights
 from ..variable_rate import GainLadder
 from .frozen import Z_INPUT_BOUND, FrozenLadder
 from .model import HYPER_UPSCALES, LadderModel
@@ -86,28 +86,18 @@ def export_weights(frozen: FrozenLadder, path: str | Path, model_args: dict, ext
 
 def load_frozen(path: str | Path) -> tuple[FrozenLadder, bytes, dict]:
     """``(model, fingerprint, model_args)`` of a weights file; :class:`WeightsError` if it is not an S2LIC one."""
-    tensors, meta = load_weights(path)
-    if meta.get("codec") != CODEC_NAME:
-        raise WeightsError(f"{path} holds weights of codec {meta.get('codec')!r}, not {CODEC_NAME!r}")
-    try:
-        model_args = json.loads(meta["model_args"])
-        model = LadderModel(**model_args)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise WeightsError(f"{path}: metadata lacks valid model_args ({exc})") from None
-    state = {k[len("model.") :]: v.float() if v.is_floating_point() else v for k, v in tensors.items() if k.startswith("model.")}
-    for key, q in tensors.items():
-        if key.startswith("model8.") and not key.endswith(".scale"):
-            scale = tensors.get(f"{key}.scale")
-            if q.dtype != torch.int8 or scale is None or scale.shape != q.shape[:1]:
-                raise WeightsError(f"{path}: {key} is not an int8 tensor with a per-row scale")
-            state[key[len("model8.") :]] = q.float() * scale.float().reshape(-1, *[1] * (q.dim() - 1))
-    try:
-        missing, unexpected = torch.nn.Module.load_state_dict(model, state, strict=False)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: tensors do not fit the model: {exc}") from None
-    missing = [k for k in missing if _stored(k)]
-    if missing or unexpected:
-        raise WeightsError(f"{path}: missing tensors {missing[:5]} / unexpected tensors {unexpected[:5]}")
+
+    def int8_copies(tensors: dict) -> dict:
+        state = {}
+        for key, q in tensors.items():
+            if key.startswith("model8.") and not key.endswith(".scale"):
+                scale = tensors.get(f"{key}.scale")
+                if q.dtype != torch.int8 or scale is None or scale.shape != q.shape[:1]:
+                    raise WeightsError(f"{path}: {key} is not an int8 tensor with a per-row scale")
+                state[key[len("model8.") :]] = q.float() * scale.float().reshape(-1, *[1] * (q.dim() - 1))
+        return state
+
+    model, tensors, _, model_args = load_model_weights(path, CODEC_NAME, LadderModel, lambda k: not _stored(k), int8_copies)
     try:
         tables = [CdfTable(*(tensors[f"{p}.{f}"] for f in _TABLE_FIELDS)) for p in ("z_table", "y_table")]
         for table in tables:

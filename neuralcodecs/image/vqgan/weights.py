@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ...errors import WeightsError
-from ...weightfiles import fingerprint, load_weights, save_weights, update_sidecar
+from ...weightfiles import fingerprint, load_model_weights, save_weights, update_sidecar
 from .model import VQGANModel
 
 CODEC_NAME = "vqgan"
@@ -51,22 +51,11 @@ def export_weights(model: VQGANModel, path: str | Path, model_args: dict, priors
 
 def load_model(path: str | Path) -> tuple[VQGANModel, dict[int, torch.Tensor], bytes, dict]:
     """``(model in eval mode, priors {K: int64 (K,)}, fingerprint, metadata)``; :class:`WeightsError` otherwise."""
-    tensors, meta = load_weights(path)
-    if meta.get("codec") != CODEC_NAME:
-        raise WeightsError(f"{path} holds weights of codec {meta.get('codec')!r}, not {CODEC_NAME!r}")
-    try:
-        model_args = json.loads(meta["model_args"])
-        model = VQGANModel(**{**model_args, "stage": "autoencoder"})
-    except (KeyError, ValueError, TypeError) as exc:
-        raise WeightsError(f"{path}: metadata lacks valid model_args ({exc})") from None
-    state = {k[len("model."):]: v.float() if v.is_floating_point() else v for k, v in tensors.items() if k.startswith("model.")}
-    try:
-        missing, unexpected = torch.nn.Module.load_state_dict(model, state, strict=False)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: tensors do not fit the model: {exc}") from None
-    missing = [k for k in missing if not k.endswith(".usage") and k not in ("steps", "ladder_ready")]
-    if missing or unexpected:
-        raise WeightsError(f"{path}: missing tensors {missing[:5]} / unexpected tensors {unexpected[:5]}")
+    def build(**args):
+        return VQGANModel(**{**args, "stage": "autoencoder"})
+
+    model, tensors, meta, _ = load_model_weights(path, CODEC_NAME, build,
+                                                 lambda k: k.endswith(".usage") or k in ("steps", "ladder_ready"))
     priors = {}
     for K in model.ladder:
         prior = tensors.get(f"prior.{K}")
@@ -86,16 +75,10 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
     k-means ladder (no fine-tuning).  Priors: index counts over ``calibration_crops`` 256x256 crops of
     ``calibration_dirs`` (training folders, never evaluation images)."""
     from ...data import RandomCrops, list_images
-    from ...train import load_checkpoint, model_state, training_record
+    from ...train import model_from_checkpoint, training_record
     from .configs import model_args as named
 
-    ckpt = load_checkpoint(checkpoint)
-    cfg = ckpt.get("config", {})
-    if cfg.get("codec", CODEC_NAME) != CODEC_NAME:
-        raise WeightsError(f"{checkpoint} is a checkpoint of codec {cfg.get('codec')!r}, not {CODEC_NAME!r}")
-    args = named(**cfg.get("model_args", {}))
-    model = VQGANModel(**args)
-    model.load_state_dict(model_state(ckpt))
+    model, args, ckpt = model_from_checkpoint(checkpoint, CODEC_NAME, VQGANModel, named)
     fine_tuned = bool(model.ladder_ready) and args.get("stage") == "codebooks"
     if not bool(model.ladder_ready):
         model.init_ladder()
