@@ -41,20 +41,33 @@ def random_level_loss(model, x: torch.Tensor) -> dict:
 
 
 @torch.no_grad()
-def validate_levels(model, x: torch.Tensor) -> dict:
-    """Rate-distortion loss with rounding (eval mode) at every level; per-level bpp and PSNR (dB)."""
+def validate_points(model, x: torch.Tensor, points, run) -> dict:
+    """Validation over a codec's rate points in eval mode.
+
+    ``run(point) -> (loss, bpp, x_hat)`` codes ``x`` ``(B, 3, H, W)`` at one rate point; returns
+    the mean loss and the per-point lists of bpp and PSNR (dB, of ``x_hat`` clamped to [0, 1]).
+    """
     was_training = model.training
     model.eval()
     losses, bpps, psnrs = [], [], []
-    for level in range(model.num_levels):
-        levels = torch.full((x.shape[0],), level, dtype=torch.int64, device=x.device)
-        out = model.rd_loss(x, levels)
-        mse = torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2, dim=(1, 2, 3))
-        losses.append(float(out["loss"]))
-        bpps.append(float(out["bpp"]))
+    for point in points:
+        loss, bpp, x_hat = run(point)
+        mse = torch.mean((x_hat.clamp(0, 1) - x) ** 2, dim=(1, 2, 3))
+        losses.append(float(loss))
+        bpps.append(float(bpp))
         psnrs.append(float((-10 * torch.log10(mse)).mean()))
     model.train(was_training)
     return {"loss": sum(losses) / len(losses), "bpp": bpps, "psnr": psnrs}
+
+
+def validate_levels(model, x: torch.Tensor) -> dict:
+    """Rate-distortion loss with rounding (eval mode) at every level; per-level bpp and PSNR (dB)."""
+
+    def run(level):
+        out = model.rd_loss(x, torch.full((x.shape[0],), level, dtype=torch.int64, device=x.device))
+        return out["loss"], out["bpp"], out["x_hat"]
+
+    return validate_points(model, x, range(model.num_levels), run)
 
 
 class GainLadder:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from ...codec import Objective
+from ..variable_rate import validate_points
 from .configs import model_args
 from .model import McQuicModel
 
@@ -28,20 +29,14 @@ def quality_loss(model: McQuicModel, x: torch.Tensor) -> dict:
     return {"loss": mse * 255**2, "mse": mse, "bpp": out["bpp"], "x_hat": out["x_hat"]}
 
 
-@torch.no_grad()
 def validate_qualities(model: McQuicModel, x: torch.Tensor) -> dict:
     """Nearest-codeword coding at every quality: mean loss, per-quality bpp (prior estimate) and PSNR (dB)."""
-    was_training = model.training
-    model.eval()
-    losses, bpps, psnrs = [], [], []
-    for quality in range(model.num_levels):
+
+    def run(quality):
         out = model(x, quality)
-        mse = torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2, dim=(1, 2, 3))
-        losses.append(float(mse.mean()) * 255**2)
-        bpps.append(float(out["bpp"]))
-        psnrs.append(float((-10 * torch.log10(mse)).mean()))
-    model.train(was_training)
-    return {"loss": sum(losses) / len(losses), "bpp": bpps, "psnr": psnrs}
+        return torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2) * 255**2, out["bpp"], out["x_hat"]
+
+    return validate_points(model, x, range(model.num_levels), run)
 
 
 def _export(*args, **kwargs) -> dict:

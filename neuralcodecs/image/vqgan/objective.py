@@ -17,6 +17,7 @@ import torch
 from pytorch_msssim import ms_ssim, ssim
 
 from ...codec import Objective
+from ..variable_rate import validate_points
 from .configs import model_args
 from .model import VQGANModel
 
@@ -68,22 +69,15 @@ def reconstruction_loss(model: VQGANModel, x: torch.Tensor) -> dict:
     return {"loss": loss, "mse": mse.detach(), "bpp": out["bpp"]}
 
 
-@torch.no_grad()
 def validate_ladder(model: VQGANModel, x: torch.Tensor) -> dict:
     """Every ladder entry (the base only before the ladder exists): loss, bpp estimate, PSNR (dB)."""
-    was_training = model.training
-    model.eval()
-    ks = model.ladder if bool(model.ladder_ready) else [model.base]
-    losses, bpps, psnrs = [], [], []
-    for K in ks:
+
+    def run(K):
         out = model(x, K)
         x_hat = out["x_hat"].clamp(0, 1)
-        mse = torch.mean((x_hat - x) ** 2, dim=(1, 2, 3))
-        losses.append(float((x_hat - x).abs().mean() + ms_ssim_loss(x_hat, x)))
-        bpps.append(float(out["bpp"]))
-        psnrs.append(float((-10 * torch.log10(mse)).mean()))
-    model.train(was_training)
-    return {"loss": sum(losses) / len(losses), "bpp": bpps, "psnr": psnrs}
+        return (x_hat - x).abs().mean() + ms_ssim_loss(x_hat, x), out["bpp"], x_hat
+
+    return validate_points(model, x, model.ladder if bool(model.ladder_ready) else [model.base], run)
 
 
 def _export(*args, **kwargs) -> dict:
