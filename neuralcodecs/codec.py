@@ -263,3 +263,10 @@ class Codec:
             have = ", ".join(o.flag for o in self.options) or "none"
             raise CodecArgumentError(f"codec {self.name!r} has no option {', '.join(unknown)} (its options: {have})")
         return {name: o.check(options[name]) if name in options else o.default for name, o in declared.items()}
+
+
+def named_configuration(configs: dict[str, dict], codec: str, config: str, overrides: dict) -> dict:
+    """Model arguments of ``codec``'s named ``config`` (one of ``configs``) with ``overrides`` applied."""
+    if config not in configs:
+        raise ValueError(f"unknown {codec} configuration {config!r}; choose from {', '.join(configs)}")
+    return {**configs[config], **overrides}

@@ -202,6 +202,23 @@ def model_state(ckpt: dict) -> dict:
     return ema["state"] if ema else ckpt["model"]
 
 
+def export_sidecar(out_path: str | os.PathLike, codec: str, fingerprint: bytes, architecture: dict, checkpoint,
+                   ckpt: dict, calibration_dirs: list[str], calibration_crops: int, measured: dict, extra: dict | None = None) -> None:
+    """Write the sidecar of an exported weights file: codec, fingerprint, architecture, the training
+    record (:func:`training_record`), the calibration data and what the export ``measured``."""
+    from .weightfiles import update_sidecar
+
+    update_sidecar(out_path, {
+        "codec": codec,
+        "weights_file": Path(out_path).name,
+        "fingerprint": fingerprint.hex(),
+        "architecture": architecture,
+        **(extra or {}),
+        "training": training_record(checkpoint, ckpt),
+        "export": {"calibration_data": [str(d) for d in calibration_dirs], "calibration_crops": calibration_crops, **measured},
+    })
+
+
 def model_from_checkpoint(checkpoint: str | os.PathLike, codec: str, model_class, resolve_args) -> tuple[nn.Module, dict, dict]:
     """``(model, model_args, checkpoint dict)`` of a training checkpoint of ``codec`` (for export).
 

@@ -20,6 +20,8 @@ little on top (McQuic's usage is close to uniform).
 
 from __future__ import annotations
 
+from ...codec import named_configuration
+
 CONFIGS: dict[str, dict] = {
     "paper": dict(channels=192, ladder=[(m, (8192, 2048, 512)) for m in (2, 4, 6, 8, 12, 16)]),
     "cpu": dict(channels=64, ladder=[(m, (1024, 256, 64)) for m in (1, 2, 4, 8, 16)]),
@@ -31,11 +33,7 @@ CONFIGS: dict[str, dict] = {
 
 def model_args(config: str = "cpu", **overrides) -> dict:
     """Keyword arguments of ``McQuicModel`` for a named configuration, with overrides."""
-    if config not in CONFIGS:
-        raise ValueError(f"unknown mcquic configuration {config!r}; choose from {', '.join(CONFIGS)}")
-    args = dict(CONFIGS[config])
-    args.update(overrides)
-    return args
+    return named_configuration(CONFIGS, "mcquic", config, overrides)
 
 
 def nominal_bpp(groups: int, codewords: tuple[int, ...]) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ...errors import WeightsError
-from ...weightfiles import fingerprint, load_model_weights, save_weights, update_sidecar
+from ...weightfiles import fingerprint, load_model_weights, save_weights
 from .model import McQuicModel
 
 CODEC_NAME = "mcquic"
@@ -69,7 +69,7 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
     cost of fp16 storage is measured.
     """
     from ...data import RandomCrops, list_images
-    from ...train import model_from_checkpoint, training_record
+    from ...train import export_sidecar, model_from_checkpoint
     from .configs import model_args as named
 
     model, args, ckpt = model_from_checkpoint(checkpoint, CODEC_NAME, McQuicModel, named)
@@ -88,14 +88,6 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
             mse = torch.mean(((x_hat * 255).round() / 255 - crops) ** 2, dim=(1, 2, 3))
             psnr.append(float((-10 * torch.log10(mse)).mean()))
         drops.append(psnr[0] - psnr[1])
-    sidecar = {
-        "codec": CODEC_NAME,
-        "weights_file": Path(out_path).name,
-        "fingerprint": fp.hex(),
-        "architecture": json_args,
-        "training": training_record(checkpoint, ckpt),
-        "export": {"calibration_data": [str(d) for d in calibration_dirs], "calibration_crops": calibration_crops,
-                   "fp16_psnr_cost_db": max(drops)},
-    }
-    update_sidecar(out_path, sidecar)
+    export_sidecar(out_path, CODEC_NAME, fp, json_args, checkpoint, ckpt, calibration_dirs, calibration_crops,
+                   {"fp16_psnr_cost_db": max(drops)})
     return {"fingerprint": fp.hex(), "step": int(ckpt.get("step", 0)), "fp16_psnr_cost_db": max(drops)}

@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+from ...codec import named_configuration
+
 _CPU = dict(N=96, M=192, depths=(1, 1, 2), heads=(3, 3, 3), window=8, enhancement=(16, 16))
 _CPU_CONTEXT = dict(slices=6, checkerboard=True, context="acgc", param_hidden=(192, 128), context_width=64, attention_width=32)
 
@@ -39,8 +41,4 @@ CONFIGS: dict[str, dict] = {
 
 def model_args(config: str = "cpu", **overrides) -> dict:
     """Keyword arguments of ``LadderModel`` for a named configuration, with overrides."""
-    if config not in CONFIGS:
-        raise ValueError(f"unknown s2lic configuration {config!r}; choose from {', '.join(CONFIGS)}")
-    args = dict(CONFIGS[config])
-    args.update(overrides)
-    return args
+    return named_configuration(CONFIGS, "s2lic", config, overrides)

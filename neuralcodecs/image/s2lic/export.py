@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 
 from ...errors import WeightsError
-from ...weightfiles import update_sidecar
 from .frozen import FrozenLadder
 from .model import LadderModel
 from .weights import CODEC_NAME, export_weights, load_frozen
@@ -41,7 +40,7 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
     Calibration crops (256x256) come from training folders, never evaluation images.
     """
     from ...data import RandomCrops, list_images
-    from ...train import model_from_checkpoint, training_record
+    from ...train import export_sidecar, model_from_checkpoint
     from .configs import model_args as named
 
     model, args, ckpt = model_from_checkpoint(checkpoint, CODEC_NAME, LadderModel, named)
@@ -54,18 +53,6 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
         raise WeightsError(f"{out_path}: fingerprint changed on reload")
     psnr_cost, rate_cost = storage_cost(frozen, reloaded, crops[:4])
     step = int(ckpt.get("step", 0))
-    sidecar = {
-        "codec": CODEC_NAME,
-        "weights_file": Path(out_path).name,
-        "fingerprint": fp.hex(),
-        "architecture": json_args,
-        "training": training_record(checkpoint, ckpt),
-        "export": {
-            "calibration_data": [str(d) for d in calibration_dirs],
-            "calibration_crops": calibration_crops,
-            "fp16_psnr_cost_db": psnr_cost,
-            "fp16_rate_cost_percent": rate_cost,
-        },
-    }
-    update_sidecar(out_path, sidecar)
+    export_sidecar(out_path, CODEC_NAME, fp, json_args, checkpoint, ckpt, calibration_dirs, calibration_crops,
+                   {"fp16_psnr_cost_db": psnr_cost, "fp16_rate_cost_percent": rate_cost})
     return {"fingerprint": fp.hex(), "step": step, "fp16_psnr_cost_db": psnr_cost, "fp16_rate_cost_percent": rate_cost}

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from ...codec import named_configuration
+
 CONFIGS: dict[str, dict] = {
     "paper": dict(ch=128, ch_mult=(1, 1, 2, 2, 4), res_blocks=2, code_dim=256, ladder=(8, 16, 32, 64, 128, 256, 512, 1024, 2048, 16384), restorer=(256, 8, 8, 16)),
     "cpu": dict(ch=32, ch_mult=(1, 2, 2, 4, 4), res_blocks=1, code_dim=64, ladder=(8, 16, 64, 256, 1024)),
@@ -19,8 +21,4 @@ CONFIGS: dict[str, dict] = {
 
 def model_args(config: str = "cpu", **overrides) -> dict:
     """Keyword arguments of ``VQGANModel`` for a named configuration, with overrides."""
-    if config not in CONFIGS:
-        raise ValueError(f"unknown vqgan configuration {config!r}; choose from {', '.join(CONFIGS)}")
-    args = dict(CONFIGS[config])
-    args.update(overrides)
-    return args
+    return named_configuration(CONFIGS, "vqgan", config, overrides)

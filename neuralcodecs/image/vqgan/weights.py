@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ...errors import WeightsError
-from ...weightfiles import fingerprint, load_model_weights, save_weights, update_sidecar
+from ...weightfiles import fingerprint, load_model_weights, save_weights
 from .model import VQGANModel
 
 CODEC_NAME = "vqgan"
@@ -75,7 +75,7 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
     k-means ladder (no fine-tuning).  Priors: index counts over ``calibration_crops`` 256x256 crops of
     ``calibration_dirs`` (training folders, never evaluation images)."""
     from ...data import RandomCrops, list_images
-    from ...train import model_from_checkpoint, training_record
+    from ...train import export_sidecar, model_from_checkpoint
     from .configs import model_args as named
 
     model, args, ckpt = model_from_checkpoint(checkpoint, CODEC_NAME, VQGANModel, named)
@@ -88,15 +88,7 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
     json_args = json.loads(json.dumps({**args, "stage": "autoencoder"}))
     fp = export_weights(model, out_path, json_args, {K: c + 1 for K, c in counts.items()},
                         {"train_step": ckpt.get("step", 0), "fine_tuned": str(fine_tuned).lower()})
-    sidecar = {
-        "codec": CODEC_NAME,
-        "weights_file": Path(out_path).name,
-        "fingerprint": fp.hex(),
-        "architecture": json_args,
-        "fine_tuned_ladder": fine_tuned,
-        "training": training_record(checkpoint, ckpt),
-        "export": {"calibration_data": [str(d) for d in calibration_dirs], "calibration_crops": calibration_crops,
-                   "codebook_usage": {str(K): float((c > 0).float().mean()) for K, c in counts.items()}},
-    }
-    update_sidecar(out_path, sidecar)
+    usage = {str(K): float((c > 0).float().mean()) for K, c in counts.items()}
+    export_sidecar(out_path, CODEC_NAME, fp, json_args, checkpoint, ckpt, calibration_dirs, calibration_crops,
+                   {"codebook_usage": usage}, {"fine_tuned_ladder": fine_tuned})
     return {"fingerprint": fp.hex(), "step": int(ckpt.get("step", 0)), "fine_tuned": fine_tuned}
