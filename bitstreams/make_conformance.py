@@ -48,11 +48,15 @@ def main() -> int:
     cases = []
     from neuralcodecs import registry
 
-    for name in (n for n in ("hyperprior", "s2lic") if registry.spec(n).ready):  # codecs with shipped weights
+    for name in (n for n in registry.names("image") if registry.spec(n).ready):  # codecs with shipped weights
+        spec = registry.spec(name).quality
+        ladder = spec.ladder
+        # continuous qualities: a whole, a high fractional and a middle fractional one; ladders: low, high, middle
+        low, high, middle = (2.0, 7.5, 5.25) if ladder is None else (ladder[0], ladder[-1], ladder[len(ladder) // 2])
         cases += [
-            (name, f"v{version}-{name}-rgb-96x64-q2.ncb", photo[150:214, 420:516], 2.0),
-            (name, f"v{version}-{name}-gray-40x40-q7.5.ncb", photo[200:240, 100:140, 1], 7.5),
-            (name, f"v{version}-{name}-rgb-33x17-q5.25.ncb", photo[300:317, 600:633], 5.25),
+            (name, f"v{version}-{name}-rgb-96x64-q{low:g}.ncb", photo[150:214, 420:516], low),
+            (name, f"v{version}-{name}-gray-40x40-q{high:g}.ncb", photo[200:240, 100:140, 1], high),
+            (name, f"v{version}-{name}-rgb-33x17-q{middle:g}.ncb", photo[300:317, 600:633], middle),
         ]
     manifest_path = FOLDER / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"streams": []}
