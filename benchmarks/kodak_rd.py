@@ -67,7 +67,9 @@ def main() -> int:
         fresh = run_evaluation(args.kodak, specs, device=args.device, jobs=args.jobs)
         result = json.loads(eval_json.read_text())
         replaced = {c["name"]: c for c in fresh["curves"]}
+        kept = {c["name"] for c in result["curves"]}
         result["curves"] = [replaced.get(c["name"], c) for c in result["curves"]]
+        result["curves"] += [c for c in fresh["curves"] if c["name"] not in kept]  # a codec measured for the first time
         result["meta"].setdefault("updated", []).append({"curves": sorted(replaced), "date": fresh["meta"]["date"]})
         atomic_write_bytes(eval_json, json.dumps(result, indent=1).encode())
     elif not args.reuse:
