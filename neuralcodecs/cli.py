@@ -134,11 +134,14 @@ def _loss_mask(args, data: bytes):
     if args.restore_lost is not None and args.simulate_loss is not None:
         raise CodecArgumentError("give --restore-lost or --simulate-loss, not both")
     if args.simulate_loss is not None:
-        from . import latents
+        from . import registry
+        from .bitstream import read_header
         from .transmission import drop_indices
 
-        grid = tuple(latents(data, weights=args.weights).side.get("indices", np.zeros((0, 0))).shape)
-        if len(grid) != 2 or 0 in grid:
+        header = read_header(data)
+        codec = registry.load(header.codec, args.weights, args.device, fingerprint=header.fingerprint)
+        grid = codec.index_grid(header)  # from the header alone: no decoding twice
+        if grid is None:
             raise CodecArgumentError("--simulate-loss needs a stream of a codebook codec (an index map)")
         return drop_indices(grid, args.simulate_loss, args.loss_seed)
     from .cli_checks import check_input_file

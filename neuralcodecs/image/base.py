@@ -84,6 +84,10 @@ class ImageCodec(Codec):
         """Estimated peak bytes of decoding ``header``'s picture (the budget check uses it)."""
         raise NotImplementedError
 
+    def index_grid(self, header: Header) -> tuple[int, int] | None:
+        """``(h, w)`` of the index map a codebook codec codes for ``header``'s picture; ``None`` otherwise."""
+        return None
+
     def decode_restored(self, header: Header, sections: list[bytes], lost, method: str = "transformer",
                         max_pixels=None, max_memory=None) -> np.ndarray:
         """Decode as if the indices marked in ``lost`` (bool, the codec's index grid) had not arrived,

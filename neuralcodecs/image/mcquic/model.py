@@ -145,7 +145,7 @@ class McQuicModel(nn.Module):
         total = torch.zeros((), device=codes[0].device)
         for quantizer, c in zip(self.quantizers[quality], codes):
             p = quantizer.usage / quantizer.usage.sum(1, keepdim=True)  # (m, k)
-            picked = torch.stack([p[g][c[:, g]] for g in range(c.shape[1])], 1)
+            picked = p[torch.arange(c.shape[1], device=c.device).reshape(1, -1, 1, 1), c]
             total = total - torch.log2(picked.clamp_min(2.0**-24)).sum()
         return total
 

@@ -57,7 +57,8 @@ class MultiCodebookQuantizer(nn.Module):
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         """Codewords of ``codes`` ``(B, m, h, w)`` as ``(B, C, h, w)``."""
         B, m, h, w = codes.shape
-        picked = torch.stack([self.codebook[g][codes[:, g]] for g in range(m)], 1)  # (B, m, h, w, d)
+        groups = torch.arange(m, device=codes.device).reshape(1, m, 1, 1)
+        picked = self.codebook[groups, codes]  # (B, m, h, w, d)
         return picked.permute(0, 1, 4, 2, 3).reshape(B, m * self.dim, h, w)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

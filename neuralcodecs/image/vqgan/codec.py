@@ -49,6 +49,9 @@ class VQGANCodec(ImageCodec):
         f = self.model.stride
         return (-(-height // f), -(-width // f))
 
+    def index_grid(self, header: Header) -> tuple[int, int]:
+        return self.grid(header.height, header.width)
+
     # ------------------------------------------------------------------ encoding
     @torch.no_grad()
     def _encode_pixels(self, pixels: np.ndarray, quality: float):

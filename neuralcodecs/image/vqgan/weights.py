@@ -79,7 +79,7 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
     from .configs import model_args as named
 
     model, args, ckpt = model_from_checkpoint(checkpoint, CODEC_NAME, VQGANModel, named)
-    fine_tuned = bool(model.ladder_ready) and args.get("stage") == "codebooks"
+    fine_tuned = bool(model.ladder_ready)  # only the codebook stage builds the ladder before export does
     if not bool(model.ladder_ready):
         model.init_ladder()
     model.eval()
