@@ -67,7 +67,8 @@ def nearest_fill(indices: np.ndarray, lost: np.ndarray, K: int) -> np.ndarray:
     ties broken up, left, down, right)."""
     indices, lost = _check(indices, lost, K)
     out, known = indices.copy(), ~lost
-    while not known.all():
+    while not known.all():  # one ring of city-block distance per pass: sources are the previous rings only
+        ring_known, ring_out = known.copy(), out.copy()
         for dy, dx in ((1, 0), (0, 1), (-1, 0), (0, -1)):  # from above, from the left, ...
             src_known = np.zeros_like(known)
             src_vals = np.zeros_like(out)
@@ -75,7 +76,7 @@ def nearest_fill(indices: np.ndarray, lost: np.ndarray, K: int) -> np.ndarray:
             xs = slice(max(dx, 0), known.shape[1] + min(dx, 0))
             yt = slice(max(-dy, 0), known.shape[0] + min(-dy, 0))
             xt = slice(max(-dx, 0), known.shape[1] + min(-dx, 0))
-            src_known[ys, xs], src_vals[ys, xs] = known[yt, xt], out[yt, xt]
+            src_known[ys, xs], src_vals[ys, xs] = ring_known[yt, xt], ring_out[yt, xt]
             take = ~known & src_known
             out[take] = src_vals[take]
             known = known | take
