@@ -13,7 +13,7 @@ from neuralcodecs.errors import BitstreamError, CodecArgumentError, WeightsError
 from neuralcodecs.image.vqgan.codec import VQGANCodec
 from neuralcodecs.image.vqgan.kmeans import kmeans
 from neuralcodecs.image.vqgan.model import VQGANModel
-from neuralcodecs.image.vqgan.objective import reconstruction_loss
+from neuralcodecs.image.vqgan.objective import ms_ssim_loss, reconstruction_loss
 from neuralcodecs.image.vqgan.weights import export_weights, index_counts
 from codec_checks import assert_decoding_ignores_thread_count, assert_mutants_decode_or_raise_bitstream_errors  # tests/image
 
@@ -68,6 +68,17 @@ def test_ladder_starts_as_kmeans_of_the_base_codebook():
         centroids, labels = kmeans(base, K)
         assert torch.allclose(model.quantizers[str(K)].codebook, centroids)
         assert torch.equal(model.quant_convs[str(K)].weight, model.quant_convs["32"].weight)
+
+
+def test_ms_ssim_loss_is_computed_in_float32_under_bf16_autocast():
+    # bf16 convolutions inside MS-SSIM drift (and overflow to inf on real photographs)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 192), torch.linspace(0, 1, 192), indexing="ij")
+    x = torch.stack([yy, xx, (yy + xx) / 2])[None].repeat(2, 1, 1, 1) * 0.8 + 0.1
+    x_hat = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    reference = ms_ssim_loss(x_hat, x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = ms_ssim_loss(x_hat, x)
+    assert torch.isfinite(under_autocast) and abs(float(under_autocast - reference)) < 1e-5
 
 
 def test_codebook_fine_tuning_changes_only_codebooks_and_quantizer_convolutions():

@@ -29,11 +29,15 @@ def build_model(config: str = "cpu", **overrides) -> VQGANModel:
 
 
 def ms_ssim_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``1 - MS-SSIM`` (five scales, 11-pixel window) for crops over 160 pixels; ``1 - SSIM`` below."""
+    """``1 - MS-SSIM`` (five scales, 11-pixel window) for crops over 160 pixels; ``1 - SSIM`` below.
+
+    Computed in float32 with autocast off: under bf16 autocast the Gaussian-window convolutions
+    lose the variances' precision and MS-SSIM overflows to ``inf`` on real images."""
     x_hat, x = x_hat.float().clamp(0, 1), x.float()
-    if min(x.shape[-2:]) > 160:
-        return 1 - ms_ssim(x_hat, x, data_range=1.0)
-    return 1 - ssim(x_hat, x, data_range=1.0)
+    with torch.autocast(x.device.type, enabled=False):
+        if min(x.shape[-2:]) > 160:
+            return 1 - ms_ssim(x_hat, x, data_range=1.0)
+        return 1 - ssim(x_hat, x, data_range=1.0)
 
 
 def restoration_loss(model: VQGANModel, x: torch.Tensor) -> dict:
