@@ -63,6 +63,23 @@ def test_gumbel_training_picks_codewords_and_eval_picks_the_nearest():
     assert torch.allclose(out_eval, q.lookup(codes_eval))
 
 
+def test_annealed_gumbel_noise_ends_at_the_nearest_codeword():
+    torch.manual_seed(0)
+    q = MultiCodebookQuantizer(groups=2, codewords=64, channels=8).train()
+    x = torch.randn(4, 8, 5, 5) * 0.1
+    nearest = q.distances(x).argmin(-1)
+    sampled = [q(x, noise)[0] for noise in (1.0, 0.0)]
+    assert not torch.allclose(sampled[0], q.lookup(nearest))  # the paper's sampling explores
+    assert torch.allclose(sampled[1], q.lookup(nearest))  # no noise: the coding-time codeword
+    model = McQuicModel(channels=8, ladder=[(2, (16, 16))], noise_anneal_steps=100)
+    scales = []
+    for step in (0, 50, 100, 400):
+        model.steps.fill_(step)
+        scales.append(model.gumbel_noise())
+    assert scales[0] == 1.0 and abs(scales[1] - 0.5) < 1e-9 and scales[2] == scales[3] == 0.0
+    assert McQuicModel(channels=8, ladder=[(2, (16, 16))]).gumbel_noise() == 1.0  # paper: no annealing
+
+
 def test_dead_codewords_are_replaced_by_copies_of_live_ones():
     torch.manual_seed(0)
     q = MultiCodebookQuantizer(groups=1, codewords=8, channels=4)

@@ -6,7 +6,9 @@ codebook ``(k, d)``.  Training (Zhu et al. 2022): logits ``-||x - c||^2 / sqrt(k
 learnable per-group inverse temperature ``t_g >= 1e-6`` (initially 1), a hard Gumbel-softmax
 sample (temperature 1) with a straight-through gradient gives the codeword, so the codebook
 learns from the distortion alone (no commitment loss).  Coding and the usage statistics take
-the nearest codeword.  An exponential average of per-step usage (decay 0.9) is both the dead
+the nearest codeword.  ``forward(x, noise)`` scales the Gumbel noise: 1 is the paper's sampling,
+0 picks the nearest codeword with the same softmax gradient (the ``cpu`` recipe anneals it,
+:class:`~neuralcodecs.image.mcquic.model.McQuicModel`).  An exponential average of per-step usage (decay 0.9) is both the dead
 codeword detector and, frozen, the static prior the file is coded with.
 """
 
@@ -20,6 +22,18 @@ import torch.nn.functional as F
 
 DEAD_FREQUENCY = 1e-6  # usage below this (normalized average) marks a codeword dead
 USAGE_DECAY = 0.9
+
+
+def hard_gumbel_sample(logits: torch.Tensor, noise: float = 1.0) -> torch.Tensor:
+    """One-hot ``argmax(logits + noise * g)`` (``g`` standard Gumbel) over the last axis, with the
+    gradient of ``softmax(logits + noise * g)`` (straight-through; Gumbel temperature 1).
+    ``noise = 1`` is ``F.gumbel_softmax(logits, hard=True)``."""
+    if noise:
+        u = torch.rand_like(logits).clamp(1e-10, 1 - 1e-7)
+        logits = logits - noise * torch.log(-torch.log(u))
+    soft = logits.softmax(-1)
+    hard = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
+    return hard - soft.detach() + soft
 
 
 class MultiCodebookQuantizer(nn.Module):
@@ -61,8 +75,9 @@ class MultiCodebookQuantizer(nn.Module):
         picked = self.codebook[groups, codes]  # (B, m, h, w, d)
         return picked.permute(0, 1, 4, 2, 3).reshape(B, m * self.dim, h, w)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(quantized (B, C, h, w), codes (B, m, h, w))``; a Gumbel sample while training."""
+    def forward(self, x: torch.Tensor, noise: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(quantized (B, C, h, w), codes (B, m, h, w))``; while training, the codeword of
+        ``argmax(logits + noise * Gumbel)`` with the straight-through softmax gradient."""
         if not self.training:
             codes = self.nearest(x)
             return self.lookup(codes).to(x.dtype), codes
@@ -70,7 +85,7 @@ class MultiCodebookQuantizer(nn.Module):
             dist = self.distances(x)
             scale = self.inverse_temperature.clamp_min(1e-6)[None, :, None, None, None] / math.sqrt(self.codewords)
             logits = -dist * scale
-            sample = F.gumbel_softmax(logits, tau=1.0, hard=True, dim=-1)  # one-hot forward, softmax gradient
+            sample = hard_gumbel_sample(logits, noise)
             quantized = torch.einsum("bmhwk,mkd->bmhwd", sample, self.codebook.float())
             codes = logits.detach().argmax(-1)
             self._update_usage(codes)
