@@ -7,6 +7,7 @@ unused for ~60 steps falls below it).  Compare a run with dead-codeword reassign
 one trained with ``"reassign_every": 0`` at the same budget.
 
 Usage: python benchmarks/codebook_usage.py --run NAME=CHECKPOINT [--run ...] [--threshold 1e-6] [--json OUT]
+(writes OUT and the table beside it, OUT with .md)
 """
 
 from __future__ import annotations
@@ -39,12 +40,13 @@ def main() -> int:
         runs.append({"name": name, "checkpoint": path, "step": int(ckpt["step"]), "hours": round(ckpt.get("train_seconds", 0) / 3600, 3),
                      "reassign_every": model.reassign_every, "ladder": model.ladder, "usage": usage})
     Path(args.json).write_text(json.dumps({"threshold": args.threshold, "runs": runs}, indent=1))
-    print("| run | steps | CPU-h | quality (m, k) | codewords in use per level |")
-    print("|---|---:|---:|---|---|")
+    lines = ["| run | reassignment every | steps | CPU-h | quality (m) | codewords in use per level |", "|---|---:|---:|---:|---|---|"]
     for r in runs:
         for q, ((m, ks), levels) in enumerate(zip(r["ladder"], r["usage"]), start=1):
             used = ", ".join(f"{100 * u:.0f}% of {k}" for u, k in zip(levels, ks))
-            print(f"| {r['name']} | {r['step']} | {r['hours']} | {q} (m={m}) | {used} |")
+            lines.append(f"| {r['name']} | {r['reassign_every'] or 'never'} | {r['step']} | {r['hours']} | {q} (m={m}) | {used} |")
+    Path(args.json).with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
     return 0
 
 

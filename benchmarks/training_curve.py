@@ -123,8 +123,8 @@ def summary(runs: list[str], name: str) -> str:
         return f"{pts[-1][1]:.3f}" if pts and abs(pts[-1][0] - x) < 1e-9 else "n/a"
 
     fewest = min(points[-1]["step"] for points in table.values())
-    lines = [f"| run | recipe / configuration | steps | CPU minutes | validation loss | first row's loss at these CPU minutes | loss at step {fewest} | mean PSNR (dB) | BD-rate vs first row's end |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [f"| run | recipe / configuration | steps | CPU minutes | validation loss | first row's loss at these CPU minutes | loss at step {fewest} | mean bpp (estimate) | mean PSNR (dB) | BD-rate vs first row's end |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for run_name, points in table.items():
         last = points[-1]
         config = last["model_args"].get("config", last["codec"])
@@ -134,7 +134,7 @@ def summary(runs: list[str], name: str) -> str:
             bd = "n/a"
         lines.append(f"| {run_name} | {last['recipe']} / {config} | {last['step']} | {minutes(last):.1f} | "
                      f"{last['loss']:.3f} | {loss_at(first_run, minutes(last), minutes)} | {loss_at(points, fewest, lambda p: p['step'])} | "
-                     f"{sum(last['psnr']) / len(last['psnr']):.2f} | {bd} |")
+                     f"{sum(last['bpp']) / len(last['bpp']):.4f} | {sum(last['psnr']) / len(last['psnr']):.2f} | {bd} |")
     text = "\n".join(lines)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(table, indent=1))

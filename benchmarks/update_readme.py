@@ -32,8 +32,11 @@ def kodak_rd_points() -> str | None:
     if not data:
         return None
     lines = ["| codec | quality | bpp | PSNR-RGB | MS-SSIM |", "|---|---:|---:|---:|---:|"]
+    from neuralcodecs import registry
+
+    learned = set(registry.names())
     for curve in data["curves"]:
-        if curve["name"] not in ("hyperprior", "s2lic"):
+        if curve["name"] not in learned:
             continue
         r = curve["results"]
         for i, q in enumerate(r["quality"]):
@@ -209,6 +212,10 @@ TABLES = {
     "checks": checks,
     "speed": speed,
     "mpq": mpq,
+    "mcquic_groups": lambda: _markdown("mcquic_groups.md"),
+    "mcquic_usage": lambda: _markdown("mcquic_codebook_usage.md"),
+    "vqgan_ladder": lambda: _markdown("vqgan_ladder.md"),
+    "vqgan_restoration": lambda: _markdown("vqgan_ladder_restoration.md"),
     "exactness": exactness,
     "decoder_budget": decoder_budget,
 }

@@ -12,6 +12,7 @@
 
 Usage: python benchmarks/vqgan_ladder.py [--weights W] [--weights-kmeans W0] [--images N]
        [--losses 0.1 0.2] [--json benchmarks/results/vqgan_ladder.json]
+(writes the JSON, its ladder table beside it (.md) and the restoration table (_restoration.md))
 """
 
 from __future__ import annotations
@@ -96,16 +97,19 @@ def main() -> int:
     result = {"meta": machine_meta("cpu"), "weights": str(args.weights or "shipped"), "ladder": ladder_rows,
               "restoration": restore_summary}
     Path(args.json).write_text(json.dumps(result, indent=1))
-    print("| ladder | K | bpp (file) | fixed-length bpp | prior saving | PSNR-RGB | MS-SSIM | MobileNetV2 feature distance |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    lines = ["| ladder | K | bpp (file) | fixed-length bpp | prior saving | PSNR-RGB | MS-SSIM | MobileNetV2 feature distance |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in ladder_rows:
-        print(f"| {r['variant']} | {r['K']} | {r['bpp']:.4f} | {r['fixed_length_bpp']:.4f} | {r['prior_saving_pct']:.1f}% | "
-              f"{r['psnr']:.2f} | {r['ms_ssim']:.4f} | {r['feature_distance']:.4f} |")
+        lines.append(f"| {r['variant']} | {r['K']} | {r['bpp']:.4f} | {r['fixed_length_bpp']:.4f} | {r['prior_saving_pct']:.1f}% | "
+                     f"{r['psnr']:.2f} | {r['ms_ssim']:.4f} | {r['feature_distance']:.4f} |")
+    Path(args.json).with_suffix(".md").write_text("\n".join(lines) + "\n")
+    restore_lines = ["| K | indices lost | restoration | PSNR-RGB | MS-SSIM | MobileNetV2 feature distance |",
+                     "|---:|---:|---|---:|---:|---:|"]
+    for r in restore_summary:
+        restore_lines.append(f"| {r['K']} | {100 * r['loss']:.0f}% | {r['method']} | {r['psnr']:.2f} | {r['ms_ssim']:.4f} | {r['feature_distance']:.4f} |")
     if restore_summary:
-        print("\n| K | indices lost | restoration | PSNR-RGB | MS-SSIM | MobileNetV2 feature distance |")
-        print("|---:|---:|---|---:|---:|---:|")
-        for r in restore_summary:
-            print(f"| {r['K']} | {100 * r['loss']:.0f}% | {r['method']} | {r['psnr']:.2f} | {r['ms_ssim']:.4f} | {r['feature_distance']:.4f} |")
+        Path(args.json).with_name(Path(args.json).stem + "_restoration.md").write_text("\n".join(restore_lines) + "\n")
+    print("\n".join(lines + ([""] + restore_lines if restore_summary else [])))
     return 0
 
 

@@ -285,3 +285,30 @@ register(
         capabilities={"latents": True, "exact_entropy_parameters": True},
     )
 )
+
+
+def _load_walloc(weights_path, device):
+    from .image.walloc.codec import WaLLoCCodec
+
+    return WaLLoCCodec.from_weights(weights_path, device)
+
+
+def _walloc_objective():
+    from .image.walloc.objective import training_objective
+
+    return training_objective()
+
+
+register(
+    CodecSpec(
+        name="walloc",
+        kind=IMAGE,
+        description="WaLLoC (Jacobellis 2025): wavelet packet around a linear encoder and a conv decoder, "
+        "8-bit companded latents, per-channel static priors; quality = latent channel count",
+        load=_load_walloc,
+        quality=QualitySpec.from_ladder(range(1, 6), default=3, unit="latent channel count"),
+        weights="walloc.safetensors",
+        objective=_walloc_objective,
+        capabilities={"latents": True, "exact_entropy_parameters": True},
+    )
+)

@@ -1,0 +1,111 @@
+"""The ``walloc`` codec: weights file <-> :class:`WaLLoCModel` <-> ``.ncb`` files.
+
+One section: the ``C`` latent channels in order, each channel's ``h x w`` integers (``H / 8``,
+``W / 8`` for J = 3; symbol = latent + 127 in 0..254) in row-major order under that channel's
+static prior (no context: the decoder is a table lookup per symbol).  Header config:
+``quality`` (the ladder index, 1-based).  The image is edge-padded on the right and bottom to
+multiples of ``2**J``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...bitstream import Header
+from ...codec import Latents, QualitySpec
+from ...entropy.coders import CategoricalCoder
+from ...errors import HeaderFieldError, SectionLayoutError
+from ..base import ImageCodec, pixels_to_tensor, tensor_to_pixels
+from .model import LATENT_MAX
+from .weights import CODEC_NAME, load_model
+
+DECODE_FIXED_BYTES = 256 * 2**20  # benchmarks/decoder_memory.py --codec walloc measures the real peak
+DECODE_BYTES_PER_PIXEL = 400  # upper estimate: width-96 activations at H/8 (float32) and the packet levels
+
+
+class WaLLoCCodec(ImageCodec):
+    """WaLLoC with a ladder of latent channel counts; quality 1..Q (integers)."""
+
+    name = CODEC_NAME
+
+    def __init__(self, model, priors: list[torch.Tensor], weights_fingerprint: bytes, model_args: dict, device="cpu"):
+        super().__init__(weights_fingerprint, device)
+        self.model = model.to(self.device).eval()
+        self.priors = [p.numpy() for p in priors]
+        self.model_args = model_args
+        qualities = range(1, model.num_levels + 1)
+        self.quality = QualitySpec.from_ladder(qualities, default=min(3, model.num_levels), unit="latent channel count")
+
+    @classmethod
+    def from_weights(cls, path: str | Path, device="cpu") -> "WaLLoCCodec":
+        model, priors, fp, model_args = load_model(path)
+        return cls(model, priors, fp, model_args, device)
+
+    @property
+    def pad_multiple(self) -> int:
+        return self.model.pad_multiple
+
+    def decode_memory(self, header: Header) -> int:
+        return DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * header.width * header.height
+
+    def grid(self, height: int, width: int) -> tuple[int, int]:
+        """Latent grid ``(h, w)`` of a picture of ``height x width``."""
+        pad = self.pad_multiple
+        return -(-height // pad), -(-width // pad)
+
+    # ------------------------------------------------------------------ encoding
+    @torch.no_grad()
+    def _encode_pixels(self, pixels: np.ndarray, quality: float):
+        q = int(quality) - 1
+        x = pixels_to_tensor(pixels, self.pad_multiple, self.device)
+        symbols = (self.model.encode_latents(x, q)[0] + LATENT_MAX).cpu().numpy()
+        section = CategoricalCoder.encode_groups([(symbols[c], self.priors[q][c]) for c in range(symbols.shape[0])])
+        return {"quality": q + 1}, [section]
+
+    # ------------------------------------------------------------------ decoding
+    def _quality(self, header: Header) -> int:
+        if set(header.config) != {"quality"}:
+            raise HeaderFieldError(f"walloc config must hold only quality, got {sorted(header.config)}")
+        q = header.config["quality"]
+        if not 1 <= q <= self.model.num_levels:
+            raise HeaderFieldError(f"quality {q} outside 1..{self.model.num_levels} of the loaded weights")
+        return q - 1
+
+    def _check_layout(self, header: Header, sections: list[bytes]) -> None:
+        q = self._quality(header)
+        if len(sections) != 1:
+            raise SectionLayoutError(f"walloc streams have one section, got {len(sections)}")
+        h, w = self.grid(header.height, header.width)
+        # every symbol costs at most 24 bits; the stream adds at most its final state and the sentinel
+        limit = 3 * self.model.latent_channels[q] * h * w + 16
+        if not 4 <= len(sections[0]) <= limit:
+            raise SectionLayoutError(f"the section has {len(sections[0])} bytes; {self.model.latent_channels[q]}x{h}x{w} latents take 4..{limit}")
+
+    def _latent_symbols(self, header: Header, sections: list[bytes]) -> tuple[int, np.ndarray]:
+        """``(quality index, symbols (C, h, w) int64 in 0..254)``."""
+        q = self._quality(header)
+        h, w = self.grid(header.height, header.width)
+        parts = CategoricalCoder.decode_groups(sections[0], [(h * w, prior) for prior in self.priors[q]])
+        return q, np.stack(parts).reshape(-1, h, w).astype(np.int64)
+
+    def symbol_arrays(self, header: Header, sections: list[bytes]) -> list[np.ndarray]:
+        return [self._latent_symbols(header, sections)[1]]
+
+    @torch.no_grad()
+    def _decode_sections(self, header: Header, sections: list[bytes]) -> np.ndarray:
+        q, symbols = self._latent_symbols(header, sections)
+        y = torch.from_numpy(symbols - LATENT_MAX)[None].to(self.device)
+        return tensor_to_pixels(self.model.decode_latents(y, q), header.height, header.width)
+
+    def _latents_sections(self, header: Header, sections: list[bytes]) -> Latents:
+        """The integer latents ``[C, H/8, W/8]`` (float32, in -127..127; no decoder runs) and the
+        bits each position's ``C`` symbols cost."""
+        q, symbols = self._latent_symbols(header, sections)
+        bits = sum(CategoricalCoder.symbol_bits(symbols[c], self.priors[q][c]) for c in range(symbols.shape[0]))
+        return Latents(
+            tensor=torch.from_numpy(symbols - LATENT_MAX).float(), stride=(8, 8), height=header.height, width=header.width,
+            bits=torch.from_numpy(np.asarray(bits, dtype=np.float32)), codec=self.name, quality=float(q + 1),
+        )

@@ -1,0 +1,99 @@
+"""Periodized 2-D wavelet packet transform (WaLLoC's analysis and synthesis), filters from PyWavelets.
+
+One level splits every channel into four bands ``LL, LH, HL, HH`` at half resolution (channel
+``c`` -> ``4c + f``; ``f = 2 * (high-pass along width) + (high-pass along height)``, so ``f = 1`` is
+PyWavelets' ``cH`` and ``f = 2`` its ``cV``); a packet transform of ``J`` levels splits *every*
+band again, giving ``C * 4**J`` channels at ``H / 2**J`` -- channel ``c * 4**J + f_1 * 4**(J-1) +
+... + f_J`` (``f_1``: the first level's band), as the WaLLoC authors lay it out.
+
+Each level is ``pywt.dwt2(x, wavelet, mode="periodization")`` exactly (checked in the tests):
+critically sampled, so ``H`` and ``W`` must be multiples of ``2**J``.  It is computed as one
+grouped, strided convolution of the circularly padded input with the ten-by-ten separable
+filters; synthesis inverts it (``pywt.idwt2``) with the reconstruction filters.  The transform
+is linear and invertible but not orthonormal (bior4.4's low band gains 2 per 2-D level).
+``ptwt`` offers no critically sampled periodized biorthogonal transform and
+``pytorch_wavelets`` needs ``pkg_resources``; PyWavelets supplies the filters.
+
+Shapes: ``analysis`` ``(B, C, H, W)`` -> ``(B, C * 4**J, H / 2**J, W / 2**J)``; ``synthesis`` back.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _filters(wavelet: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    import pywt
+
+    w = pywt.Wavelet(wavelet)
+    if len(w.dec_lo) % 2 or not (len(w.dec_lo) == len(w.dec_hi) == len(w.rec_lo) == len(w.rec_hi)):
+        raise ValueError(f"wavelet {wavelet!r}: filters of unequal or odd length are not supported")
+    return tuple(torch.tensor(f, dtype=torch.float64) for f in (w.dec_lo, w.dec_hi, w.rec_lo, w.rec_hi))
+
+
+def _band_kernels(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """``(4, L, L)`` separable kernels of the bands ``f = 2 * width_high + height_high``, reversed
+    (``conv2d`` correlates; the transform convolves)."""
+    lo, hi = lo.flip(0), hi.flip(0)
+    kernels = [torch.outer(along_h, along_w) for along_w in (lo, hi) for along_h in (lo, hi)]
+    return torch.stack(kernels)
+
+
+def _wrap_pad(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
+    """Periodic extension of the last two axes by ``before`` / ``after`` samples (any number of
+    periods: small band images wrap around several times, which ``F.pad(mode="circular")`` refuses)."""
+    for axis in (-2, -1):
+        n = x.shape[axis]
+        index = torch.arange(-before, n + after, device=x.device) % n
+        x = x.index_select(axis, index)
+    return x
+
+
+class WaveletPacket2D(nn.Module):
+    """``levels``-level periodized wavelet packet transform of ``wavelet`` (default bior4.4)."""
+
+    def __init__(self, wavelet: str = "bior4.4", levels: int = 3):
+        super().__init__()
+        dec_lo, dec_hi, rec_lo, rec_hi = _filters(wavelet)
+        self.wavelet, self.levels, self.taps = wavelet, int(levels), dec_lo.numel()
+        self.register_buffer("analysis_kernels", _band_kernels(dec_lo, dec_hi).float()[:, None], persistent=False)
+        self.register_buffer("synthesis_kernels", _band_kernels(rec_lo, rec_hi).float()[None], persistent=False)
+
+    @property
+    def factor(self) -> int:
+        """The spatial down-sampling ``2**levels``."""
+        return 2**self.levels
+
+    def _analysis_level(self, x: torch.Tensor) -> torch.Tensor:
+        C = x.shape[1]
+        half = self.taps // 2 - 1  # output n reads inputs 2n - half .. 2n + half + 1
+        padded = _wrap_pad(x, half, half)
+        return F.conv2d(padded, self.analysis_kernels.to(x.dtype).repeat(C, 1, 1, 1), stride=2, groups=C)
+
+    def _synthesis_level(self, bands: torch.Tensor) -> torch.Tensor:
+        B, C4, h, w = bands.shape
+        C = C4 // 4
+        up = bands.new_zeros(B, C4, 2 * h, 2 * w)
+        up[:, :, ::2, ::2] = bands
+        left = self.taps // 2
+        padded = _wrap_pad(up, left, left - 1)
+        return F.conv2d(padded, self.synthesis_kernels.to(bands.dtype).repeat(C, 1, 1, 1), groups=C)
+
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` -> ``(B, C * 4**J, H / 2**J, W / 2**J)``; ``H, W`` multiples of ``2**J``."""
+        if x.shape[-2] % self.factor or x.shape[-1] % self.factor:
+            raise ValueError(f"wavelet packet input {tuple(x.shape[-2:])} is not a multiple of {self.factor}")
+        for _ in range(self.levels):
+            x = self._analysis_level(x)
+        return x
+
+    def synthesis(self, coefficients: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`analysis`."""
+        if coefficients.shape[1] % 4**self.levels:
+            raise ValueError(f"{coefficients.shape[1]} channels are not a multiple of {4**self.levels}")
+        x = coefficients
+        for _ in range(self.levels):
+            x = self._synthesis_level(x)
+        return x
