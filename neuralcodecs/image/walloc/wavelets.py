@@ -9,7 +9,8 @@ band again, giving ``C * 4**J`` channels at ``H / 2**J`` -- channel ``c * 4**J +
 Each level is ``pywt.dwt2(x, wavelet, mode="periodization")`` exactly (checked in the tests):
 critically sampled, so ``H`` and ``W`` must be multiples of ``2**J``.  It is computed as one
 grouped, strided convolution of the circularly padded input with the ten-by-ten separable
-filters; synthesis inverts it (``pywt.idwt2``) with the reconstruction filters.  The transform
+filters; synthesis inverts it (``pywt.idwt2``) with the reconstruction filters split into their
+four polyphase components (one convolution per output pixel parity, then a pixel shuffle).  The transform
 is linear and invertible but not orthonormal (bior4.4's low band gains 2 per 2-D level).
 ``ptwt`` offers no critically sampled periodized biorthogonal transform and
 ``pytorch_wavelets`` needs ``pkg_resources``; PyWavelets supplies the filters.
@@ -34,11 +35,30 @@ def _filters(wavelet: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, to
 
 
 def _band_kernels(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """``(4, L, L)`` separable kernels of the bands ``f = 2 * width_high + height_high``, reversed
-    (``conv2d`` correlates; the transform convolves)."""
+    """``(4, L, L)`` separable analysis kernels of the bands ``f = 2 * width_high + height_high``,
+    reversed (``conv2d`` correlates; the transform convolves)."""
     lo, hi = lo.flip(0), hi.flip(0)
     kernels = [torch.outer(along_h, along_w) for along_w in (lo, hi) for along_h in (lo, hi)]
     return torch.stack(kernels)
+
+
+def _polyphase_kernels(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """``(4, 4, L/2, L/2)`` synthesis kernels: output phase ``2 * ph + pw`` (the pixel at
+    ``(2i + ph, 2j + pw)``) from band ``f``.  One level of synthesis is ``x[2i + p] = sum_t
+    g[2t + p + L/2 - 1] c[i - t]`` per axis, so phase ``p``'s correlation tap ``a`` is
+    ``g[p + L - 2 - 2a]`` -- the zero-interleaved filter without its zeros."""
+    L = lo.numel()
+    taps = torch.arange(L // 2)
+
+    def phase(g: torch.Tensor, p: int) -> torch.Tensor:
+        return g[p + L - 2 - 2 * taps]
+
+    kernels = torch.empty(4, 4, L // 2, L // 2, dtype=lo.dtype)
+    for ph in (0, 1):
+        for pw in (0, 1):
+            for f, (along_w, along_h) in enumerate((w, h) for w in (lo, hi) for h in (lo, hi)):
+                kernels[2 * ph + pw, f] = torch.outer(phase(along_h, ph), phase(along_w, pw))
+    return kernels
 
 
 def _wrap_pad(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
@@ -59,7 +79,7 @@ class WaveletPacket2D(nn.Module):
         dec_lo, dec_hi, rec_lo, rec_hi = _filters(wavelet)
         self.wavelet, self.levels, self.taps = wavelet, int(levels), dec_lo.numel()
         self.register_buffer("analysis_kernels", _band_kernels(dec_lo, dec_hi).float()[:, None], persistent=False)
-        self.register_buffer("synthesis_kernels", _band_kernels(rec_lo, rec_hi).float()[None], persistent=False)
+        self.register_buffer("synthesis_kernels", _polyphase_kernels(rec_lo, rec_hi).float(), persistent=False)
 
     @property
     def factor(self) -> int:
@@ -73,27 +93,29 @@ class WaveletPacket2D(nn.Module):
         return F.conv2d(padded, self.analysis_kernels.to(x.dtype).repeat(C, 1, 1, 1), stride=2, groups=C)
 
     def _synthesis_level(self, bands: torch.Tensor) -> torch.Tensor:
-        B, C4, h, w = bands.shape
-        C = C4 // 4
-        up = bands.new_zeros(B, C4, 2 * h, 2 * w)
-        up[:, :, ::2, ::2] = bands
-        left = self.taps // 2
-        padded = _wrap_pad(up, left, left - 1)
-        return F.conv2d(padded, self.synthesis_kernels.to(bands.dtype).repeat(C, 1, 1, 1), groups=C)
+        C = bands.shape[1] // 4
+        reach = self.taps // 4  # phase taps a = 0..L/2-1 read bands i - L/4 .. i + L/4
+        padded = _wrap_pad(bands, reach, reach)
+        phases = F.conv2d(padded, self.synthesis_kernels.to(bands.dtype).repeat(C, 1, 1, 1), groups=C)
+        return F.pixel_shuffle(phases, 2)
 
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W)`` -> ``(B, C * 4**J, H / 2**J, W / 2**J)``; ``H, W`` multiples of ``2**J``."""
+        """``(B, C, H, W)`` -> ``(B, C * 4**J, H / 2**J, W / 2**J)``; ``H, W`` multiples of ``2**J``.
+        Computed in the input's precision (at least float32), autocast off."""
         if x.shape[-2] % self.factor or x.shape[-1] % self.factor:
             raise ValueError(f"wavelet packet input {tuple(x.shape[-2:])} is not a multiple of {self.factor}")
-        for _ in range(self.levels):
-            x = self._analysis_level(x)
+        with torch.autocast(x.device.type, enabled=False):
+            x = x if x.dtype == torch.float64 else x.float()
+            for _ in range(self.levels):
+                x = self._analysis_level(x)
         return x
 
     def synthesis(self, coefficients: torch.Tensor) -> torch.Tensor:
         """The inverse of :meth:`analysis`."""
         if coefficients.shape[1] % 4**self.levels:
             raise ValueError(f"{coefficients.shape[1]} channels are not a multiple of {4**self.levels}")
-        x = coefficients
-        for _ in range(self.levels):
-            x = self._synthesis_level(x)
+        with torch.autocast(coefficients.device.type, enabled=False):
+            x = coefficients if coefficients.dtype == torch.float64 else coefficients.float()
+            for _ in range(self.levels):
+                x = self._synthesis_level(x)
         return x
