@@ -177,6 +177,16 @@ class Latents:
         return tuple(self.tensor.shape[-2:])
 
     @property
+    def picture_grid(self) -> tuple[int, int]:
+        """``(ceil(height / sy), ceil(width / sx))``: the positions that cover the picture itself."""
+        return -(-self.height // self.stride[0]), -(-self.width // self.stride[1])
+
+    def picture_tensor(self):
+        """``tensor`` without the positions that cover only padding (``[..., :h, :w]`` of :attr:`picture_grid`)."""
+        h, w = self.picture_grid
+        return self.tensor[..., :h, :w]
+
+    @property
     def frames(self) -> int:
         return 1 if self.tensor.dim() == 3 else int(self.tensor.shape[0])
 
