@@ -454,6 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--task", choices=["rd", "classify"], default="rd")
     s.add_argument("--classifier-weights", help="torchvision MobileNetV2 ImageNet weights (.pth), for --task classify")
     s.add_argument("--class-map", help="text file with lines '<folder> ... <imagenet index>' (Imagenette SOURCE.txt)")
+    s.add_argument("--domain", choices=["pixel", "latent", "both"], default="pixel",
+                   help="classify decoded pixels, the files' latents (no synthesis; needs --latent-classifier), or both")
+    s.add_argument("--latent-classifier", action="append", metavar="WEIGHTS",
+                   help="latent-domain classifier weights for one (codec, quality); repeatable")
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_eval)
 

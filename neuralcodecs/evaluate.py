@@ -50,6 +50,7 @@ class Contender:
     encode: Callable[[np.ndarray, float], bytes]
     decode: Callable[[bytes], np.ndarray]
     device: str = "cpu"
+    latents: Callable | None = None  # bytes -> Latents (learned codecs)
 
 
 def parse_codec_arg(text: str) -> tuple[str, list[float] | None]:
@@ -85,6 +86,7 @@ def build_contender(name: str, qualities: list[float] | None, device: str = "cpu
         lambda pixels, q: codec.encode(pixels, quality=q),
         codec.decode,
         device,
+        codec.latents,
     )
 
 
@@ -173,21 +175,39 @@ def machine_meta(device: str) -> dict:
 _WORKER: dict = {}
 
 
-def _init_worker(codec_args: list[tuple[str, list[float] | None]], device: str, threads: int, classifier_factory):
+def _init_worker(codec_args: list[tuple[str, list[float] | None]], device: str, threads: int, classifier_factory,
+                 latent_classifier_paths=(), pixel_domain=True):
     import torch
 
     if threads:
         torch.set_num_threads(threads)
     _WORKER["contenders"] = [build_contender(n, q, device) for n, q in codec_args]
     _WORKER["classifier"] = classifier_factory() if classifier_factory else None
+    _WORKER["latent_classifiers"] = load_latent_classifiers(latent_classifier_paths)
+    _WORKER["pixel_domain"] = pixel_domain
 
 
-def evaluate_image(path: Path, contenders: list[Contender], classifier=None, name: str | None = None) -> dict:
+def load_latent_classifiers(paths) -> dict[tuple[str, float], Callable]:
+    """``{(codec, quality): LatentClassifier}`` of latent-classifier weights files."""
+    from .downstream.train_latent import LatentClassifier
+
+    found = {}
+    for path in paths:
+        classifier = LatentClassifier(path)
+        found[(classifier.codec, float(classifier.meta["quality"]))] = classifier
+    return found
+
+
+def evaluate_image(path: Path, contenders: list[Contender], classifier=None, name: str | None = None,
+                   latent_classifiers: dict | None = None, pixel_domain: bool = True) -> dict:
     """All points of all contenders on one image.
 
     Returns ``{"name": file name, "pixels": H*W, "points": {contender: [point, ...]}}`` with a
     point ``{quality, bytes, bpp, psnr-rgb, ms-ssim-rgb, encoding_time, decoding_time}``
-    (plus ``prediction`` and ``original_prediction`` with a classifier).
+    (plus ``original_prediction`` with a classifier; ``prediction`` and ``classify_time`` of the
+    decoded pixels when ``pixel_domain``; ``latent_prediction`` and ``latent_time`` -- reading the
+    file's latents and classifying them, no synthesis -- where ``latent_classifiers`` has one for
+    the point's ``(codec, quality)``).
     """
     from .image.io import load_image
 
@@ -216,20 +236,32 @@ def evaluate_image(path: Path, contenders: list[Contender], classifier=None, nam
                 "encoding_time": t1 - t0,
                 "decoding_time": t2 - t1,
             }
-            if classifier is not None:
+            if classifier is not None and pixel_domain:
+                t3 = time.perf_counter()
                 point["prediction"] = int(classifier(decoded))
+                point["classify_time"] = time.perf_counter() - t3
+            latent_classifier = (latent_classifiers or {}).get((c.name, float(q)))
+            if latent_classifier is not None and c.latents is not None:
+                t3 = time.perf_counter()
+                point["latent_prediction"] = int(latent_classifier(c.latents(data)))
+                point["latent_time"] = time.perf_counter() - t3
             points.append(point)
         record["points"][c.name] = points
     return record
 
 
 def _evaluate_in_worker(path: Path, name: str) -> dict:
-    return evaluate_image(path, _WORKER["contenders"], _WORKER["classifier"], name)
+    return evaluate_image(path, _WORKER["contenders"], _WORKER["classifier"], name, _WORKER["latent_classifiers"],
+                          _WORKER["pixel_domain"])
 
 
 # --------------------------------------------------------------------------- aggregation
 
 _METRICS = ("bpp", "psnr-rgb", "psnr-y", "psnr-yuv", "ms-ssim-rgb", "encoding_time", "decoding_time")
+
+
+# (result prefix, point key, time key): classifying decoded pixels, classifying the file's latents
+_CLASSIFY_PATHS = (("", "prediction", "classify_time"), ("latent_", "latent_prediction", "latent_time"))
 
 
 def aggregate(records: list[dict], contenders: list[Contender], labels: dict[str, int] | None = None) -> list[dict]:
@@ -240,16 +272,24 @@ def aggregate(records: list[dict], contenders: list[Contender], labels: dict[str
         results["quality"] = list(c.qualities)
         per_image = {}
         if labels is not None:
-            results["top1"], results["agreement"] = [], []
+            for prefix, _, _ in _CLASSIFY_PATHS:
+                for field in ("top1", "agreement", "time"):
+                    results[f"{prefix}{field}"] = []
         for i in range(len(c.qualities)):
             points = [r["points"][c.name][i] for r in records]
             for m in _METRICS:
                 results[m].append(float(np.mean([p[m] for p in points])))
             if labels is not None:
-                results["top1"].append(float(np.mean([p["prediction"] == labels[r["name"]] for p, r in zip(points, records)])))
-                results["agreement"].append(
-                    float(np.mean([p["prediction"] == r["original_prediction"] for p, r in zip(points, records)]))
-                )
+                for prefix, key, time_key in _CLASSIFY_PATHS:
+                    have = all(key in p for p in points)
+                    mean = lambda values: float(np.mean(values)) if have else None  # noqa: E731
+                    results[f"{prefix}top1"].append(mean([have and p[key] == labels[r["name"]] for p, r in zip(points, records)]))
+                    results[f"{prefix}agreement"].append(mean([have and p[key] == r["original_prediction"] for p, r in zip(points, records)]))
+                    results[f"{prefix}time"].append(mean([p.get(time_key, 0.0) for p in points]))
+        for prefix, _, _ in _CLASSIFY_PATHS if labels is not None else ():
+            if all(v is None for v in results[f"{prefix}top1"]):
+                for field in ("top1", "agreement", "time"):
+                    del results[f"{prefix}{field}"]
         for r in records:
             per_image[r["name"]] = {
                 m: [p[m] for p in r["points"][c.name]] for m in ("bytes", "bpp", "psnr-rgb", "psnr-y", "ms-ssim-rgb")
@@ -267,6 +307,8 @@ def run_evaluation(
     classifier_factory: Callable | None = None,
     labels_for: Callable[[Path], int] | None = None,
     progress: bool = True,
+    latent_classifier_paths: tuple = (),
+    pixel_domain: bool = True,
 ) -> dict:
     """Evaluate and return the JSON-ready result (``meta`` + ``curves``)."""
     from tqdm import tqdm
@@ -278,13 +320,14 @@ def run_evaluation(
     records: list[dict] = []
     if jobs <= 1:
         classifier = classifier_factory() if classifier_factory else None
+        latent_classifiers = load_latent_classifiers(latent_classifier_paths)
         for path in tqdm(files, desc="eval", disable=not progress, dynamic_ncols=True):
-            records.append(evaluate_image(path, contenders, classifier, names[path]))
+            records.append(evaluate_image(path, contenders, classifier, names[path], latent_classifiers, pixel_domain))
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")  # fork after torch's thread pools start is unsafe
         with ProcessPoolExecutor(
-            jobs, mp_context=context, initializer=_init_worker, initargs=(codec_args, device, threads, classifier_factory)
+            jobs, mp_context=context, initializer=_init_worker, initargs=(codec_args, device, threads, classifier_factory, tuple(latent_classifier_paths), pixel_domain)
         ) as pool:
             futures = {pool.submit(_evaluate_in_worker, p, names[p]): p for p in files}
             for fut in tqdm(as_completed(futures), total=len(files), desc="eval", disable=not progress, dynamic_ncols=True):
@@ -331,8 +374,14 @@ def run_eval_cli(args) -> int:
         check_input_file(args.class_map, "class map")
         classifier_factory = MobileNetClassifier.factory(args.classifier_weights)
         labels_for = folder_labels(args.class_map)
+    if args.domain != "pixel" and (args.task != "classify" or not args.latent_classifier):
+        raise CodecArgumentError("--domain latent|both needs --task classify and at least one --latent-classifier")
+    for path in args.latent_classifier or []:
+        check_input_file(path, "latent classifier weights")
+    load_latent_classifiers(args.latent_classifier or [])  # typed errors before the first image
     result = run_evaluation(
-        args.dataset, codec_args, args.device, args.jobs, args.limit, classifier_factory, labels_for
+        args.dataset, codec_args, args.device, args.jobs, args.limit, classifier_factory, labels_for,
+        latent_classifier_paths=tuple(args.latent_classifier or ()), pixel_domain=args.domain != "latent",
     )
     atomic_write_bytes(out, json.dumps(result, indent=1).encode(), overwrite=args.force)
     for curve in result["curves"]:

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from neuralcodecs.cli import main
+from neuralcodecs.errors import WeightsError
 from neuralcodecs.evaluate import parse_codec_arg, run_evaluation
 from neuralcodecs.perception import folder_labels
 
@@ -94,3 +95,30 @@ def test_eval_and_plot_commands(dataset, tmp_path, capsys):
     assert "| jpeg |" in table and "| hyperprior |" in table
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["plot", str(out), "--anchor", "nosuch", "-o", str(tmp_path / "x.png")]) == 2
+
+
+def test_latent_domain_classification_reads_the_files_latents(dataset, tmp_path):
+    import torch
+
+    from neuralcodecs.downstream.latent_mobilenet import LatentMobileNet
+    from neuralcodecs.downstream.train_latent import save_classifier
+
+    torch.manual_seed(0)
+    path = tmp_path / "latent.safetensors"
+    save_classifier(LatentMobileNet(192, 16).eval(), path, "hyperprior", 3.0, {"note": "untrained"})
+    specs = [("hyperprior", [2.0, 3.0]), ("jpeg", [50.0])]
+    labels = folder_labels(dataset / "classes.txt")
+    both = run_evaluation(dataset, specs, classifier_factory=tiny_classifier_factory, labels_for=labels,
+                          progress=False, latent_classifier_paths=(path,))
+    hp, jpeg = (c["results"] for c in both["curves"])
+    assert hp["latent_top1"][0] is None and hp["latent_top1"][1] is not None  # only the classifier's quality
+    assert 0 <= hp["latent_agreement"][1] <= 1 and hp["latent_time"][1] > 0 and len(hp["top1"]) == 2
+    assert "latent_top1" not in jpeg and len(jpeg["top1"]) == 1
+    latent_only = run_evaluation(dataset, specs, classifier_factory=tiny_classifier_factory, labels_for=labels,
+                                 progress=False, latent_classifier_paths=(path,), pixel_domain=False)
+    hp_only = latent_only["curves"][0]["results"]
+    assert "top1" not in hp_only and hp_only["latent_top1"] == hp["latent_top1"]  # same files, same predictions
+    with pytest.raises(WeightsError):
+        run_evaluation(dataset, specs, progress=False, latent_classifier_paths=(tmp_path / "missing.safetensors",))
+    assert main(["eval", "--dataset", str(dataset), "--codec", "hyperprior:3", "--domain", "latent",
+                 "--json", str(tmp_path / "x.json")]) == 2  # latent domain without a latent classifier
