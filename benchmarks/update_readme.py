@@ -119,33 +119,36 @@ def mpq() -> str | None:
 
 def exactness() -> str | None:
     price = _load("exactness_price.json")
-    cons = _load("device_consistency.json")
-    fuzz = _load("fuzz_decoder.json")
     lines = []
     if price:
         rule = price.get("float_scale_indexes", "compressai")
         same = "same scale-table rule" if rule == "nearest" else "float path with CompressAI's build_indexes rule"
         lines.append(f"- Price of exact entropy parameters (Kodak BD-rate, exact vs float hyper-synthesis, {same}): "
                      f"{price['bd_rate_exact_vs_float_pct']:+.3f}%.")
-    if cons:
-        lines.append(
-            f"- Cross-configuration decoding ({', '.join(cons['configurations'])}): {cons['encoder_decoder_pairs']} "
-            f"encoder/decoder pairs over {cons['images']} Kodak images x {len(cons['levels'])} rates, "
-            f"{cons['desynchronized']} desynchronized, decoded pixels differ by at most {cons['max_pixel_difference_between_decoders']} level(s)."
-        )
-    if fuzz:
-        classes = ", ".join(f"{k} {v}" for k, v in fuzz["rejected_by_class"].items())
-        lines.append(
-            f"- Decoder fuzzing: {fuzz['mutants']} mutated files, {fuzz['decoded']} decoded, {fuzz['rejected']} rejected "
-            f"({classes}); {fuzz['untyped_failures']} untyped failures, {fuzz['hangs']} hangs, peak memory growth "
-            f"{fuzz['peak_rss_growth_mb']} MB."
-            + (
-                f" Of the decoded mutants, {fuzz['decoded_identical']} decode to exactly the original's pixels; "
-                f"the others ({', '.join(f'{k} {v}' for k, v in fuzz['decoded_different_by_kind'].items()) or 'none'}) "
-                f"come from edits whose CRCs were recomputed; {fuzz['silent_corruptions']} silent corruptions."
-                if "silent_corruptions" in fuzz else ""
+    others = sorted({p.stem.split("_", 2)[-1] for pattern in ("device_consistency_*.json", "fuzz_decoder_*.json")
+                     for p in RESULTS.glob(pattern)})
+    for codec in ["hyperprior", *others]:
+        suffix = "" if codec == "hyperprior" else f"_{codec}"
+        cons, fuzz = _load(f"device_consistency{suffix}.json"), _load(f"fuzz_decoder{suffix}.json")
+        if cons:
+            lines.append(
+                f"- {codec}, cross-configuration decoding ({', '.join(cons['configurations'])}): {cons['encoder_decoder_pairs']} "
+                f"encoder/decoder pairs over {cons['images']} Kodak image(s) x {len(cons['levels'])} rates, "
+                f"{cons['desynchronized']} desynchronized, decoded pixels differ by at most {cons['max_pixel_difference_between_decoders']} level(s)."
             )
-        )
+        if fuzz:
+            classes = ", ".join(f"{k} {v}" for k, v in fuzz["rejected_by_class"].items())
+            lines.append(
+                f"- {codec}, decoder fuzzing: {fuzz['mutants']} mutated files, {fuzz['decoded']} decoded, {fuzz['rejected']} rejected "
+                f"({classes}); {fuzz['untyped_failures']} untyped failures, {fuzz['hangs']} hangs, peak memory growth "
+                f"{fuzz['peak_rss_growth_mb']} MB."
+                + (
+                    f" Of the decoded mutants, {fuzz['decoded_identical']} decode to exactly the original's pixels; "
+                    f"the others ({', '.join(f'{k} {v}' for k, v in fuzz['decoded_different_by_kind'].items()) or 'none'}) "
+                    f"come from edits whose CRCs were recomputed; {fuzz['silent_corruptions']} silent corruptions."
+                    if "silent_corruptions" in fuzz else ""
+                )
+            )
     return "\n".join(lines) or None
 
 

@@ -7,9 +7,8 @@ band again, giving ``C * 4**J`` channels at ``H / 2**J`` -- channel ``c * 4**J +
 ... + f_J`` (``f_1``: the first level's band), as the WaLLoC authors lay it out.
 
 Each level is ``pywt.dwt2(x, wavelet, mode="periodization")`` exactly (checked in the tests):
-critically sampled, so ``H`` and ``W`` must be multiples of ``2**J``.  It is computed as one
-grouped, strided convolution of the circularly padded input with the ten-by-ten separable
-filters; synthesis inverts it (``pywt.idwt2``) with the reconstruction filters split into their
+critically sampled, so ``H`` and ``W`` must be multiples of ``2**J``.  Analysis is two strided
+one-dimensional convolutions of the periodically extended input (width, then height); synthesis inverts it (``pywt.idwt2``) with the reconstruction filters split into their
 four polyphase components (one convolution per output pixel parity, then a pixel shuffle).  The transform
 is linear and invertible but not orthonormal (bior4.4's low band gains 2 per 2-D level).
 ``ptwt`` offers no critically sampled periodized biorthogonal transform and
@@ -34,12 +33,9 @@ def _filters(wavelet: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, to
     return tuple(torch.tensor(f, dtype=torch.float64) for f in (w.dec_lo, w.dec_hi, w.rec_lo, w.rec_hi))
 
 
-def _band_kernels(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """``(4, L, L)`` separable analysis kernels of the bands ``f = 2 * width_high + height_high``,
-    reversed (``conv2d`` correlates; the transform convolves)."""
-    lo, hi = lo.flip(0), hi.flip(0)
-    kernels = [torch.outer(along_h, along_w) for along_w in (lo, hi) for along_h in (lo, hi)]
-    return torch.stack(kernels)
+def _analysis_kernels(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """``(2, L)``: the low- and high-pass analysis filters reversed (``conv2d`` correlates)."""
+    return torch.stack([lo.flip(0), hi.flip(0)])
 
 
 def _polyphase_kernels(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
@@ -61,10 +57,10 @@ def _polyphase_kernels(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     return kernels
 
 
-def _wrap_pad(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
-    """Periodic extension of the last two axes by ``before`` / ``after`` samples (any number of
-    periods: small band images wrap around several times, which ``F.pad(mode="circular")`` refuses)."""
-    for axis in (-2, -1):
+def _wrap_pad(x: torch.Tensor, before: int, after: int, axes=(-2, -1)) -> torch.Tensor:
+    """Periodic extension of ``axes`` by ``before`` / ``after`` samples (any number of periods:
+    small band images wrap around several times, which ``F.pad(mode="circular")`` refuses)."""
+    for axis in axes:
         n = x.shape[axis]
         index = torch.arange(-before, n + after, device=x.device) % n
         x = x.index_select(axis, index)
@@ -78,7 +74,7 @@ class WaveletPacket2D(nn.Module):
         super().__init__()
         dec_lo, dec_hi, rec_lo, rec_hi = _filters(wavelet)
         self.wavelet, self.levels, self.taps = wavelet, int(levels), dec_lo.numel()
-        self.register_buffer("analysis_kernels", _band_kernels(dec_lo, dec_hi).float()[:, None], persistent=False)
+        self.register_buffer("analysis_kernels", _analysis_kernels(dec_lo, dec_hi).float(), persistent=False)
         self.register_buffer("synthesis_kernels", _polyphase_kernels(rec_lo, rec_hi).float(), persistent=False)
 
     @property
@@ -87,10 +83,13 @@ class WaveletPacket2D(nn.Module):
         return 2**self.levels
 
     def _analysis_level(self, x: torch.Tensor) -> torch.Tensor:
+        """Along the width (channel ``2c + width_high``), then along the height (``2(2c + width_high)
+        + height_high = 4c + f``): two strided one-dimensional passes, 2L taps per output."""
         C = x.shape[1]
         half = self.taps // 2 - 1  # output n reads inputs 2n - half .. 2n + half + 1
-        padded = _wrap_pad(x, half, half)
-        return F.conv2d(padded, self.analysis_kernels.to(x.dtype).repeat(C, 1, 1, 1), stride=2, groups=C)
+        kernels = self.analysis_kernels.to(x.dtype)
+        x = F.conv2d(_wrap_pad(x, half, half, axes=(-1,)), kernels[:, None, None, :].repeat(C, 1, 1, 1), stride=(1, 2), groups=C)
+        return F.conv2d(_wrap_pad(x, half, half, axes=(-2,)), kernels[:, None, :, None].repeat(2 * C, 1, 1, 1), stride=(2, 1), groups=2 * C)
 
     def _synthesis_level(self, bands: torch.Tensor) -> torch.Tensor:
         C = bands.shape[1] // 4
