@@ -219,6 +219,7 @@ TABLES = {
     "mcquic_usage": lambda: _markdown("mcquic_codebook_usage.md"),
     "vqgan_ladder": lambda: _markdown("vqgan_ladder.md"),
     "vqgan_restoration": lambda: _markdown("vqgan_ladder_restoration.md"),
+    "latent_imagenette": lambda: _markdown("latent_imagenette.md"),
     "exactness": exactness,
     "decoder_budget": decoder_budget,
 }
