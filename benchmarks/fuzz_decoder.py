@@ -36,11 +36,14 @@ def main() -> int:
     args.json = args.json or str(RESULTS / ("fuzz_decoder.json" if args.codec == "hyperprior" else f"fuzz_decoder_{args.codec}.json"))
     photo = np.asarray(Image.open(PHOTO).convert("RGB"))
     codec = nc.load_codec(args.codec)
+    sweep = list(codec.quality.sweep)  # lowest, middle, highest and the default rate point
+    low, middle, high = sweep[0], sweep[(len(sweep) - 1) // 2], sweep[-1]
+    default = 5.5 if args.codec == "hyperprior" else codec.quality.default  # hyperprior: a fractional quality
     seeds = [
-        codec.encode(photo[:64, :64], quality=1),
-        codec.encode(photo[100:228, 300:492], quality=4),
-        codec.encode(photo[:17, :33], quality=8),
-        codec.encode(photo[200:330, 0:150, 1], quality=5.5),  # grayscale
+        codec.encode(photo[:64, :64], quality=low),
+        codec.encode(photo[100:228, 300:492], quality=middle),
+        codec.encode(photo[:17, :33], quality=high),
+        codec.encode(photo[200:330, 0:150, 1], quality=default),  # grayscale
     ]
     budget = 4 * 128 * 192
     tally = run_fuzz(seeds, args.count, lambda d: nc.decode(d, max_pixels=budget), seed=args.seed, progress=True)
