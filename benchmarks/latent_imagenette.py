@@ -9,7 +9,9 @@ preprocessing) and its latents (the trained latent classifier, no synthesis), be
 WebP sweeps.  The table gives top-1 over the 1000 ImageNet classes, agreement with the
 uncompressed image's prediction, and the milliseconds per image of each path on this CPU:
 pixels = decode + classify, latents = read latents + classify.  JPEG / WebP top-1 are
-interpolated at each learned point's bpp.
+interpolated at each learned point's bpp.  The pixel path uses the standard ImageNet
+evaluation preprocessing (resize to 256, centre crop 224); the latent path and the teacher see
+the whole 224x224 image (on the uncompressed images both give the same 69.6% top-1).
 
 Usage: python benchmarks/latent_imagenette.py --point walloc:3 --point hyperprior:2
        [--distill-epochs 3] [--finetune-epochs 3] [--limit N] [--runs runs/latent] [--reuse]
@@ -27,6 +29,7 @@ import numpy as np
 
 from common import RESULTS, ROOT, SHARED_DATA  # noqa: E402
 
+from neuralcodecs import load_codec  # noqa: E402
 from neuralcodecs.atomic import atomic_write_bytes  # noqa: E402
 from neuralcodecs.evaluate import parse_codec_arg, run_evaluation  # noqa: E402
 from neuralcodecs.perception import MobileNetClassifier, folder_labels, read_class_map  # noqa: E402
@@ -93,17 +96,22 @@ def main() -> int:
         if args.train_limit:
             train_files = train_files[:: max(1, len(train_files) // args.train_limit)][: args.train_limit]
         labels = [class_map[p.parent.name] for p in train_files]
-        weights, specs = [], []
+        weights, points = [], {}
         for point in args.point:
             codec, qualities = parse_codec_arg(point)
+            if not qualities or len(qualities) != 1:
+                raise SystemExit(f"--point {point}: give one quality, CODEC:QUALITY")
             quality = qualities[0]
-            path = runs / f"{codec}-q{quality:g}.safetensors"
+            # keyed by the codec's weights and the training set: retrained codecs or smoke runs never reuse a stale file
+            key = f"{codec}-q{quality:g}-{load_codec(codec).fingerprint.hex()[:12]}-n{len(train_files)}"
+            path = runs / f"{key}.safetensors"
             if not path.exists():
                 train_latent_classifier(
                     codec, quality, train_files, labels, MOBILENET, path, args.distill_epochs, args.finetune_epochs,
-                    cache=runs / f"{codec}-q{quality:g}.examples.pt")
+                    cache=runs / f"{key}.examples.pt")
             weights.append(path)
-            specs.append((codec, [quality]))
+            points.setdefault(codec, []).append(quality)
+        specs = [(codec, sorted(qualities)) for codec, qualities in points.items()]
         result = run_evaluation(
             IMAGENETTE / "val", specs + ANCHORS, jobs=args.jobs, limit=args.limit,
             classifier_factory=MobileNetClassifier.factory(MOBILENET), labels_for=folder_labels(IMAGENETTE / "SOURCE.txt"),

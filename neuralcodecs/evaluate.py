@@ -51,6 +51,7 @@ class Contender:
     decode: Callable[[bytes], np.ndarray]
     device: str = "cpu"
     latents: Callable | None = None  # bytes -> Latents (learned codecs)
+    fingerprint: bytes | None = None  # of the learned codec's weights
 
 
 def parse_codec_arg(text: str) -> tuple[str, list[float] | None]:
@@ -87,6 +88,7 @@ def build_contender(name: str, qualities: list[float] | None, device: str = "cpu
         codec.decode,
         device,
         codec.latents,
+        codec.fingerprint,
     )
 
 
@@ -187,14 +189,25 @@ def _init_worker(codec_args: list[tuple[str, list[float] | None]], device: str, 
     _WORKER["pixel_domain"] = pixel_domain
 
 
-def load_latent_classifiers(paths) -> dict[tuple[str, float], Callable]:
-    """``{(codec, quality): LatentClassifier}`` of latent-classifier weights files."""
+def load_latent_classifiers(paths, contenders: list[Contender] | None = None) -> dict[tuple[str, float], Callable]:
+    """``{(codec, quality): LatentClassifier}`` of latent-classifier weights files.
+
+    With ``contenders``, every classifier must serve one of their points and have been trained
+    on latents of the same codec weights: :class:`CodecArgumentError` otherwise.
+    """
     from .downstream.train_latent import LatentClassifier
 
     found = {}
     for path in paths:
         classifier = LatentClassifier(path)
-        found[(classifier.codec, float(classifier.meta["quality"]))] = classifier
+        key = (classifier.codec, float(classifier.meta["quality"]))
+        if contenders is not None:
+            match = next((c for c in contenders if c.name == key[0] and key[1] in c.qualities), None)
+            if match is None:
+                raise CodecArgumentError(f"latent classifier {path} is for {key[0]} quality {key[1]:g}, which this evaluation does not run")
+            if classifier.meta.get("codec_fingerprint") != match.fingerprint.hex():
+                raise CodecArgumentError(f"latent classifier {path} was trained on latents of other {key[0]} weights")
+        found[key] = classifier
     return found
 
 
@@ -317,6 +330,9 @@ def run_evaluation(
     files = list_dataset(root, limit)
     names = {p: str(p.relative_to(root)) for p in files}
     contenders = [build_contender(n, q, device) for n, q in codec_args]  # validates the specs
+    if len({c.name for c in contenders}) != len(contenders):
+        raise CodecArgumentError("each codec may appear once; give several qualities as NAME:q1,q2")
+    load_latent_classifiers(latent_classifier_paths, contenders)  # typed errors before the first image
     records: list[dict] = []
     if jobs <= 1:
         classifier = classifier_factory() if classifier_factory else None
@@ -376,9 +392,10 @@ def run_eval_cli(args) -> int:
         labels_for = folder_labels(args.class_map)
     if args.domain != "pixel" and (args.task != "classify" or not args.latent_classifier):
         raise CodecArgumentError("--domain latent|both needs --task classify and at least one --latent-classifier")
+    if args.domain == "pixel" and args.latent_classifier:
+        raise CodecArgumentError("--latent-classifier needs --domain latent or both")
     for path in args.latent_classifier or []:
         check_input_file(path, "latent classifier weights")
-    load_latent_classifiers(args.latent_classifier or [])  # typed errors before the first image
     result = run_evaluation(
         args.dataset, codec_args, args.device, args.jobs, args.limit, classifier_factory, labels_for,
         latent_classifier_paths=tuple(args.latent_classifier or ()), pixel_domain=args.domain != "latent",

@@ -306,7 +306,7 @@ register(
         description="WaLLoC (Jacobellis 2025): wavelet packet around a linear encoder and a conv decoder, "
         "8-bit companded latents, per-channel static priors; quality = latent channel count",
         load=_load_walloc,
-        quality=QualitySpec.from_ladder(range(1, 6), default=3, unit="latent channel count"),
+        quality=QualitySpec.from_ladder(range(1, 6), default=3, unit="latent channel set"),
         weights="walloc.safetensors",
         objective=_walloc_objective,
         capabilities={"latents": True, "exact_entropy_parameters": True},

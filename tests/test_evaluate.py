@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from neuralcodecs.cli import main
-from neuralcodecs.errors import WeightsError
+from neuralcodecs.errors import CodecArgumentError, WeightsError
 from neuralcodecs.evaluate import parse_codec_arg, run_evaluation
 from neuralcodecs.perception import folder_labels
 
@@ -105,7 +105,11 @@ def test_latent_domain_classification_reads_the_files_latents(dataset, tmp_path)
 
     torch.manual_seed(0)
     path = tmp_path / "latent.safetensors"
-    save_classifier(LatentMobileNet(192, 16).eval(), path, "hyperprior", 3.0, {"note": "untrained"})
+    from neuralcodecs import load_codec
+
+    fingerprint = load_codec("hyperprior").fingerprint
+    save_classifier(LatentMobileNet(192, 16).eval(), path, "hyperprior", 3.0, {"note": "untrained"}, fingerprint)
+    save_classifier(LatentMobileNet(192, 16).eval(), tmp_path / "other.safetensors", "hyperprior", 3.0, {}, b"x" * 16)
     specs = [("hyperprior", [2.0, 3.0]), ("jpeg", [50.0])]
     labels = folder_labels(dataset / "classes.txt")
     both = run_evaluation(dataset, specs, classifier_factory=tiny_classifier_factory, labels_for=labels,
@@ -120,5 +124,11 @@ def test_latent_domain_classification_reads_the_files_latents(dataset, tmp_path)
     assert "top1" not in hp_only and hp_only["latent_top1"] == hp["latent_top1"]  # same files, same predictions
     with pytest.raises(WeightsError):
         run_evaluation(dataset, specs, progress=False, latent_classifier_paths=(tmp_path / "missing.safetensors",))
+    for bad_specs, classifier in (([("hyperprior", [2.0])], path), (specs, tmp_path / "other.safetensors"),
+                                  ([("hyperprior", [3.0]), ("hyperprior", [2.0])], path)):
+        with pytest.raises(CodecArgumentError):  # no such point / other codec weights / a codec twice
+            run_evaluation(dataset, bad_specs, progress=False, latent_classifier_paths=(classifier,))
     assert main(["eval", "--dataset", str(dataset), "--codec", "hyperprior:3", "--domain", "latent",
                  "--json", str(tmp_path / "x.json")]) == 2  # latent domain without a latent classifier
+    assert main(["eval", "--dataset", str(dataset), "--codec", "hyperprior:3", "--latent-classifier", str(path),
+                 "--json", str(tmp_path / "y.json")]) == 2  # a latent classifier in the pixel domain

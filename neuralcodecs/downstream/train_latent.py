@@ -17,7 +17,6 @@ Weights: ``model.*`` fp16 safetensors, metadata ``kind`` (``latent-classifier``)
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import WeightsError
+from ..errors import CodecArgumentError, WeightsError
 from ..perception import IMAGENET_MEAN, IMAGENET_STD
 from .latent_mobilenet import LatentMobileNet, mobilenet_v2
 
@@ -105,12 +104,14 @@ def fit(model: LatentMobileNet, examples: dict[str, torch.Tensor], distill_epoch
     return log
 
 
-def save_classifier(model: LatentMobileNet, path: str | Path, codec: str, quality: float, record: dict) -> None:
+def save_classifier(model: LatentMobileNet, path: str | Path, codec: str, quality: float, record: dict,
+                    codec_fingerprint: bytes = b"") -> None:
+    """Write fp16 weights with the metadata that names the codec, quality and codec weights it reads."""
     from ..weightfiles import save_weights, update_sidecar
 
     tensors = {f"model.{k}": v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     meta = {"kind": KIND, "codec": codec, "quality": f"{quality:g}", "in_channels": str(model.in_channels),
-            "stride": str(model.stride), "width": str(model.width)}
+            "stride": str(model.stride), "width": str(model.width), "codec_fingerprint": codec_fingerprint.hex()}
     fp = save_weights(path, tensors, meta)
     update_sidecar(path, {"kind": KIND, "codec": codec, "quality": quality, "fingerprint": fp.hex(), **record})
 
@@ -139,9 +140,10 @@ class LatentClassifier:
 
     @torch.no_grad()
     def __call__(self, latents) -> int:
-        if latents.codec != self.codec or latents.tensor.shape[0] != self.model.in_channels:
-            raise WeightsError(f"latent classifier for {self.codec} ({self.model.in_channels} channels) got "
-                               f"{latents.codec} latents with {latents.tensor.shape[0]} channels")
+        shape = (latents.codec, latents.tensor.shape[0], latents.stride[0])
+        if shape != (self.codec, self.model.in_channels, self.model.stride):
+            raise CodecArgumentError(f"latent classifier for {self.codec} ({self.model.in_channels} channels, stride "
+                                     f"{self.model.stride}) got {shape[0]} latents with {shape[1]} channels, stride {shape[2]}")
         return int(self.model(latents.picture_tensor()[None].float()).argmax(1))
 
 
@@ -171,5 +173,5 @@ def train_latent_classifier(codec_name: str, quality: float, train_files: list[P
     record = {"training_images": len(train_files), "examples": int(examples["labels"].numel()), "log": log,
               "prepare_seconds": round(prepare_seconds, 1), "train_seconds": round(sum(r["seconds"] for r in log), 1),
               "settings": {"distill_epochs": distill_epochs, "finetune_epochs": finetune_epochs, "batch": batch, "lr": lr, "seed": seed}}
-    save_classifier(model, out_path, codec_name, quality, record)
+    save_classifier(model, out_path, codec_name, quality, record, codec.fingerprint)
     return record

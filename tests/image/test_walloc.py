@@ -17,7 +17,7 @@ from neuralcodecs.image.walloc.wavelets import WaveletPacket2D
 from neuralcodecs.image.walloc.weights import export_weights, symbol_counts
 from codec_checks import assert_decoding_ignores_thread_count, assert_mutants_decode_or_raise_bitstream_errors  # tests/image
 
-TINY = dict(latent_channels=[3, 12], levels=2, width=32, blocks=1, attention=True)  # f = 4
+TINY = dict(latent_channels=[3, 12], levels=2, width=64, blocks=1, attention=True)  # f = 4
 
 
 def _tiny_codec(path, seed=0, uniform=False):
@@ -43,19 +43,24 @@ def image():
 
 def test_one_packet_level_is_pywavelets_periodized_dwt2_and_inverts():
     x = torch.rand(2, 3, 16, 24, dtype=torch.float64)
-    transform = WaveletPacket2D("bior4.4", levels=1).double()
-    bands = transform.analysis(x)
-    cA, (cH, cV, cD) = pywt.dwt2(x.numpy(), "bior4.4", mode="periodization")
-    for f, reference in enumerate((cA, cH, cV, cD)):  # channel 4c + f
-        np.testing.assert_allclose(bands[:, f::4].numpy(), reference, atol=1e-6)
-    deep = WaveletPacket2D("bior4.4", levels=3).double()
+    for wavelet in ("bior4.4", "haar", "bior2.2"):
+        transform = WaveletPacket2D(wavelet, levels=1)
+        bands = transform.analysis(x)
+        cA, (cH, cV, cD) = pywt.dwt2(x.numpy(), wavelet, mode="periodization")
+        for f, reference in enumerate((cA, cH, cV, cD)):  # channel 4c + f
+            np.testing.assert_allclose(bands[:, f::4].numpy(), reference, atol=1e-10)
+        torch.testing.assert_close(transform.synthesis(bands), x, atol=1e-10, rtol=0)
+    transform = WaveletPacket2D("bior4.4", levels=1)
+    deep = WaveletPacket2D("bior4.4", levels=3)
     coefficients = deep.analysis(x[..., :16, :16])
     assert coefficients.shape == (2, 192, 2, 2)
-    torch.testing.assert_close(deep.synthesis(coefficients), x[..., :16, :16], atol=1e-5, rtol=0)
+    torch.testing.assert_close(deep.synthesis(coefficients), x[..., :16, :16], atol=1e-10, rtol=0)
     # every band is split again: the packet's channel 16 of colour 0 is the level-1 LH band's LL band twice
-    np.testing.assert_allclose(coefficients[:, 16].numpy(), transform.analysis(transform.analysis(transform.analysis(x[..., :16, :16])[:, 1:2]))[:, 0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(coefficients[:, 16].numpy(), transform.analysis(transform.analysis(transform.analysis(x[..., :16, :16])[:, 1:2]))[:, 0].numpy(), atol=1e-10)
     with pytest.raises(ValueError):
         deep.analysis(torch.rand(1, 3, 12, 16))
+    with pytest.raises(ValueError):  # filter lengths the polyphase synthesis does not handle
+        WaveletPacket2D("db2", levels=1)
 
 
 def test_companding_is_bounded_and_inverted():
@@ -82,6 +87,17 @@ def test_round_trip_has_the_picture_size_and_exact_latents(codec, image):
     assert np.array_equal(out, (reference[0].detach().permute(1, 2, 0).numpy()[:37, :45] * 255).round().astype(np.uint8))
 
 
+@pytest.mark.parametrize("size", [(1, 1), (8, 8), (1, 17), (9, 2)])
+def test_tiny_and_thin_pictures_round_trip(codec, size):
+    pixels = np.random.default_rng(1).integers(0, 255, (*size, 3)).astype(np.uint8)
+    for quality in (1, 2):
+        data = codec.encode(pixels, quality=quality)
+        assert codec.decode(data).shape == pixels.shape
+        lat = codec.latents(data)
+        assert lat.picture_tensor().shape[-2:] == (-(-size[0] // 4), -(-size[1] // 4))
+    assert codec.decode(codec.encode(pixels[..., 0], quality=1)).shape == pixels.shape  # grayscale in, gray RGB out
+
+
 def test_file_size_tracks_the_ideal_code_length(codec, image, tmp_path):
     data = codec.encode(image, quality=2)
     header, sections = bitstream.unpack(data)
@@ -102,7 +118,7 @@ def test_latents_are_the_integers_with_their_bits(codec, image):
     data = codec.encode(image, quality=1)
     header, sections = bitstream.unpack(data)
     lat = codec.latents_parsed(header, sections)
-    assert tuple(lat.tensor.shape) == (3, 10, 12) and lat.stride == (8, 8)
+    assert tuple(lat.tensor.shape) == (3, 10, 12) and lat.stride == (4, 4)  # 2**J with J = 2
     assert torch.equal(lat.tensor, torch.from_numpy(codec.symbol_arrays(header, sections)[0] - LATENT_MAX).float())
     total_bits = 8 * len(sections[0])
     assert abs(float(lat.bits.sum()) - total_bits) <= 64 + 64
@@ -159,3 +175,22 @@ def test_mutated_walloc_files_decode_or_raise_bitstream_errors(codec, image):
     seeds = [codec.encode(image, quality=2), codec.encode(image[:20, :33, 0], quality=1)]
     report = assert_mutants_decode_or_raise_bitstream_errors(codec, seeds, 150, 4 * 37 * 45)
     assert "CorruptPayloadError" in report["rejected_by_class"] or "CrcMismatchError" in report["rejected_by_class"]
+
+
+def test_attention_windows_cover_large_grids_and_equal_global_attention_on_one_window():
+    from neuralcodecs.image.walloc.model import SelfAttention
+
+    torch.manual_seed(0)
+    attention = SelfAttention(64, window=4).eval()
+    wide = SelfAttention(64, window=16).eval()
+    wide.load_state_dict(attention.state_dict())
+    x = torch.randn(1, 64, 4, 4)
+    torch.testing.assert_close(attention(x), wide(x))  # one window: global attention
+    big = torch.randn(1, 64, 9, 6)
+    normed = attention.norm(big)
+    expected = big.clone()
+    for i in range(0, 9, 4):  # windows 4x4, 4x2, ..., 1x2 at the edges
+        for j in range(0, 6, 4):
+            expected[..., i : i + 4, j : j + 4] += attention._attend(normed[..., i : i + 4, j : j + 4])
+    torch.testing.assert_close(attention(big), expected)
+    assert not torch.allclose(wide(big), expected)  # global attention differs

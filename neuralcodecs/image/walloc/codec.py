@@ -22,8 +22,8 @@ from ..base import ImageCodec, pixels_to_tensor, tensor_to_pixels
 from .model import LATENT_MAX
 from .weights import CODEC_NAME, load_model
 
-DECODE_FIXED_BYTES = 256 * 2**20  # benchmarks/decoder_memory.py --codec walloc measures the real peak
-DECODE_BYTES_PER_PIXEL = 400  # upper estimate: width-96 activations at H/8 (float32) and the packet levels
+DECODE_FIXED_BYTES = 256 * 2**20  # networks, one attention window's scores; benchmarks/decoder_memory.py measures the peak
+DECODE_BYTES_PER_PIXEL = 200  # the packet levels at full resolution (float32), plus 4 * width per pixel for the decoder
 
 
 class WaLLoCCodec(ImageCodec):
@@ -37,7 +37,7 @@ class WaLLoCCodec(ImageCodec):
         self.priors = [p.numpy() for p in priors]
         self.model_args = model_args
         qualities = range(1, model.num_levels + 1)
-        self.quality = QualitySpec.from_ladder(qualities, default=min(3, model.num_levels), unit="latent channel count")
+        self.quality = QualitySpec.from_ladder(qualities, default=min(3, model.num_levels), unit="latent channel set")
 
     @classmethod
     def from_weights(cls, path: str | Path, device="cpu") -> "WaLLoCCodec":
@@ -49,7 +49,8 @@ class WaLLoCCodec(ImageCodec):
         return self.model.pad_multiple
 
     def decode_memory(self, header: Header) -> int:
-        return DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * header.width * header.height
+        per_pixel = DECODE_BYTES_PER_PIXEL + 4 * self.model.width
+        return DECODE_FIXED_BYTES + per_pixel * header.width * header.height
 
     def grid(self, height: int, width: int) -> tuple[int, int]:
         """Latent grid ``(h, w)`` of a picture of ``height x width``."""
@@ -101,11 +102,11 @@ class WaLLoCCodec(ImageCodec):
         return tensor_to_pixels(self.model.decode_latents(y, q), header.height, header.width)
 
     def _latents_sections(self, header: Header, sections: list[bytes]) -> Latents:
-        """The integer latents ``[C, H/8, W/8]`` (float32, in -127..127; no decoder runs) and the
-        bits each position's ``C`` symbols cost."""
+        """The integer latents ``[C, H/2**J, W/2**J]`` (float32, in -127..127; no decoder runs) and
+        the bits each position's ``C`` symbols cost."""
         q, symbols = self._latent_symbols(header, sections)
         bits = sum(CategoricalCoder.symbol_bits(symbols[c], self.priors[q][c]) for c in range(symbols.shape[0]))
         return Latents(
-            tensor=torch.from_numpy(symbols - LATENT_MAX).float(), stride=(8, 8), height=header.height, width=header.width,
+            tensor=torch.from_numpy(symbols - LATENT_MAX).float(), stride=(self.pad_multiple,) * 2, height=header.height, width=header.width,
             bits=torch.from_numpy(np.asarray(bits, dtype=np.float32)), codec=self.name, quality=float(q + 1),
         )

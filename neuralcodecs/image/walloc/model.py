@@ -8,7 +8,8 @@ Per quality (one entry of ``latent_channels``):
   ``u = 2 L (Phi(z / s) - 0.5)`` (``Phi`` the standard normal CDF, ``s = 127 / 1.85``,
   ``L = 127.499``) -> ``round`` (uniform noise while training) -> integers in [-127, 127];
 * decoder: the inverse companding ``s * Phi^-1(clamp(y / 2L + 1/2, 1e-4, 1 - 1e-4))`` -> 3x3
-  convolution to ``width`` -> residual block, one-head self-attention, residual block ->
+  convolution to ``width`` -> residual block, one-head self-attention (in windows of 64 x 64
+  positions beyond that size), residual block ->
   ``blocks`` residual blocks -> GroupNorm, SiLU, 3x3 convolution to ``3 * 4**J`` coefficients ->
   inverse wavelet packet -> ``+ 0.5``.  All of it at ``H / 2**J``: no up-sampling layer (the
   diffusers KL-VAE decoder with a single block, as the authors use it).
@@ -34,6 +35,7 @@ COMPAND_SCALE = LATENT_MAX / 1.85
 COMPAND_LIMIT = LATENT_MAX + 0.5 - 1e-3
 SYMBOLS = 2 * LATENT_MAX + 1  # alphabet of one latent: 255 values
 HISTOGRAM_DECAY = 0.99
+ATTENTION_WINDOW = 64  # latent positions per side of an attention window (512 pixels at J = 3)
 
 
 def compand(z: torch.Tensor) -> torch.Tensor:
@@ -62,20 +64,32 @@ class ResidualBlock(nn.Module):
 
 
 class SelfAttention(nn.Module):
-    """One-head self-attention over all positions (GroupNorm first, residual)."""
+    """One-head self-attention (GroupNorm first, residual) within windows of ``window x window``
+    positions: over all positions for grids up to ``window`` on a side (every training crop:
+    256 pixels are 32 positions), so that decoding stays linear in the picture size (global
+    attention over a 12-megapixel picture's 190k positions would take minutes)."""
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, window: int = ATTENTION_WINDOW):
         super().__init__()
+        self.window = int(window)
         self.norm = nn.GroupNorm(32, width, eps=1e-6)
         self.qkv = nn.Linear(width, 3 * width)
         self.out = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, C, h, w = x.shape
-        tokens = self.norm(x).flatten(2).transpose(1, 2)  # (B, hw, C)
-        q, k, v = self.qkv(tokens).chunk(3, dim=-1)
+    def _attend(self, tile: torch.Tensor) -> torch.Tensor:
+        B, C, h, w = tile.shape
+        q, k, v = self.qkv(tile.flatten(2).transpose(1, 2)).chunk(3, dim=-1)  # (B, hw, C) each
         attended = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None])[:, 0]
-        return x + self.out(attended).transpose(1, 2).reshape(B, C, h, w)
+        return self.out(attended).transpose(1, 2).reshape(B, C, h, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        normed = self.norm(x)
+        h, w = x.shape[-2:]
+        if h <= self.window and w <= self.window:
+            return x + self._attend(normed)
+        rows = [torch.cat([self._attend(normed[..., i : i + self.window, j : j + self.window])
+                           for j in range(0, w, self.window)], dim=-1) for i in range(0, h, self.window)]
+        return x + torch.cat(rows, dim=-2)
 
 
 class Decoder(nn.Module):
@@ -108,6 +122,9 @@ class WaLLoCModel(nn.Module):
         self.latent_channels = tuple(int(c) for c in latent_channels)
         if not self.latent_channels:
             raise ValueError("WaLLoC needs at least one latent channel count")
+        if width % 32 or width < 64:  # GroupNorm(32): one channel per group cannot normalize a 1x1 grid
+            raise ValueError(f"decoder width must be a multiple of 32 and at least 64, not {width}")
+        self.width = int(width)
         self.wpt = WaveletPacket2D(wavelet, levels)
         coefficients = 3 * 4**levels
         self.num_levels = len(self.latent_channels)  # qualities (the training loop's "levels" of rate)

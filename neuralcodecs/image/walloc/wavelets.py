@@ -28,8 +28,9 @@ def _filters(wavelet: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, to
     import pywt
 
     w = pywt.Wavelet(wavelet)
-    if len(w.dec_lo) % 2 or not (len(w.dec_lo) == len(w.dec_hi) == len(w.rec_lo) == len(w.rec_hi)):
-        raise ValueError(f"wavelet {wavelet!r}: filters of unequal or odd length are not supported")
+    if len(w.dec_lo) % 4 != 2 or not (len(w.dec_lo) == len(w.dec_hi) == len(w.rec_lo) == len(w.rec_hi)):
+        raise ValueError(f"wavelet {wavelet!r}: only filters of one length L with L % 4 == 2 are supported "
+                         "(bior4.4, bior2.2, haar, coif1, ...)")
     return tuple(torch.tensor(f, dtype=torch.float64) for f in (w.dec_lo, w.dec_hi, w.rec_lo, w.rec_hi))
 
 
@@ -74,8 +75,9 @@ class WaveletPacket2D(nn.Module):
         super().__init__()
         dec_lo, dec_hi, rec_lo, rec_hi = _filters(wavelet)
         self.wavelet, self.levels, self.taps = wavelet, int(levels), dec_lo.numel()
-        self.register_buffer("analysis_kernels", _analysis_kernels(dec_lo, dec_hi).float(), persistent=False)
-        self.register_buffer("synthesis_kernels", _polyphase_kernels(rec_lo, rec_hi).float(), persistent=False)
+        # float64, cast to the input's precision per call
+        self.register_buffer("analysis_kernels", _analysis_kernels(dec_lo, dec_hi), persistent=False)
+        self.register_buffer("synthesis_kernels", _polyphase_kernels(rec_lo, rec_hi), persistent=False)
 
     @property
     def factor(self) -> int:
