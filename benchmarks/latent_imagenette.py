@@ -84,6 +84,7 @@ def main() -> int:
     ap.add_argument("--runs", default=str(ROOT / "runs" / "latent"), help="classifier weights and caches")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--reuse", action="store_true", help="reprint the table of an existing result")
+    ap.add_argument("--train-only", action="store_true", help="train the missing classifiers and stop")
     args = ap.parse_args()
     out = RESULTS / "latent_imagenette.json"
     if not args.reuse:
@@ -112,6 +113,8 @@ def main() -> int:
             weights.append(path)
             points.setdefault(codec, []).append(quality)
         specs = [(codec, sorted(qualities)) for codec, qualities in points.items()]
+        if args.train_only:
+            return 0
         result = run_evaluation(
             IMAGENETTE / "val", specs + ANCHORS, jobs=args.jobs, limit=args.limit,
             classifier_factory=MobileNetClassifier.factory(MOBILENET), labels_for=folder_labels(IMAGENETTE / "SOURCE.txt"),
