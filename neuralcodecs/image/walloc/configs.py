@@ -11,7 +11,8 @@ latent channel counts, one per quality: ``C`` latents of 8 bits per ``2**J x 2**
   ``C`` in 12 ("16x") and 48 ("4x").  For users with a GPU.
 * ``cpu``: the reduced configuration trained on two CPU cores: the same transform, encoder and
   companding, the same decoder layout at width 96 (1.0 M parameters per rate), ``C`` in 3, 6,
-  12, 24, 48 (5.3 M parameters in all).
+  12, 24, 48 (5.3 M parameters in all), the encoder's output scaled by 100 so that the 8-bit
+  latents are used from the first step (``encoder_gain``, see the model).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from ...codec import named_configuration
 
 CONFIGS: dict[str, dict] = {
     "paper": dict(latent_channels=(12, 48), levels=3, wavelet="bior4.4", width=768, blocks=3, attention=True),
-    "cpu": dict(latent_channels=(3, 6, 12, 24, 48), levels=3, wavelet="bior4.4", width=96, blocks=3, attention=True),
+    "cpu": dict(latent_channels=(3, 6, 12, 24, 48), levels=3, wavelet="bior4.4", width=96, blocks=3, attention=True,
+                encoder_gain=100.0),
 }
 
 
