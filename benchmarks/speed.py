@@ -111,7 +111,7 @@ def main() -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1))
     where = f"{meta['device']}, {meta['machine']['cpu']}, {meta['torch_threads']} threads"
-    print(f"Kodak (24 images, 768x512), median ms per image, {where}")
+    print(f"Kodak ({len(files)} images, 768x512 or 512x768), median ms per image, {where}")
     print("| codec | encode ms | decode ms | decode MP/s |")
     print("|---|---:|---:|---:|")
     size = ", ".join(f"{k}={v}" for k, v in sizes.items())
