@@ -60,6 +60,28 @@ def validate_points(model, x: torch.Tensor, points, run) -> dict:
     return {"loss": sum(losses) / len(losses), "bpp": bpps, "psnr": psnrs}
 
 
+def random_quality_mse_loss(model, x: torch.Tensor) -> dict:
+    """Training loss of codecs without a rate term (the rate is set by the quality's structure:
+    codebooks, latent channels): one uniformly drawn quality of ``model.num_levels`` for the
+    batch ``x`` ``(B, 3, H, W)``, MSE in [0, 255] units; ``model(x, quality)`` returns
+    ``x_hat`` (unclamped) and ``bpp`` (an estimate)."""
+    quality = int(torch.randint(0, model.num_levels, ()))
+    out = model(x, quality)
+    mse = torch.mean((out["x_hat"].float() - x) ** 2)
+    return {"loss": mse * 255**2, "mse": mse, "bpp": out["bpp"], "x_hat": out["x_hat"]}
+
+
+def validate_quality_ladder(model, x: torch.Tensor) -> dict:
+    """Validation of such codecs at every quality (eval mode: nearest codewords, rounded latents):
+    mean MSE loss, per-quality bpp (estimate) and PSNR (dB)."""
+
+    def run(quality):
+        out = model(x, quality)
+        return torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2) * 255**2, out["bpp"], out["x_hat"]
+
+    return validate_points(model, x, range(model.num_levels), run)
+
+
 def validate_levels(model, x: torch.Tensor) -> dict:
     """Rate-distortion loss with rounding (eval mode) at every level; per-level bpp and PSNR (dB)."""
 

@@ -8,10 +8,8 @@ usage priors.  ``--model-args '{"config": "cpu"}'`` picks a named configuration
 
 from __future__ import annotations
 
-import torch
-
 from ...codec import Objective
-from ..variable_rate import validate_points
+from ..variable_rate import random_quality_mse_loss, validate_quality_ladder
 from .configs import model_args
 from .model import McQuicModel
 
@@ -21,22 +19,8 @@ def build_model(config: str = "cpu", **overrides) -> McQuicModel:
     return McQuicModel(**model_args(config, **overrides))
 
 
-def quality_loss(model: McQuicModel, x: torch.Tensor) -> dict:
-    """One uniformly drawn quality for the batch ``x`` ``(B, 3, H, W)``."""
-    quality = int(torch.randint(0, model.num_levels, ()))
-    out = model(x, quality)
-    mse = torch.mean((out["x_hat"].float() - x) ** 2)
-    return {"loss": mse * 255**2, "mse": mse, "bpp": out["bpp"], "x_hat": out["x_hat"]}
-
-
-def validate_qualities(model: McQuicModel, x: torch.Tensor) -> dict:
-    """Nearest-codeword coding at every quality: mean loss, per-quality bpp (prior estimate) and PSNR (dB)."""
-
-    def run(quality):
-        out = model(x, quality)
-        return torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2) * 255**2, out["bpp"], out["x_hat"]
-
-    return validate_points(model, x, range(model.num_levels), run)
+quality_loss = random_quality_mse_loss  # one random quality per step, MSE (no rate term)
+validate_qualities = validate_quality_ladder
 
 
 def _export(*args, **kwargs) -> dict:
