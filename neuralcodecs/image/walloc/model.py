@@ -120,7 +120,7 @@ class WaLLoCModel(nn.Module):
             unused -- and Adam grows the weights by about ``lr`` per step: a first CPU run (gain
             1, 3,600 steps) still had latents of standard deviation 0.3-0.9, nearly ternary.
             A gain of 100 starts them at a standard deviation of ~23 and lets Adam move the
-            weights at their own scale (the authors' 150 epochs reach that scale with gain 1).
+            weights at their own scale; ``paper`` keeps the authors' gain of 1.
     """
 
     def __init__(self, latent_channels=(12,), levels: int = 3, wavelet: str = "bior4.4", width: int = 96,
