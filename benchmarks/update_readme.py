@@ -81,7 +81,7 @@ def speed() -> str | None:
         if not data:
             continue
         meta, med = data["meta"], data["median"]
-        where = f"{meta['device']} / {meta['machine']['cpu']}, {meta['torch_threads']} threads"
+        where = f"{meta['device']} / {meta['machine']['cpu']}, {meta['torch_threads']} threads, {len(data['rows'])} Kodak images"
         codec = data.get("codec", "hyperprior")
         sizes = ", ".join(f"{k}={data[k]}" for k in ("N", "M") if k in data)
         label = f"neuralcodecs {codec}" + (f" ({sizes})" if sizes else "") + (f" quality {data['quality']:g}" if "quality" in data else "")
