@@ -332,11 +332,10 @@ def run_evaluation(
     contenders = [build_contender(n, q, device) for n, q in codec_args]  # validates the specs
     if len({c.name for c in contenders}) != len(contenders):
         raise CodecArgumentError("each codec may appear once; give several qualities as NAME:q1,q2")
-    load_latent_classifiers(latent_classifier_paths, contenders)  # typed errors before the first image
+    latent_classifiers = load_latent_classifiers(latent_classifier_paths, contenders)  # typed errors first
     records: list[dict] = []
     if jobs <= 1:
         classifier = classifier_factory() if classifier_factory else None
-        latent_classifiers = load_latent_classifiers(latent_classifier_paths)
         for path in tqdm(files, desc="eval", disable=not progress, dynamic_ncols=True):
             records.append(evaluate_image(path, contenders, classifier, names[path], latent_classifiers, pixel_domain))
     else:
