@@ -178,6 +178,17 @@ class GainUnitImageCodec(ImageCodec):
         return {"quality_x256": q256, "latent_channels": self.latent_channels}
 
 
+def ladder_index(header: Header, count: int) -> int:
+    """0-based rate index of a file whose header config is only ``quality`` (1-based, 1..``count``);
+    :class:`HeaderFieldError` otherwise.  For codecs whose qualities index a ladder of weights."""
+    if set(header.config) != {"quality"}:
+        raise HeaderFieldError(f"{header.codec} config must hold only quality, got {sorted(header.config)}")
+    q = header.config["quality"]
+    if not 1 <= q <= count:
+        raise HeaderFieldError(f"quality {q} outside 1..{count} of the loaded weights")
+    return q - 1
+
+
 def pixels_to_tensor(pixels: np.ndarray, multiple: int, device: torch.device) -> torch.Tensor:
     """uint8 ``(H, W, 3)`` -> float ``(1, 3, H', W')`` in [0, 1], edge-padded to multiples."""
     h, w = pixels.shape[:2]

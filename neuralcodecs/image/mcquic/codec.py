@@ -17,8 +17,8 @@ import torch
 from ...bitstream import Header
 from ...codec import Latents, QualitySpec
 from ...entropy.coders import CategoricalCoder
-from ...errors import HeaderFieldError, SectionLayoutError
-from ..base import ImageCodec, pixels_to_tensor, tensor_to_pixels
+from ...errors import SectionLayoutError
+from ..base import ImageCodec, ladder_index, pixels_to_tensor, tensor_to_pixels
 from .weights import CODEC_NAME, load_model
 
 DECODE_FIXED_BYTES = 256 * 2**20  # benchmarks/decoder_memory.py --codec mcquic measures the real peak
@@ -70,12 +70,7 @@ class McQuicCodec(ImageCodec):
 
     # ------------------------------------------------------------------ decoding
     def _quality(self, header: Header) -> int:
-        if set(header.config) != {"quality"}:
-            raise HeaderFieldError(f"mcquic config must hold only quality, got {sorted(header.config)}")
-        q = header.config["quality"]
-        if not 1 <= q <= self.model.num_levels:
-            raise HeaderFieldError(f"quality {q} outside 1..{self.model.num_levels} of the loaded weights")
-        return q - 1
+        return ladder_index(header, self.model.num_levels)
 
     def _check_layout(self, header: Header, sections: list[bytes]) -> None:
         q = self._quality(header)

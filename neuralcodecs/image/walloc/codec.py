@@ -17,8 +17,8 @@ import torch
 from ...bitstream import Header
 from ...codec import Latents, QualitySpec
 from ...entropy.coders import CategoricalCoder
-from ...errors import HeaderFieldError, SectionLayoutError
-from ..base import ImageCodec, pixels_to_tensor, tensor_to_pixels
+from ...errors import SectionLayoutError
+from ..base import ImageCodec, ladder_index, pixels_to_tensor, tensor_to_pixels
 from .model import LATENT_MAX
 from .weights import CODEC_NAME, load_model
 
@@ -68,12 +68,7 @@ class WaLLoCCodec(ImageCodec):
 
     # ------------------------------------------------------------------ decoding
     def _quality(self, header: Header) -> int:
-        if set(header.config) != {"quality"}:
-            raise HeaderFieldError(f"walloc config must hold only quality, got {sorted(header.config)}")
-        q = header.config["quality"]
-        if not 1 <= q <= self.model.num_levels:
-            raise HeaderFieldError(f"quality {q} outside 1..{self.model.num_levels} of the loaded weights")
-        return q - 1
+        return ladder_index(header, self.model.num_levels)
 
     def _check_layout(self, header: Header, sections: list[bytes]) -> None:
         q = self._quality(header)
