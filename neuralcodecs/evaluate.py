@@ -178,49 +178,55 @@ _WORKER: dict = {}
 
 
 def _init_worker(codec_args: list[tuple[str, list[float] | None]], device: str, threads: int, classifier_factory,
-                 latent_classifier_paths=(), pixel_domain=True):
+                 point_classifier_paths=(), pixel_domain=True):
     import torch
 
     if threads:
         torch.set_num_threads(threads)
     _WORKER["contenders"] = [build_contender(n, q, device) for n, q in codec_args]
     _WORKER["classifier"] = classifier_factory() if classifier_factory else None
-    _WORKER["latent_classifiers"] = load_latent_classifiers(latent_classifier_paths)
+    _WORKER["point_classifiers"] = load_point_classifiers(point_classifier_paths)
     _WORKER["pixel_domain"] = pixel_domain
 
 
-def load_latent_classifiers(paths, contenders: list[Contender] | None = None) -> dict[tuple[str, float], Callable]:
-    """``{(codec, quality): LatentClassifier}`` of latent-classifier weights files.
+def load_point_classifiers(paths, contenders: list[Contender] | None = None) -> dict[tuple[str, str, float], Callable]:
+    """``{(domain, codec, quality): classifier}`` of point-classifier weights files.
 
-    With ``contenders``, every classifier must serve one of their points and have been trained
-    on latents of the same codec weights: :class:`CodecArgumentError` otherwise.
+    ``domain`` is ``latent`` (:class:`~neuralcodecs.downstream.train_latent.LatentClassifier`,
+    reads the file's latents) or ``pixel`` (:class:`~neuralcodecs.downstream.train_latent.TunedPixelClassifier`,
+    fine-tuned on that point's decoded pixels).  With ``contenders``, every classifier must serve
+    one of their points and have been trained on files of the same codec weights:
+    :class:`CodecArgumentError` otherwise.
     """
-    from .downstream.train_latent import LatentClassifier
+    from .downstream.train_latent import load_point_classifier
 
     found = {}
     for path in paths:
-        classifier = LatentClassifier(path)
-        key = (classifier.codec, float(classifier.meta["quality"]))
+        classifier = load_point_classifier(path)
+        key = (classifier.domain, classifier.codec, float(classifier.meta["quality"]))
         if contenders is not None:
-            match = next((c for c in contenders if c.name == key[0] and key[1] in c.qualities), None)
+            match = next((c for c in contenders if c.name == key[1] and key[2] in c.qualities), None)
             if match is None:
-                raise CodecArgumentError(f"latent classifier {path} is for {key[0]} quality {key[1]:g}, which this evaluation does not run")
+                raise CodecArgumentError(f"{key[0]} classifier {path} is for {key[1]} quality {key[2]:g}, which this evaluation does not run")
             if classifier.meta.get("codec_fingerprint") != match.fingerprint.hex():
-                raise CodecArgumentError(f"latent classifier {path} was trained on latents of other {key[0]} weights")
+                raise CodecArgumentError(f"{key[0]} classifier {path} was trained on files of other {key[1]} weights")
+        if key in found:
+            raise CodecArgumentError(f"two {key[0]} classifiers for {key[1]} quality {key[2]:g}")
         found[key] = classifier
     return found
 
 
 def evaluate_image(path: Path, contenders: list[Contender], classifier=None, name: str | None = None,
-                   latent_classifiers: dict | None = None, pixel_domain: bool = True) -> dict:
+                   point_classifiers: dict | None = None, pixel_domain: bool = True) -> dict:
     """All points of all contenders on one image.
 
     Returns ``{"name": file name, "pixels": H*W, "points": {contender: [point, ...]}}`` with a
     point ``{quality, bytes, bpp, psnr-rgb, ms-ssim-rgb, encoding_time, decoding_time}``
     (plus ``original_prediction`` with a classifier; ``prediction`` and ``classify_time`` of the
     decoded pixels when ``pixel_domain``; ``latent_prediction`` and ``latent_time`` -- reading the
-    file's latents and classifying them, no synthesis -- where ``latent_classifiers`` has one for
-    the point's ``(codec, quality)``).
+    file's latents and classifying them, no synthesis -- where ``point_classifiers`` has a latent
+    classifier for the point's ``(codec, quality)``; ``tuned_prediction`` and ``tuned_time`` where it
+    has a pixel classifier fine-tuned on that point's decoded pixels).
     """
     from .image.io import load_image
 
@@ -253,7 +259,12 @@ def evaluate_image(path: Path, contenders: list[Contender], classifier=None, nam
                 t3 = time.perf_counter()
                 point["prediction"] = int(classifier(decoded))
                 point["classify_time"] = time.perf_counter() - t3
-            latent_classifier = (latent_classifiers or {}).get((c.name, float(q)))
+            tuned = (point_classifiers or {}).get(("pixel", c.name, float(q)))
+            if tuned is not None:
+                t3 = time.perf_counter()
+                point["tuned_prediction"] = int(tuned(decoded))
+                point["tuned_time"] = time.perf_counter() - t3
+            latent_classifier = (point_classifiers or {}).get(("latent", c.name, float(q)))
             if latent_classifier is not None and c.latents is not None:
                 t3 = time.perf_counter()
                 point["latent_prediction"] = int(latent_classifier(c.latents(data)))
@@ -264,7 +275,7 @@ def evaluate_image(path: Path, contenders: list[Contender], classifier=None, nam
 
 
 def _evaluate_in_worker(path: Path, name: str) -> dict:
-    return evaluate_image(path, _WORKER["contenders"], _WORKER["classifier"], name, _WORKER["latent_classifiers"],
+    return evaluate_image(path, _WORKER["contenders"], _WORKER["classifier"], name, _WORKER["point_classifiers"],
                           _WORKER["pixel_domain"])
 
 
@@ -273,8 +284,10 @@ def _evaluate_in_worker(path: Path, name: str) -> dict:
 _METRICS = ("bpp", "psnr-rgb", "psnr-y", "psnr-yuv", "ms-ssim-rgb", "encoding_time", "decoding_time")
 
 
-# (result prefix, point key, time key): classifying decoded pixels, classifying the file's latents
-_CLASSIFY_PATHS = (("", "prediction", "classify_time"), ("latent_", "latent_prediction", "latent_time"))
+# (result prefix, point key, time key): classifying decoded pixels, with the model fine-tuned on
+# the point's decoded pixels, classifying the file's latents
+_CLASSIFY_PATHS = (("", "prediction", "classify_time"), ("tuned_", "tuned_prediction", "tuned_time"),
+                   ("latent_", "latent_prediction", "latent_time"))
 
 
 def aggregate(records: list[dict], contenders: list[Contender], labels: dict[str, int] | None = None) -> list[dict]:
@@ -320,7 +333,7 @@ def run_evaluation(
     classifier_factory: Callable | None = None,
     labels_for: Callable[[Path], int] | None = None,
     progress: bool = True,
-    latent_classifier_paths: tuple = (),
+    point_classifier_paths: tuple = (),
     pixel_domain: bool = True,
 ) -> dict:
     """Evaluate and return the JSON-ready result (``meta`` + ``curves``)."""
@@ -332,17 +345,17 @@ def run_evaluation(
     contenders = [build_contender(n, q, device) for n, q in codec_args]  # validates the specs
     if len({c.name for c in contenders}) != len(contenders):
         raise CodecArgumentError("each codec may appear once; give several qualities as NAME:q1,q2")
-    latent_classifiers = load_latent_classifiers(latent_classifier_paths, contenders)  # typed errors first
+    point_classifiers = load_point_classifiers(point_classifier_paths, contenders)  # typed errors first
     records: list[dict] = []
     if jobs <= 1:
         classifier = classifier_factory() if classifier_factory else None
         for path in tqdm(files, desc="eval", disable=not progress, dynamic_ncols=True):
-            records.append(evaluate_image(path, contenders, classifier, names[path], latent_classifiers, pixel_domain))
+            records.append(evaluate_image(path, contenders, classifier, names[path], point_classifiers, pixel_domain))
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")  # fork after torch's thread pools start is unsafe
         with ProcessPoolExecutor(
-            jobs, mp_context=context, initializer=_init_worker, initargs=(codec_args, device, threads, classifier_factory, tuple(latent_classifier_paths), pixel_domain)
+            jobs, mp_context=context, initializer=_init_worker, initargs=(codec_args, device, threads, classifier_factory, tuple(point_classifier_paths), pixel_domain)
         ) as pool:
             futures = {pool.submit(_evaluate_in_worker, p, names[p]): p for p in files}
             for fut in tqdm(as_completed(futures), total=len(files), desc="eval", disable=not progress, dynamic_ncols=True):
@@ -393,11 +406,20 @@ def run_eval_cli(args) -> int:
         raise CodecArgumentError("--domain latent|both needs --task classify and at least one --latent-classifier")
     if args.domain == "pixel" and args.latent_classifier:
         raise CodecArgumentError("--latent-classifier needs --domain latent or both")
-    for path in args.latent_classifier or []:
-        check_input_file(path, "latent classifier weights")
+    if args.pixel_classifier and (args.task != "classify" or args.domain == "latent"):
+        raise CodecArgumentError("--pixel-classifier needs --task classify and --domain pixel or both")
+    from .downstream.train_latent import KINDS
+    from .weightfiles import read_metadata
+
+    for flag, domain in (("latent_classifier", "latent"), ("pixel_classifier", "pixel")):
+        for path in getattr(args, flag) or []:
+            check_input_file(path, f"{domain} classifier weights")
+            if read_metadata(path).get("kind") != KINDS[domain]:
+                raise CodecArgumentError(f"--{flag.replace('_', '-')} {path} is not a {KINDS[domain]}")
     result = run_evaluation(
         args.dataset, codec_args, args.device, args.jobs, args.limit, classifier_factory, labels_for,
-        latent_classifier_paths=tuple(args.latent_classifier or ()), pixel_domain=args.domain != "latent",
+        point_classifier_paths=tuple(args.latent_classifier or ()) + tuple(args.pixel_classifier or ()),
+        pixel_domain=args.domain != "latent",
     )
     atomic_write_bytes(out, json.dumps(result, indent=1).encode(), overwrite=args.force)
     for curve in result["curves"]:

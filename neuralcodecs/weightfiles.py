@@ -71,6 +71,23 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     return tensors, metadata
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file, read from its header alone (no tensors)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            header_len = int.from_bytes(f.read(8), "little")
+            if not 0 < header_len <= 100_000_000:
+                raise ValueError(f"header length {header_len}")
+            return json.loads(f.read(header_len)).get("__metadata__", {}) or {}
+    except FileNotFoundError:
+        raise WeightsError(f"weights file not found: {path}") from None
+    except OSError as exc:
+        raise WeightsError(f"cannot read weights file {path}: {exc}") from None
+    except (ValueError, json.JSONDecodeError, AttributeError) as exc:
+        raise WeightsError(f"{path} is not a valid safetensors weights file: {exc}") from None
+
+
 def sidecar_path(weights_path: str | os.PathLike) -> Path:
     """The JSON that documents a weights file (training data, command, results)."""
     return Path(weights_path).with_suffix(".json")

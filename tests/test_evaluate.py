@@ -100,7 +100,7 @@ def test_eval_and_plot_commands(dataset, tmp_path, capsys):
 def test_latent_domain_classification_reads_the_files_latents(dataset, tmp_path):
     import torch
 
-    from neuralcodecs.downstream.latent_mobilenet import LatentMobileNet
+    from neuralcodecs.downstream.latent_mobilenet import LatentMobileNet, PixelMobileNet
     from neuralcodecs.downstream.train_latent import save_classifier
 
     torch.manual_seed(0)
@@ -110,25 +110,35 @@ def test_latent_domain_classification_reads_the_files_latents(dataset, tmp_path)
     fingerprint = load_codec("hyperprior").fingerprint
     save_classifier(LatentMobileNet(192, 16).eval(), path, "hyperprior", 3.0, {"note": "untrained"}, fingerprint)
     save_classifier(LatentMobileNet(192, 16).eval(), tmp_path / "other.safetensors", "hyperprior", 3.0, {}, b"x" * 16)
+    tuned = tmp_path / "tuned.safetensors"
+    save_classifier(PixelMobileNet().eval(), tuned, "hyperprior", 2.0, {"note": "untrained"}, fingerprint)
     specs = [("hyperprior", [2.0, 3.0]), ("jpeg", [50.0])]
     labels = folder_labels(dataset / "classes.txt")
     both = run_evaluation(dataset, specs, classifier_factory=tiny_classifier_factory, labels_for=labels,
-                          progress=False, latent_classifier_paths=(path,))
+                          progress=False, point_classifier_paths=(path, tuned))
     hp, jpeg = (c["results"] for c in both["curves"])
     assert hp["latent_top1"][0] is None and hp["latent_top1"][1] is not None  # only the classifier's quality
     assert 0 <= hp["latent_agreement"][1] <= 1 and hp["latent_time"][1] > 0 and len(hp["top1"]) == 2
-    assert "latent_top1" not in jpeg and len(jpeg["top1"]) == 1
+    assert hp["tuned_top1"][0] is not None and hp["tuned_top1"][1] is None and hp["tuned_time"][0] > 0
+    assert "latent_top1" not in jpeg and "tuned_top1" not in jpeg and len(jpeg["top1"]) == 1
     latent_only = run_evaluation(dataset, specs, classifier_factory=tiny_classifier_factory, labels_for=labels,
-                                 progress=False, latent_classifier_paths=(path,), pixel_domain=False)
+                                 progress=False, point_classifier_paths=(path,), pixel_domain=False)
     hp_only = latent_only["curves"][0]["results"]
     assert "top1" not in hp_only and hp_only["latent_top1"] == hp["latent_top1"]  # same files, same predictions
     with pytest.raises(WeightsError):
-        run_evaluation(dataset, specs, progress=False, latent_classifier_paths=(tmp_path / "missing.safetensors",))
+        run_evaluation(dataset, specs, progress=False, point_classifier_paths=(tmp_path / "missing.safetensors",))
     for bad_specs, classifier in (([("hyperprior", [2.0])], path), (specs, tmp_path / "other.safetensors"),
                                   ([("hyperprior", [3.0]), ("hyperprior", [2.0])], path)):
         with pytest.raises(CodecArgumentError):  # no such point / other codec weights / a codec twice
-            run_evaluation(dataset, bad_specs, progress=False, latent_classifier_paths=(classifier,))
+            run_evaluation(dataset, bad_specs, progress=False, point_classifier_paths=(classifier,))
     assert main(["eval", "--dataset", str(dataset), "--codec", "hyperprior:3", "--domain", "latent",
                  "--json", str(tmp_path / "x.json")]) == 2  # latent domain without a latent classifier
     assert main(["eval", "--dataset", str(dataset), "--codec", "hyperprior:3", "--latent-classifier", str(path),
                  "--json", str(tmp_path / "y.json")]) == 2  # a latent classifier in the pixel domain
+    import torchvision
+
+    torch.save(torchvision.models.mobilenet_v2(weights=None).state_dict(), tmp_path / "mobilenet.pth")
+    common = ["eval", "--dataset", str(dataset), "--codec", "hyperprior:2,3", "--task", "classify", "--classifier-weights",
+              str(tmp_path / "mobilenet.pth"), "--class-map", str(dataset / "classes.txt")]
+    assert main(common + ["--domain", "both", "--latent-classifier", str(tuned), "--json", str(tmp_path / "z.json")]) == 2
+    assert main(common + ["--pixel-classifier", str(path), "--json", str(tmp_path / "w.json")]) == 2  # wrong kinds

@@ -103,3 +103,24 @@ class LatentMobileNet(nn.Module):
     def teacher_activations(teacher: nn.Module, pixels: torch.Tensor, stride: int) -> torch.Tensor:
         """The pixel-domain network's activations at the cut for normalized pixels ``(B, 3, H, W)``."""
         return teacher.features[: CUTS[stride][0]](pixels)
+
+
+class PixelMobileNet(nn.Module):
+    """The whole MobileNetV2, fine-tuned on one codec point's *decoded* pixels.
+
+    The pixel-domain counterpart of :class:`LatentMobileNet`, trained the same way (labels plus
+    the teacher's soft targets, same epochs, same images) so that latent and pixel paths are
+    compared on equal terms.  Input: ImageNet-normalized pixels ``(B, 3, H, W)``; logits
+    ``(B, 1000)``.
+    """
+
+    def __init__(self, teacher: nn.Module | None = None):
+        super().__init__()
+        if teacher is None:
+            import torchvision
+
+            teacher = torchvision.models.mobilenet_v2(weights=None)
+        self.net = copy.deepcopy(teacher)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net(pixels)

@@ -1,18 +1,23 @@
-"""Training and loading of latent-domain MobileNetV2 classifiers (:class:`LatentMobileNet`).
+"""Training and loading of classifiers for one codec point: latent-domain MobileNetV2
+(:class:`LatentMobileNet`, the ``latent`` domain) and its fair pixel-domain counterpart
+(:class:`PixelMobileNet`, the ``pixel`` domain: the whole MobileNetV2 fine-tuned on the point's
+decoded pixels).
 
 Data: every training image (and its mirror image) is encoded with the codec at one quality and
 its latents are read back from the file (:meth:`Codec.latents`), exactly as a user of the
-``.ncb`` file would get them; the pixel-domain MobileNetV2 (the teacher) sees the original image
-(normalized, at its own size -- Imagenette's are 224x224).
+``.ncb`` file would get them -- or, for the pixel domain, the file is decoded; the pixel-domain
+MobileNetV2 (the teacher) sees the original image (normalized, at its own size -- Imagenette's
+are 224x224).
 
-1. *Distillation*: only the adapter trains, to reproduce the teacher's activations at the cut
-   (mean squared error, the tail is not even run).
-2. *Fine-tuning*: adapter and tail train on the labels (cross-entropy over the 1000 ImageNet
-   classes) plus the teacher's soft targets (KL divergence at temperature 2); the tail's batch
-   normalization keeps its ImageNet statistics.
+1. *Distillation* (latent domain only): only the adapter trains, to reproduce the teacher's
+   activations at the cut (mean squared error, the tail is not even run).
+2. *Fine-tuning*: the model trains on the labels (cross-entropy over the 1000 ImageNet classes)
+   plus the teacher's soft targets (KL divergence at temperature 2); the pretrained convolutional
+   layers keep their ImageNet batch-normalization statistics.
 
-Weights: ``model.*`` fp16 safetensors, metadata ``kind`` (``latent-classifier``), ``codec``,
-``quality``, ``in_channels``, ``stride``, ``width``; a sidecar JSON records the run.
+Weights: ``model.*`` fp16 safetensors, metadata ``kind`` (``latent-classifier`` or
+``pixel-classifier``), ``codec``, ``quality``, ``codec_fingerprint`` and, for latents,
+``in_channels``, ``stride``, ``width``; a sidecar JSON records the run.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import torch.nn.functional as F
 
 from ..errors import CodecArgumentError, WeightsError
 from ..perception import IMAGENET_MEAN, IMAGENET_STD
-from .latent_mobilenet import LatentMobileNet, mobilenet_v2
+from .latent_mobilenet import LatentMobileNet, PixelMobileNet, mobilenet_v2
 
-KIND = "latent-classifier"
+KINDS = {"latent": "latent-classifier", "pixel": "pixel-classifier"}
+KIND = KINDS["latent"]
 KD_TEMPERATURE = 2.0
 
 
@@ -40,24 +46,42 @@ def normalize_pixels(pixels: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def build_examples(codec, quality: float, files: list[Path], labels: list[int], teacher, stride: int,
-                   mirror: bool = True, progress: bool = True) -> dict[str, torch.Tensor]:
-    """Latents from real files, teacher activations and logits, labels (all images the same size)."""
+                   mirror: bool = True, progress: bool = True, domain: str = "latent") -> dict[str, torch.Tensor]:
+    """Model inputs from real files, teacher logits (and activations at the cut), labels.
+
+    ``inputs``: the file's latents (``domain="latent"``, fp16 ``(N, C, h, w)``) or its decoded
+    pixels (``"pixel"``, uint8 ``(N, H, W, 3)``); all images must have the same size.
+    """
     from tqdm import tqdm
 
     from ..image.io import load_image
 
-    latents, activations, logits, targets = [], [], [], []
+    inputs, activations, logits, targets = [], [], [], []
     for path, label in tqdm(list(zip(files, labels)), desc=f"encode {codec.name} q{quality:g}", disable=not progress):
         pixels, _ = load_image(path)
         for view in (pixels, pixels[:, ::-1]) if mirror else (pixels,):
             view = np.ascontiguousarray(view)
-            latents.append(codec.latents(codec.encode(view, quality=quality)).picture_tensor().half())
+            data = codec.encode(view, quality=quality)
             x = normalize_pixels(view)
-            activations.append(LatentMobileNet.teacher_activations(teacher, x, stride)[0].half())
+            if domain == "latent":
+                inputs.append(codec.latents(data).picture_tensor().half())
+                activations.append(LatentMobileNet.teacher_activations(teacher, x, stride)[0].half())
+            else:
+                inputs.append(torch.from_numpy(np.ascontiguousarray(codec.decode(data))))
             logits.append(teacher(x)[0])
             targets.append(label)
-    return {"latents": torch.stack(latents), "activations": torch.stack(activations), "logits": torch.stack(logits),
-            "labels": torch.tensor(targets)}
+    examples = {"inputs": torch.stack(inputs), "logits": torch.stack(logits), "labels": torch.tensor(targets)}
+    if activations:
+        examples["activations"] = torch.stack(activations)
+    return examples
+
+
+def model_input(model, batch: torch.Tensor) -> torch.Tensor:
+    """Stored inputs -> what ``model`` takes: float latents, or normalized pixels ``(B, 3, H, W)``."""
+    if isinstance(model, PixelMobileNet):
+        x = batch.float().permute(0, 3, 1, 2) / 255.0
+        return (x - torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+    return batch.float()
 
 
 def _batches(n: int, batch: int, generator: torch.Generator):
@@ -66,7 +90,7 @@ def _batches(n: int, batch: int, generator: torch.Generator):
         yield order[start : start + batch]
 
 
-def fit(model: LatentMobileNet, examples: dict[str, torch.Tensor], distill_epochs: int, finetune_epochs: int,
+def fit(model: LatentMobileNet | PixelMobileNet, examples: dict[str, torch.Tensor], distill_epochs: int, finetune_epochs: int,
         batch: int = 32, lr: float = 1e-3, seed: int = 0, progress: bool = True) -> list[dict]:
     """Distill, then fine-tune (see the module docstring); returns one log line per epoch."""
     from tqdm import tqdm
@@ -83,15 +107,15 @@ def fit(model: LatentMobileNet, examples: dict[str, torch.Tensor], distill_epoch
             epochs = distill_epochs if phase == "distill" else finetune_epochs
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * -(-n // batch))
         model.train()
-        model.tail.eval()  # keep ImageNet batch statistics
+        (model.tail if isinstance(model, LatentMobileNet) else model.net.features).eval()  # keep ImageNet batch statistics
         total, started = 0.0, time.time()
         for index in tqdm(list(_batches(n, batch, generator)), desc=f"{phase} {epoch + 1}", disable=not progress, leave=False):
-            latents = examples["latents"][index].float()
+            inputs = model_input(model, examples["inputs"][index])
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 if phase == "distill":
-                    loss = F.mse_loss(model.adapter(latents).float(), examples["activations"][index].float())
+                    loss = F.mse_loss(model.adapter(inputs).float(), examples["activations"][index].float())
                 else:
-                    logits = model(latents).float()
+                    logits = model(inputs).float()
                     soft = F.kl_div(F.log_softmax(logits / KD_TEMPERATURE, 1), F.log_softmax(examples["logits"][index] / KD_TEMPERATURE, 1),
                                     log_target=True, reduction="batchmean") * KD_TEMPERATURE**2
                     loss = F.cross_entropy(logits, examples["labels"][index]) + soft
@@ -104,38 +128,47 @@ def fit(model: LatentMobileNet, examples: dict[str, torch.Tensor], distill_epoch
     return log
 
 
-def save_classifier(model: LatentMobileNet, path: str | Path, codec: str, quality: float, record: dict,
+def save_classifier(model: LatentMobileNet | PixelMobileNet, path: str | Path, codec: str, quality: float, record: dict,
                     codec_fingerprint: bytes = b"") -> None:
-    """Write fp16 weights with the metadata that names the codec, quality and codec weights it reads."""
+    """Write fp16 weights with the metadata that names the domain, codec, quality and codec weights."""
     from ..weightfiles import save_weights, update_sidecar
 
+    kind = KINDS["latent" if isinstance(model, LatentMobileNet) else "pixel"]
     tensors = {f"model.{k}": v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    meta = {"kind": KIND, "codec": codec, "quality": f"{quality:g}", "in_channels": str(model.in_channels),
-            "stride": str(model.stride), "width": str(model.width), "codec_fingerprint": codec_fingerprint.hex()}
+    meta = {"kind": kind, "codec": codec, "quality": f"{quality:g}", "codec_fingerprint": codec_fingerprint.hex()}
+    if isinstance(model, LatentMobileNet):
+        meta.update(in_channels=str(model.in_channels), stride=str(model.stride), width=str(model.width))
     fp = save_weights(path, tensors, meta)
-    update_sidecar(path, {"kind": KIND, "codec": codec, "quality": quality, "fingerprint": fp.hex(), **record})
+    update_sidecar(path, {"kind": kind, "codec": codec, "quality": quality, "fingerprint": fp.hex(), **record})
 
 
-def load_classifier(path: str | Path) -> tuple[LatentMobileNet, dict]:
-    """``(model in eval mode, metadata)``; :class:`WeightsError` unless ``path`` is a latent classifier."""
+def load_classifier(path: str | Path) -> tuple[LatentMobileNet | PixelMobileNet, dict]:
+    """``(model in eval mode, metadata)``; :class:`WeightsError` unless ``path`` is a point classifier."""
     from ..weightfiles import load_weights
 
     tensors, meta = load_weights(path)
-    if meta.get("kind") != KIND:
-        raise WeightsError(f"{path} is not a latent classifier (kind {meta.get('kind')!r})")
+    if meta.get("kind") not in KINDS.values():
+        raise WeightsError(f"{path} is not a latent or pixel classifier (kind {meta.get('kind')!r})")
     try:
-        model = LatentMobileNet(int(meta["in_channels"]), int(meta["stride"]), width=int(meta["width"]))
+        if meta["kind"] == KINDS["latent"]:
+            model = LatentMobileNet(int(meta["in_channels"]), int(meta["stride"]), width=int(meta["width"]))
+        else:
+            model = PixelMobileNet()
         model.load_state_dict({k[len("model."):]: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
     except (KeyError, ValueError, RuntimeError) as exc:
-        raise WeightsError(f"{path}: not a complete latent classifier ({exc})") from None
+        raise WeightsError(f"{path}: not a complete {meta['kind']} ({exc})") from None
     return model.eval(), meta
 
 
 class LatentClassifier:
     """``classifier(latents) -> ImageNet class index`` for :class:`~neuralcodecs.codec.Latents` of one codec."""
 
+    domain = "latent"
+
     def __init__(self, weights_path: str | Path):
         self.model, self.meta = load_classifier(weights_path)
+        if self.meta["kind"] != KINDS[self.domain]:
+            raise WeightsError(f"{weights_path} is a {self.meta['kind']}, not a {KINDS[self.domain]}")
         self.codec = self.meta["codec"]
 
     @torch.no_grad()
@@ -147,13 +180,42 @@ class LatentClassifier:
         return int(self.model(latents.picture_tensor()[None].float()).argmax(1))
 
 
-def train_latent_classifier(codec_name: str, quality: float, train_files: list[Path], labels: list[int],
-                            teacher_weights: str | Path, out_path: str | Path, distill_epochs: int = 3,
-                            finetune_epochs: int = 3, batch: int = 32, lr: float = 1e-3, seed: int = 0,
-                            cache: str | Path | None = None, progress: bool = True) -> dict:
-    """Train and save a latent classifier for ``codec_name`` at ``quality``; returns the record."""
+class TunedPixelClassifier(LatentClassifier):
+    """``classifier(decoded pixels) -> ImageNet class index``: MobileNetV2 fine-tuned on one point's decoded pixels.
+
+    It sees the whole decoded picture (uint8 ``(H, W, 3)``), normalized, at its own size -- as it
+    was trained and as the latent classifier sees the latents.
+    """
+
+    domain = "pixel"
+
+    @torch.no_grad()
+    def __call__(self, pixels: np.ndarray) -> int:
+        return int(self.model(normalize_pixels(pixels)).argmax(1))
+
+
+def load_point_classifier(path: str | Path) -> LatentClassifier:
+    """The latent or pixel classifier stored in ``path`` (by its ``kind``)."""
+    from ..weightfiles import read_metadata
+
+    kind = read_metadata(path).get("kind")
+    return (TunedPixelClassifier if kind == KINDS["pixel"] else LatentClassifier)(path)
+
+
+def train_point_classifier(codec_name: str, quality: float, train_files: list[Path], labels: list[int],
+                           teacher_weights: str | Path, out_path: str | Path, domain: str = "latent",
+                           distill_epochs: int = 3, finetune_epochs: int = 3, batch: int = 32, lr: float = 1e-3,
+                           seed: int = 0, cache: str | Path | None = None, progress: bool = True) -> dict:
+    """Train and save a ``domain`` (``latent`` or ``pixel``) classifier for ``codec_name`` at ``quality``.
+
+    The pixel domain has no distillation phase (nothing to distill at a cut: it is the teacher's
+    own architecture); both fine-tune for ``finetune_epochs`` on the same images.  Returns the
+    record written to the sidecar.
+    """
     from .. import load_codec
 
+    if domain not in KINDS:
+        raise CodecArgumentError(f"domain must be one of {sorted(KINDS)}, got {domain!r}")
     torch.manual_seed(seed)
     codec = load_codec(codec_name)
     teacher = mobilenet_v2(teacher_weights)
@@ -163,14 +225,19 @@ def train_latent_classifier(codec_name: str, quality: float, train_files: list[P
     cache = Path(cache) if cache else None
     if cache is not None and cache.exists():
         examples = torch.load(cache, weights_only=True)
+        if "latents" in examples:  # caches written before the pixel domain existed
+            examples["inputs"] = examples.pop("latents")
     else:
-        examples = build_examples(codec, quality, train_files, labels, teacher, stride, progress=progress)
+        examples = build_examples(codec, quality, train_files, labels, teacher, stride, progress=progress, domain=domain)
         if cache is not None:
             torch.save(examples, cache)
     prepare_seconds = time.time() - started
-    model = LatentMobileNet(channels, stride, teacher)
+    if domain == "latent":
+        model = LatentMobileNet(channels, stride, teacher)
+    else:
+        model, distill_epochs = PixelMobileNet(teacher), 0
     log = fit(model, examples, distill_epochs, finetune_epochs, batch, lr, seed, progress)
-    record = {"training_images": len(train_files), "examples": int(examples["labels"].numel()), "log": log,
+    record = {"domain": domain, "training_images": len(train_files), "examples": int(examples["labels"].numel()), "log": log,
               "prepare_seconds": round(prepare_seconds, 1), "train_seconds": round(sum(r["seconds"] for r in log), 1),
               "settings": {"distill_epochs": distill_epochs, "finetune_epochs": finetune_epochs, "batch": batch, "lr": lr, "seed": seed}}
     save_classifier(model, out_path, codec_name, quality, record, codec.fingerprint)
