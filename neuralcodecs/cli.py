@@ -1,6 +1,6 @@
 """The ``ncodec`` command.
 
-``ncodec list | encode | decode | info | latents | train | export | demo | eval | plot``;
+``ncodec list | encode | decode | info | latents | tokens | train | export | demo | eval | plot``;
 ``ncodec COMMAND --help`` documents each.  Every failure prints one ``error: ...`` line and
 exits with status 2, after checks that run before the work where they can (outputs,
 devices, folders, arguments); outputs are written atomically, an existing output is kept
@@ -236,6 +236,39 @@ def cmd_latents(args) -> int:
     return 0
 
 
+def cmd_tokens(args) -> int:
+    from . import latents
+    from .adapter.core import tokens_from_latents
+    from .atomic import atomic_write_bytes
+    from .cli_checks import check_input_file, check_output
+
+    out = check_output(args.output, args.force, suffixes=(".safetensors",))
+    from .adapter.strategies import get_strategy, parse_budget
+
+    budget = parse_budget(args.budget) if args.budget is not None else None
+    get_strategy(args.strategy)
+    projector = None
+    if args.projector:
+        from .adapter.train_projector import load_projector
+
+        check_input_file(args.projector, "token projector weights")
+        projector, _ = load_projector(args.projector)
+    data = _read_input(args.input)
+    lat = latents(data, weights=args.weights)
+    visual = tokens_from_latents(lat, projector, args.strategy, budget)
+    tokens, positions = visual.sample(0)
+    summary = {"codec": visual.codec, "strategy": visual.strategy, "budget": args.budget, "tokens": len(tokens),
+               "dim": int(tokens.shape[1]), "grid": list(visual.grid), "projector": args.projector}
+    from safetensors.torch import save
+
+    blob = save({"tokens": tokens.float().contiguous(), "positions": positions.contiguous()},
+                metadata={k: json.dumps(v) for k, v in summary.items()})
+    atomic_write_bytes(out, blob, overwrite=args.force)
+    summary["written"] = str(out)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def _model_args(text: str) -> dict:
     try:
         value = json.loads(text)
@@ -397,6 +430,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_latents)
 
+    s = sub.add_parser("tokens", help="a .ncb file's latents as visual tokens for a vision-language model (no synthesis)")
+    s.add_argument("input")
+    s.add_argument("-o", "--output", required=True, help="tokens (N, D) and positions (N, 3) as .safetensors")
+    s.add_argument("--strategy", default="all", help="token-budget strategy: all, uniform, dct, kcenter, tome, rate, keyframe")
+    s.add_argument("--budget", help="tokens to keep: a count, a fraction in (0, 1] or 'adaptive' (default: all)")
+    s.add_argument("--projector", help="token-projector weights for this codec (default: the latent vectors are the tokens)")
+    s.add_argument("--weights", help="codec weights (default: the shipped ones)")
+    s.add_argument("--force", action="store_true")
+    s.set_defaults(func=cmd_tokens)
+
     s = sub.add_parser("train", help="train a learned codec")
     s.add_argument("--codec", help="default: the default image codec")
     s.add_argument("--data", nargs="+", required=True, help="training image folders (never Kodak)")
@@ -458,6 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classify decoded pixels, the files' latents (no synthesis; needs --latent-classifier), or both")
     s.add_argument("--latent-classifier", action="append", metavar="WEIGHTS",
                    help="latent-domain classifier weights for one (codec, quality); repeatable")
+    s.add_argument("--pixel-classifier", action="append", metavar="WEIGHTS",
+                   help="MobileNetV2 fine-tuned on one (codec, quality)'s decoded pixels, the latent path's fair "
+                        "pixel counterpart (reported as tuned_*); repeatable")
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_eval)
 

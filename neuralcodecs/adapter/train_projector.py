@@ -1,0 +1,129 @@
+"""Training, saving and loading of :class:`~neuralcodecs.adapter.projector.TokenProjector` weights.
+
+Distillation from the pixel-domain MobileNetV2 (the teacher): every training image is encoded
+with the codec at one quality and its latents are read back from the file
+(:meth:`Codec.latents`); the teacher sees the original image.  The projector learns to reproduce
+the teacher's stride-16 feature map (mean squared error over its 96 channels), with the
+pretrained blocks' batch-normalization statistics kept (ImageNet's).  Optimizer AdamW, cosine
+learning rate, bf16 autocast on the CPU.
+
+Weights: ``model.*`` fp16 safetensors; metadata ``kind`` (``token-projector``), ``codec``,
+``quality``, ``codec_fingerprint``, ``in_channels``, ``stride``, ``dim``, ``width``; a sidecar
+JSON records the run.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import WeightsError
+from .projector import TokenProjector, teacher_tokens
+
+KIND = "token-projector"
+
+
+@torch.no_grad()
+def build_examples(codec, quality: float, files: list[Path], teacher, progress: bool = True) -> dict[str, torch.Tensor]:
+    """``{"latents" (N, C, h, w) fp16, "targets" (N, 96, h', w') fp16}`` from real files (same-size images)."""
+    from tqdm import tqdm
+
+    from ..downstream.train_latent import normalize_pixels
+    from ..image.io import load_image
+
+    latents, targets = [], []
+    for path in tqdm(files, desc=f"encode {codec.name} q{quality:g}", disable=not progress):
+        pixels, _ = load_image(path)
+        latents.append(codec.latents(codec.encode(pixels, quality=quality)).picture_tensor().half())
+        targets.append(teacher_tokens(teacher, normalize_pixels(pixels))[0].half())
+    return {"latents": torch.stack(latents), "targets": torch.stack(targets)}
+
+
+def fit(projector: TokenProjector, examples: dict[str, torch.Tensor], epochs: int, batch: int = 32, lr: float = 1e-3,
+        seed: int = 0, progress: bool = True) -> list[dict]:
+    """Distill ``projector.features`` onto the teacher's feature maps; one log line per epoch."""
+    from tqdm import tqdm
+
+    generator = torch.Generator().manual_seed(seed)
+    n = len(examples["latents"])
+    optimizer = torch.optim.AdamW(projector.parameters(), lr=lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * -(-n // batch))
+    log = []
+    for epoch in range(epochs):
+        projector.train()
+        projector.body.eval()  # keep ImageNet batch statistics
+        total, started = 0.0, time.time()
+        order = torch.randperm(n, generator=generator)
+        for start in tqdm(range(0, n, batch), desc=f"distill {epoch + 1}", disable=not progress, leave=False):
+            index = order[start : start + batch]
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = projector.features(examples["latents"][index].float()).float()
+            target = examples["targets"][index].float()
+            loss = F.mse_loss(out[..., : target.shape[-2], : target.shape[-1]], target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += float(loss.detach()) * len(index)
+        log.append({"epoch": epoch + 1, "mse": total / n, "seconds": round(time.time() - started, 1)})
+    return log
+
+
+def save_projector(projector: TokenProjector, path: str | Path, codec: str, quality: float, record: dict,
+                   codec_fingerprint: bytes = b"") -> None:
+    from ..weightfiles import save_weights, update_sidecar
+
+    tensors = {f"model.{k}": v.half() if v.is_floating_point() else v for k, v in projector.state_dict().items()}
+    meta = {"kind": KIND, "codec": codec, "quality": f"{quality:g}", "codec_fingerprint": codec_fingerprint.hex(),
+            "in_channels": str(projector.in_channels), "stride": str(projector.stride), "dim": str(projector.dim),
+            "width": str(projector.width)}
+    fp = save_weights(path, tensors, meta)
+    update_sidecar(path, {"kind": KIND, "codec": codec, "quality": quality, "fingerprint": fp.hex(), **record})
+
+
+def load_projector(path: str | Path) -> tuple[TokenProjector, dict]:
+    """``(projector in eval mode, metadata)``; :class:`WeightsError` unless ``path`` holds one."""
+    from ..weightfiles import load_weights
+
+    tensors, meta = load_weights(path)
+    if meta.get("kind") != KIND:
+        raise WeightsError(f"{path} is not a token projector (kind {meta.get('kind')!r})")
+    try:
+        projector = TokenProjector(int(meta["in_channels"]), int(meta["stride"]), int(meta["dim"]), width=int(meta["width"]))
+        projector.load_state_dict({k[len("model."):]: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"{path}: not a complete token projector ({exc})") from None
+    return projector.eval(), meta
+
+
+def train_projector(codec_name: str, quality: float, train_files: list[Path], teacher_weights: str | Path,
+                    out_path: str | Path, epochs: int = 4, batch: int = 32, lr: float = 1e-3, seed: int = 0,
+                    cache: str | Path | None = None, progress: bool = True) -> dict:
+    """Train and save a projector for ``codec_name`` at ``quality``; returns the sidecar record."""
+    from .. import load_codec
+    from ..downstream.latent_mobilenet import mobilenet_v2
+
+    torch.manual_seed(seed)
+    codec = load_codec(codec_name)
+    teacher = mobilenet_v2(teacher_weights)
+    started = time.time()
+    cache = Path(cache) if cache else None
+    if cache is not None and cache.exists():
+        examples = torch.load(cache, weights_only=True)
+    else:
+        examples = build_examples(codec, quality, train_files, teacher, progress)
+        if cache is not None:
+            torch.save(examples, cache)
+    prepare_seconds = time.time() - started
+    probe = codec.latents(codec.encode(np.zeros((64, 64, 3), np.uint8), quality=quality))
+    projector = TokenProjector(probe.tensor.shape[0], probe.stride[0], teacher=teacher)
+    log = fit(projector, examples, epochs, batch, lr, seed, progress)
+    record = {"training_images": len(train_files), "log": log, "prepare_seconds": round(prepare_seconds, 1),
+              "train_seconds": round(sum(r["seconds"] for r in log), 1),
+              "settings": {"epochs": epochs, "batch": batch, "lr": lr, "seed": seed}}
+    save_projector(projector, out_path, codec_name, quality, record, codec.fingerprint)
+    return record

@@ -1,0 +1,150 @@
+"""The compressed-domain adapter: token-budget strategies, tokens from real files, the CLI."""
+
+import numpy as np
+import pytest
+import torch
+
+from neuralcodecs.adapter.core import flatten_grid, select_tokens, tokens_from_file, tokens_from_latents
+from neuralcodecs.adapter.strategies import STRATEGIES, lowpass_grid, parse_budget, resolve_budget
+from neuralcodecs.errors import CodecArgumentError
+
+
+def grid_tokens(frames=1, dim=8, h=6, w=7, seed=0):
+    torch.manual_seed(seed)
+    return torch.randn(frames, dim, h, w)
+
+
+def test_budgets_parse_and_resolve():
+    assert parse_budget("64") == 64 and parse_budget("0.25") == 0.25 and parse_budget("adaptive") == "adaptive"
+    assert resolve_budget(64, 10) == 10 and resolve_budget(0.25, 10) == 3 and resolve_budget(1.0, 10) == 10
+    importance = torch.tensor([8.0, 1, 1, 0, 0])  # 80% of it in one token
+    assert resolve_budget("adaptive", 5, importance) == 1 and resolve_budget("adaptive", 5, torch.ones(5)) == 4
+    for bad in (0, -3, 1.5, 0.0, "many", True, None):
+        with pytest.raises(CodecArgumentError):
+            parse_budget(bad)
+
+
+@pytest.mark.parametrize("name", [n for n in STRATEGIES if n != "keyframe"])
+@pytest.mark.parametrize("k", [1, 5, 16, 42])
+def test_every_image_strategy_keeps_at_most_the_budget_in_grid_order(name, k):
+    grid = grid_tokens()
+    rate = torch.rand(1, 6, 7)
+    tokens, positions = select_tokens(grid, rate, name, k)
+    assert len(tokens) == len(positions) and tokens.shape[1] == 8
+    assert len(tokens) <= (42 if name == "all" else k) and len(tokens) >= 1
+    assert (positions[:, 1] < 6).all() and (positions[:, 2] < 7).all() and (positions >= 0).all()
+    key = positions[:, 1] * 7 + positions[:, 2]
+    assert (key[1:] > key[:-1]).all() or name == "dct" and k == 42  # grid order, no duplicates
+    if name in ("uniform", "kcenter", "rate"):  # selections: the tokens are rows of the grid at their positions
+        for token, (t, y, x) in zip(tokens, positions):
+            assert torch.equal(token, grid[t, :, y, x])
+
+
+def test_rate_keeps_the_most_expensive_positions():
+    grid, rate = grid_tokens(), torch.zeros(1, 6, 7)
+    rate[0, 2, 3], rate[0, 5, 6], rate[0, 0, 0] = 9, 7, 5
+    _, positions = select_tokens(grid, rate, "rate", 2)
+    assert positions.tolist() == [[0, 2, 3], [0, 5, 6]]
+    with pytest.raises(CodecArgumentError):
+        select_tokens(grid, None, "rate", 2)  # no rate map
+
+
+def test_dct_is_a_low_pass_that_keeps_constants_and_inverts_at_full_size():
+    grid = grid_tokens()[0]
+    assert torch.allclose(lowpass_grid(grid, 6, 7), grid, atol=1e-5)
+    constant = torch.full((3, 6, 7), 2.5)
+    assert torch.allclose(lowpass_grid(constant, 2, 3), torch.full((3, 2, 3), 2.5), atol=1e-5)
+    tokens, _ = select_tokens(grid_tokens(), None, "dct", 6)
+    assert len(tokens) == 6
+
+
+def test_kcenter_covers_clusters_and_tome_merges_to_the_mean():
+    a, b = torch.tensor([1.0, 0, 0]), torch.tensor([0.0, 1, 0])
+    tokens = torch.stack([a] * 5 + [b] * 5 + [a])
+    positions = torch.stack([torch.zeros(11), torch.zeros(11), torch.arange(11)], 1).long()
+    chosen, _ = STRATEGIES["kcenter"].select(tokens, positions, 2)
+    assert {tuple(t.tolist()) for t in chosen} == {tuple(a.tolist()), tuple(b.tolist())}
+    merged, pos = STRATEGIES["tome"].select(tokens, positions, 1)
+    assert torch.allclose(merged[0], tokens.mean(0), atol=1e-6) and len(pos) == 1
+    alternating = torch.stack([a, a, b, b] * 2)
+    half, _ = STRATEGIES["tome"].select(alternating, positions[:8], 4)  # one round: each token meets its twin
+    assert sorted(tuple(t.tolist()) for t in half) == sorted([tuple(a.tolist())] * 2 + [tuple(b.tolist())] * 2)
+
+
+def test_keyframe_selects_whole_costly_frames_of_video_only():
+    grid, rate = grid_tokens(frames=3, h=2, w=2), torch.ones(3, 2, 2)
+    rate[1] *= 5
+    rate[2] *= 3
+    _, positions = select_tokens(grid, rate, "keyframe", 8)
+    assert positions[:, 0].tolist() == [1] * 4 + [2] * 4
+    _, positions = select_tokens(grid, rate, "keyframe", 3)  # not one frame fits: frame 1's costliest tokens
+    assert positions[:, 0].tolist() == [1] * 3
+    with pytest.raises(CodecArgumentError):
+        select_tokens(grid_tokens(), torch.rand(1, 6, 7), "keyframe", 8)
+    with pytest.raises(CodecArgumentError):
+        select_tokens(grid_tokens(), None, "nosuch", 8)
+
+
+def test_flatten_grid_positions():
+    tokens, positions = flatten_grid(grid_tokens(frames=2, h=2, w=3))
+    assert tokens.shape == (12, 8) and positions[7].tolist() == [1, 0, 1]
+
+
+@pytest.fixture(scope="module")
+def files():
+    from neuralcodecs import load_codec
+
+    rng = np.random.default_rng(1)
+    picture = np.clip(rng.normal(128, 40, (70, 90, 3)), 0, 255).astype(np.uint8)
+    picture[:, :45] = 128  # a flat half: few bits there
+    return {name: load_codec(name).encode(picture, quality=q) for name, q in (("hyperprior", 2), ("walloc", 2))}
+
+
+@pytest.mark.parametrize("codec", ["hyperprior", "walloc"])
+def test_tokens_from_real_files(codec, files):
+    from neuralcodecs import latents
+
+    lat = latents(files[codec])
+    h, w = lat.picture_grid
+    everything = tokens_from_file(files[codec])
+    assert everything.counts == [h * w] and everything.tokens.shape[2] == lat.tensor.shape[0]
+    budget = tokens_from_file(files[codec], strategy="rate", budget=5)
+    assert budget.counts == [5]
+    top = torch.argsort(lat.bits[:h, :w].reshape(-1), descending=True)[:5]
+    kept = budget.positions[0, :, 1] * w + budget.positions[0, :, 2]
+    assert sorted(kept.tolist()) == sorted(top.tolist())
+    assert (budget.positions[0, :, 2] >= w // 2 - 1).float().mean() > 0.5  # the busy half costs the bits
+    batch = tokens_from_latents([lat, lat], strategy="kcenter", budget=0.5)
+    assert batch.tokens.shape[0] == 2 and batch.counts[0] == batch.counts[1] == -(-h * w // 2)
+
+
+def test_tokens_through_an_untrained_projector_sit_on_a_stride_16_grid(files):
+    from neuralcodecs import latents
+    from neuralcodecs.adapter.projector import TokenProjector
+
+    lat = latents(files["walloc"])
+    projector = TokenProjector(lat.tensor.shape[0], lat.stride[0], dim=32).eval()
+    visual = tokens_from_latents(lat, projector, "rate", 4)
+    assert visual.tokens.shape == (1, 4, 32) and visual.grid == (1, 5, 6)  # 70x90 pixels -> 5x6 tokens of 16x16
+    wrong = TokenProjector(lat.tensor.shape[0] + 1, lat.stride[0]).eval()
+    with pytest.raises(CodecArgumentError):
+        tokens_from_latents(lat, wrong)
+    with pytest.raises(CodecArgumentError):
+        tokens_from_latents([lat, latents(files["hyperprior"])])  # two codecs in one batch
+
+
+def test_tokens_cli(files, tmp_path):
+    from safetensors.torch import load_file
+
+    from neuralcodecs.cli import main
+
+    src = tmp_path / "in.ncb"
+    src.write_bytes(files["hyperprior"])
+    out = tmp_path / "tokens.safetensors"
+    assert main(["tokens", str(src), "--budget", "6", "--strategy", "rate", "-o", str(out)]) == 0
+    saved = load_file(out)
+    assert saved["tokens"].shape[0] == 6 and saved["positions"].shape == (6, 3)
+    assert main(["tokens", str(src), "--budget", "6", "-o", str(out)]) == 2  # exists without --force
+    for bad in (["--budget", "0"], ["--budget", "1.5"], ["--strategy", "nosuch"], ["--projector", str(src)]):
+        assert main(["tokens", str(src), *bad, "-o", str(tmp_path / "x.safetensors")]) == 2
+    assert not (tmp_path / "x.safetensors").exists()
