@@ -178,11 +178,13 @@ class GainUnitImageCodec(ImageCodec):
         return {"quality_x256": q256, "latent_channels": self.latent_channels}
 
 
-def ladder_index(header: Header, count: int) -> int:
-    """0-based rate index of a file whose header config is only ``quality`` (1-based, 1..``count``);
-    :class:`HeaderFieldError` otherwise.  For codecs whose qualities index a ladder of weights."""
-    if set(header.config) != {"quality"}:
-        raise HeaderFieldError(f"{header.codec} config must hold only quality, got {sorted(header.config)}")
+def ladder_index(header: Header, count: int, optional: tuple[str, ...] = ()) -> int:
+    """0-based rate index of a file whose header config is ``quality`` (1-based, 1..``count``) and
+    at most the ``optional`` keys; :class:`HeaderFieldError` otherwise.  For codecs whose
+    qualities index a ladder of weights."""
+    if "quality" not in header.config or not set(header.config) <= {"quality", *optional}:
+        allowed = " and ".join(["quality", *optional])
+        raise HeaderFieldError(f"{header.codec} config must hold quality (and at most {allowed}), got {sorted(header.config)}")
     q = header.config["quality"]
     if not 1 <= q <= count:
         raise HeaderFieldError(f"quality {q} outside 1..{count} of the loaded weights")

@@ -13,6 +13,7 @@ from neuralcodecs.errors import BitstreamError, CodecArgumentError, WeightsError
 from neuralcodecs.image.walloc.codec import WaLLoCCodec
 from neuralcodecs.image.walloc.model import LATENT_MAX, SYMBOLS, WaLLoCModel, compand, expand
 from neuralcodecs.image.walloc.objective import quality_loss
+from neuralcodecs.image.walloc.prediction import from_residuals, to_residuals
 from neuralcodecs.image.walloc.wavelets import WaveletPacket2D
 from neuralcodecs.image.walloc.weights import export_weights, symbol_counts
 from codec_checks import assert_decoding_ignores_thread_count, assert_mutants_decode_or_raise_bitstream_errors  # tests/image
@@ -20,12 +21,16 @@ from codec_checks import assert_decoding_ignores_thread_count, assert_mutants_de
 TINY = dict(latent_channels=[3, 12], levels=2, width=64, blocks=1, attention=True)  # f = 4
 
 
-def _tiny_codec(path, seed=0, uniform=False):
+def _tiny_codec(path, seed=0, uniform=False, prediction=True):
     torch.manual_seed(seed)
     model = WaLLoCModel(**TINY).eval()
     crops = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
     priors = [torch.ones(c, SYMBOLS, dtype=torch.int64) if uniform else n + 1 for c, n in zip(TINY["latent_channels"], symbol_counts(model, crops))]
-    export_weights(model, path, json.loads(json.dumps(TINY)), priors)
+    residual_priors = None
+    if prediction:
+        residual_priors = [torch.ones(c, SYMBOLS, dtype=torch.int64) if uniform else n + 1
+                           for c, n in zip(TINY["latent_channels"], symbol_counts(model, crops, residuals=True))]
+    export_weights(model, path, json.loads(json.dumps(TINY)), priors, residual_priors=residual_priors)
     return WaLLoCCodec.from_weights(path)
 
 
@@ -75,7 +80,7 @@ def test_companding_is_bounded_and_inverted():
 def test_round_trip_has_the_picture_size_and_exact_latents(codec, image):
     data = codec.encode(image, quality=2)
     header, sections = bitstream.unpack(data)
-    assert (header.height, header.width, header.codec, header.config) == (37, 45, "walloc", {"quality": 2})
+    assert (header.height, header.width, header.codec, header.config) == (37, 45, "walloc", {"quality": 2, "prediction": 1})
     assert len(sections) == 1
     out = codec.decode(data)
     assert out.shape == image.shape and out.dtype == np.uint8
@@ -101,13 +106,36 @@ def test_tiny_and_thin_pictures_round_trip(codec, size):
 def test_file_size_tracks_the_ideal_code_length(codec, image, tmp_path):
     data = codec.encode(image, quality=2)
     header, sections = bitstream.unpack(data)
-    symbols = codec.symbol_arrays(header, sections)[0]
-    ideal = sum(CategoricalCoder.symbol_bits(symbols[c], codec.priors[1][c]).sum() for c in range(symbols.shape[0]))
+    assert header.config == {"quality": 2, "prediction": 1}
+    residuals = to_residuals(codec.symbol_arrays(header, sections)[0])
+    ideal = sum(CategoricalCoder.symbol_bits(residuals[c], codec.residual_priors[1][c]).sum() for c in range(residuals.shape[0]))
     assert ideal - 64 <= 8 * len(sections[0]) <= ideal + 64 + 32 + 32
     uniform = _tiny_codec(tmp_path / "uniform.safetensors", uniform=True)
     _, sections = bitstream.unpack(uniform.encode(image, quality=1))
     nominal = 3 * 10 * 12 * np.log2(SYMBOLS)
     assert nominal - 64 <= 8 * len(sections[0]) <= nominal + 128
+
+
+def test_prediction_residuals_invert_on_any_grid():
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1, 1), (2, 1, 9), (3, 7, 1), (4, 6, 11)]:
+        symbols = rng.integers(0, SYMBOLS, shape)
+        residuals = to_residuals(symbols)
+        assert residuals.min() >= 0 and residuals.max() < SYMBOLS
+        assert np.array_equal(from_residuals(residuals), symbols)
+    ramp = np.broadcast_to(np.arange(8) * 3 + 100, (1, 8, 8))  # an edge-free ramp: MED predicts it exactly inside
+    assert (to_residuals(ramp)[:, 1:, 1:] == 0).all() and (to_residuals(ramp)[:, 0, 1:] != 0).all()
+
+
+def test_streams_without_prediction_still_decode_and_cost_more_on_smooth_pictures(tmp_path, image):
+    old = _tiny_codec(tmp_path / "old.safetensors", prediction=False)
+    data = old.encode(image, quality=2)
+    header, _ = bitstream.unpack(data)
+    assert header.config == {"quality": 2} and old.decode(data).shape == image.shape
+    new = _tiny_codec(tmp_path / "new.safetensors")
+    assert np.array_equal(new.decode(new.encode(image, quality=2)), old.decode(data))  # same latents, same pixels
+    smooth = np.clip(np.add.outer(np.arange(64), np.arange(80))[:, :, None] * np.array([1.0, 2.0, 0.5]), 0, 255).astype(np.uint8)
+    assert len(new.encode(smooth, quality=2)) < len(old.encode(smooth, quality=2))
 
 
 def test_decoding_does_not_depend_on_thread_count(codec, image):

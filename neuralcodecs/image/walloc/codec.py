@@ -2,9 +2,12 @@
 
 One section: the ``C`` latent channels in order, each channel's ``h x w`` integers (``H / 8``,
 ``W / 8`` for J = 3; symbol = latent + 127 in 0..254) in row-major order under that channel's
-static prior (no context: the decoder is a table lookup per symbol).  Header config:
-``quality`` (the ladder index, 1-based).  The image is edge-padded on the right and bottom to
-multiples of ``2**J``.
+static prior.  With header config ``prediction = 1`` (written whenever the weights carry
+residual priors) the coded values are the residuals of the MED spatial prediction
+(:mod:`.prediction`) under the residual priors; without it, the symbols themselves under the
+symbol priors (the first walloc streams).  Header config: ``quality`` (the ladder index,
+1-based) and ``prediction``.  The image is edge-padded on the right and bottom to multiples of
+``2**J``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import torch
 from ...bitstream import Header
 from ...codec import Latents, QualitySpec
 from ...entropy.coders import CategoricalCoder
-from ...errors import SectionLayoutError
+from ...errors import HeaderFieldError, SectionLayoutError
 from ..base import ImageCodec, ladder_index, pixels_to_tensor, tensor_to_pixels
 from .model import LATENT_MAX
+from .prediction import from_residuals, to_residuals
 from .weights import CODEC_NAME, load_model
 
 DECODE_FIXED_BYTES = 256 * 2**20  # networks, one attention window's scores; benchmarks/decoder_memory.py measures the peak
@@ -31,18 +35,20 @@ class WaLLoCCodec(ImageCodec):
 
     name = CODEC_NAME
 
-    def __init__(self, model, priors: list[torch.Tensor], weights_fingerprint: bytes, model_args: dict, device="cpu"):
+    def __init__(self, model, priors: list[torch.Tensor], weights_fingerprint: bytes, model_args: dict, device="cpu",
+                 residual_priors: list[torch.Tensor] | None = None):
         super().__init__(weights_fingerprint, device)
         self.model = model.to(self.device).eval()
         self.priors = [p.numpy() for p in priors]
+        self.residual_priors = None if residual_priors is None else [p.numpy() for p in residual_priors]
         self.model_args = model_args
         qualities = range(1, model.num_levels + 1)
         self.quality = QualitySpec.from_ladder(qualities, default=min(3, model.num_levels), unit="latent channel set")
 
     @classmethod
     def from_weights(cls, path: str | Path, device="cpu") -> "WaLLoCCodec":
-        model, priors, fp, model_args = load_model(path)
-        return cls(model, priors, fp, model_args, device)
+        model, priors, residual_priors, fp, model_args = load_model(path)
+        return cls(model, priors, fp, model_args, device, residual_priors)
 
     @property
     def pad_multiple(self) -> int:
@@ -63,12 +69,16 @@ class WaLLoCCodec(ImageCodec):
         q = int(quality) - 1
         x = pixels_to_tensor(pixels, self.pad_multiple, self.device)
         symbols = (self.model.encode_latents(x, q)[0] + LATENT_MAX).cpu().numpy()
-        section = CategoricalCoder.encode_groups([(symbols[c], self.priors[q][c]) for c in range(symbols.shape[0])])
-        return {"quality": q + 1}, [section]
+        if self.residual_priors is None:
+            section = CategoricalCoder.encode_groups([(symbols[c], self.priors[q][c]) for c in range(symbols.shape[0])])
+            return {"quality": q + 1}, [section]
+        residuals = to_residuals(symbols)
+        section = CategoricalCoder.encode_groups([(residuals[c], self.residual_priors[q][c]) for c in range(symbols.shape[0])])
+        return {"quality": q + 1, "prediction": 1}, [section]
 
     # ------------------------------------------------------------------ decoding
     def _quality(self, header: Header) -> int:
-        return ladder_index(header, self.model.num_levels)
+        return ladder_index(header, self.model.num_levels, optional=("prediction",))
 
     def _check_layout(self, header: Header, sections: list[bytes]) -> None:
         q = self._quality(header)
@@ -80,12 +90,24 @@ class WaLLoCCodec(ImageCodec):
         if not 4 <= len(sections[0]) <= limit:
             raise SectionLayoutError(f"the section has {len(sections[0])} bytes; {self.model.latent_channels[q]}x{h}x{w} latents take 4..{limit}")
 
+    def _coded_values(self, header: Header, sections: list[bytes]) -> tuple[int, np.ndarray, list[np.ndarray]]:
+        """``(quality index, coded values (C, h, w) int64 in 0..254, their priors per channel)``:
+        prediction residuals or the symbols themselves, as the header says."""
+        q = self._quality(header)
+        prediction = header.config.get("prediction", 0)
+        if prediction not in (0, 1):
+            raise HeaderFieldError(f"walloc prediction mode {prediction} is not known to this decoder")
+        if prediction and self.residual_priors is None:
+            raise HeaderFieldError("this walloc stream codes prediction residuals; these weights have no residual priors")
+        priors = self.residual_priors[q] if prediction else self.priors[q]
+        h, w = self.grid(header.height, header.width)
+        parts = CategoricalCoder.decode_groups(sections[0], [(h * w, prior) for prior in priors])
+        return q, np.stack(parts).reshape(-1, h, w).astype(np.int64), priors
+
     def _latent_symbols(self, header: Header, sections: list[bytes]) -> tuple[int, np.ndarray]:
         """``(quality index, symbols (C, h, w) int64 in 0..254)``."""
-        q = self._quality(header)
-        h, w = self.grid(header.height, header.width)
-        parts = CategoricalCoder.decode_groups(sections[0], [(h * w, prior) for prior in self.priors[q]])
-        return q, np.stack(parts).reshape(-1, h, w).astype(np.int64)
+        q, values, _ = self._coded_values(header, sections)
+        return q, from_residuals(values) if header.config.get("prediction", 0) else values
 
     def symbol_arrays(self, header: Header, sections: list[bytes]) -> list[np.ndarray]:
         return [self._latent_symbols(header, sections)[1]]
@@ -99,8 +121,9 @@ class WaLLoCCodec(ImageCodec):
     def _latents_sections(self, header: Header, sections: list[bytes]) -> Latents:
         """The integer latents ``[C, H/2**J, W/2**J]`` (float32, in -127..127; no decoder runs) and
         the bits each position's ``C`` symbols cost."""
-        q, symbols = self._latent_symbols(header, sections)
-        bits = sum(CategoricalCoder.symbol_bits(symbols[c], self.priors[q][c]) for c in range(symbols.shape[0]))
+        q, values, priors = self._coded_values(header, sections)
+        symbols = from_residuals(values) if header.config.get("prediction", 0) else values
+        bits = sum(CategoricalCoder.symbol_bits(values[c], priors[c]) for c in range(values.shape[0]))
         return Latents(
             tensor=torch.from_numpy(symbols - LATENT_MAX).float(), stride=(self.pad_multiple,) * 2, height=header.height, width=header.width,
             bits=torch.from_numpy(np.asarray(bits, dtype=np.float32)), codec=self.name, quality=float(q + 1),
