@@ -148,3 +148,16 @@ def test_tokens_cli(files, tmp_path):
     for bad in (["--budget", "0"], ["--budget", "1.5"], ["--strategy", "nosuch"], ["--projector", str(src)]):
         assert main(["tokens", str(src), *bad, "-o", str(tmp_path / "x.safetensors")]) == 2
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_every_shipped_image_codec_gives_tokens_within_budget():
+    from neuralcodecs import load_codec, registry
+
+    picture = np.random.default_rng(2).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    names = [n for n in registry.names("image") if registry.spec(n).ready]
+    assert {"hyperprior", "walloc"} <= set(names)
+    for name in names:
+        codec = load_codec(name)
+        data = codec.encode(picture, quality=codec.quality.default)
+        visual = tokens_from_file(data, strategy="rate", budget=3)
+        assert visual.counts == [3] and visual.codec == name, name

@@ -29,18 +29,23 @@ KIND = "token-projector"
 
 @torch.no_grad()
 def build_examples(codec, quality: float, files: list[Path], teacher, progress: bool = True) -> dict[str, torch.Tensor]:
-    """``{"latents" (N, C, h, w) fp16, "targets" (N, 96, h', w') fp16}`` from real files (same-size images)."""
+    """``{"latents" (N, C, h, w) fp16, "bits" (N, h, w), "targets" (N, 96, h', w') fp16}`` from real
+    files (same-size images); ``bits`` are the file's bits per latent position (zeros where the
+    codec does not attribute them)."""
     from tqdm import tqdm
 
     from ..downstream.train_latent import normalize_pixels
     from ..image.io import load_image
 
-    latents, targets = [], []
+    latents, bits, targets = [], [], []
     for path in tqdm(files, desc=f"encode {codec.name} q{quality:g}", disable=not progress):
         pixels, _ = load_image(path)
-        latents.append(codec.latents(codec.encode(pixels, quality=quality)).picture_tensor().half())
+        lat = codec.latents(codec.encode(pixels, quality=quality))
+        h, w = lat.picture_grid
+        latents.append(lat.picture_tensor().half())
+        bits.append(lat.bits[:h, :w].float() if lat.bits is not None else torch.zeros(h, w))
         targets.append(teacher_tokens(teacher, normalize_pixels(pixels))[0].half())
-    return {"latents": torch.stack(latents), "targets": torch.stack(targets)}
+    return {"latents": torch.stack(latents), "bits": torch.stack(bits), "targets": torch.stack(targets)}
 
 
 def fit(projector: TokenProjector, examples: dict[str, torch.Tensor], epochs: int, batch: int = 32, lr: float = 1e-3,
