@@ -304,7 +304,7 @@ register(
         name="walloc",
         kind=IMAGE,
         description="WaLLoC (Jacobellis 2025): wavelet packet around a linear encoder and a conv decoder, "
-        "8-bit companded latents, per-channel static priors; quality = latent channel count",
+        "8-bit companded latents, MED spatial prediction under per-channel residual priors; quality = latent channel count",
         load=_load_walloc,
         quality=QualitySpec.from_ladder(range(1, 6), default=3, unit="latent channel set"),
         weights="walloc.safetensors",
