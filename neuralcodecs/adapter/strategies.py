@@ -7,7 +7,7 @@ to at most ``k`` tokens; each declares in :attr:`Strategy.needs` what it reads b
 name        what it does                                          needs
 ==========  ====================================================  ======================
 all         keeps every token                                     --
-uniform     a regular sub-grid (every s-th row and column)        --
+uniform     a regular sub-grid (evenly spaced rows and columns)   --
 dct         Fourier-VLM: low-pass of the token grid -- the 2-D    --
             DCT of each channel truncated to its lowest
             ``h' x w'`` frequencies and inverted at that size
@@ -123,18 +123,29 @@ def keep_all(tokens, positions, k, rate=None):
     return tokens, positions
 
 
+def _coarse_grid(h: int, w: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows and columns of the largest ``h' x w'`` grid with ``h' * w' <= k`` and the aspect of
+    ``h x w``: cell centres of an even partition (``h'`` rows, ``w'`` columns)."""
+    out_h = max(1, min(h, round(math.sqrt(k * h / w))))
+    out_w = max(1, min(w, k // out_h))
+    out_h = max(1, min(h, k // out_w))
+    rows = ((torch.arange(out_h) + 0.5) * h / out_h).long().clamp(max=h - 1)
+    cols = ((torch.arange(out_w) + 0.5) * w / out_w).long().clamp(max=w - 1)
+    return rows, cols
+
+
+def _grid_shape(positions: torch.Tensor) -> tuple[int, int, int]:
+    return tuple(int(positions[:, i].max()) + 1 for i in range(3))
+
+
 @register("uniform", description="a regular sub-grid")
 def uniform(tokens, positions, k, rate=None):
     if k >= len(tokens):
         return tokens, positions
-    h, w = int(positions[:, 1].max()) + 1, int(positions[:, 2].max()) + 1
-    step = max(1, math.floor(math.sqrt(len(tokens) / k)))
-    while True:  # the densest sub-grid (rows and columns every `step`, centred) within the budget
-        oy, ox = min(step // 2, h - 1), min(step // 2, w - 1)
-        keep = (positions[:, 1] % step == oy) & (positions[:, 2] % step == ox)
-        if int(keep.sum()) <= k:
-            return _in_grid_order(tokens, positions, torch.nonzero(keep).flatten())
-        step += 1
+    frames, h, w = _grid_shape(positions)
+    rows, cols = _coarse_grid(h, w, max(1, k // frames))
+    keep = torch.isin(positions[:, 1], rows) & torch.isin(positions[:, 2], cols)
+    return _in_grid_order(tokens, positions, torch.nonzero(keep).flatten())
 
 
 def _dct_matrix(n: int, dtype=torch.float32) -> torch.Tensor:
@@ -164,21 +175,16 @@ def dct(tokens, positions, k, rate=None):
     n = len(tokens)
     if k >= n:
         return tokens, positions
-    frames = int(positions[:, 0].max()) + 1
-    h, w = int(positions[:, 1].max()) + 1, int(positions[:, 2].max()) + 1
+    frames, h, w = _grid_shape(positions)
     if frames * h * w != n:
         raise CodecArgumentError("dct needs the full token grid (apply it first)")
-    per_frame = max(1, k // frames)
-    out_h = max(1, min(h, round(math.sqrt(per_frame * h / w))))
-    out_w = max(1, min(w, per_frame // out_h))
+    rows, cols = _coarse_grid(h, w, max(1, k // frames))
     out_tokens, out_positions = [], []
     for t in range(frames):
         grid = tokens[t * h * w : (t + 1) * h * w].T.reshape(-1, h, w)
-        low = lowpass_grid(grid.float(), out_h, out_w).to(tokens.dtype)
+        low = lowpass_grid(grid.float(), len(rows), len(cols)).to(tokens.dtype)
         out_tokens.append(low.reshape(low.shape[0], -1).T)
-        ys = ((torch.arange(out_h) + 0.5) * h / out_h).long().clamp(max=h - 1)
-        xs = ((torch.arange(out_w) + 0.5) * w / out_w).long().clamp(max=w - 1)
-        yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+        yy, xx = torch.meshgrid(rows, cols, indexing="ij")
         out_positions.append(torch.stack([torch.full_like(yy, t), yy, xx], -1).reshape(-1, 3))
     return torch.cat(out_tokens), torch.cat(out_positions)
 
