@@ -72,6 +72,12 @@ class UnsupportedImageError(NeuralCodecsError, ValueError):
     """An input image cannot be encoded (unreadable, empty, too large, unknown mode)."""
 
 
+class UnsupportedVideoError(NeuralCodecsError, ValueError):
+    """An input video cannot be read (missing, unreadable, truncated, no video stream, a bad
+    y4m header, a raw file whose size does not fit its geometry) or exceeds the caller's
+    ``max_frames`` / ``max_pixels`` budget (refused before its frames are allocated)."""
+
+
 class WeightsError(NeuralCodecsError, ValueError):
     """A weights file is missing, malformed, or does not fit the codec that loads it."""
 
