@@ -486,10 +486,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("eval", help="rate-distortion (or machine-perception) evaluation on an image folder")
-    s.add_argument("--dataset", required=True, help="folder of images (searched recursively)")
+    s = sub.add_parser("eval", help="rate-distortion (or machine-perception) evaluation on an image folder or video clips")
+    s.add_argument("--dataset", help="folder of images (searched recursively); or give --video")
+    s.add_argument("--video", action="append", metavar="SOURCE",
+                   help="a clip (mp4/mkv/..., .y4m, raw .yuv with --size and --fps, or a folder of frames); "
+                        "repeatable; evaluates video codecs and the video anchors x264, x265, svtav1")
+    s.add_argument("--frames", type=int, help="--video: evaluate the first N frames of each clip")
+    s.add_argument("--size", metavar="WxH", help="--video: frame size of raw .yuv clips (a check for others)")
+    s.add_argument("--fps", help="--video: frame rate of raw .yuv clips, e.g. 30000/1001 (default 25 for frame folders)")
     s.add_argument("--codec", action="append", default=None,
-                   help="NAME or NAME:q1,q2 (repeatable); default: every ready codec and every anchor")
+                   help="NAME or NAME:q1,q2 (repeatable); default: every ready image codec and every image anchor "
+                        "(--dataset), the video anchors x264, x265, svtav1 (--video)")
     s.add_argument("--json", required=True, help="output JSON file")
     s.add_argument("--device", default="cpu")
     s.add_argument("--jobs", type=int, default=1, help="worker processes (images are spread over them)")

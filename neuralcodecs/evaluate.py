@@ -4,7 +4,8 @@ For every image, codec and quality: the real file's bytes (bpp counts the comple
 header included), PSNR-RGB, PSNR-Y and PSNR-YUV (BT.601 full-range YCbCr, 6:1:1 weights, as
 video coding reports), MS-SSIM, encode and decode seconds.  Contenders are the registry's
 image codecs (their ``QualitySpec.sweep`` unless qualities are given) and the classical
-anchors; a video codec is refused with a clear error until video evaluation exists.
+anchors; a video codec is refused here: ``ncodec eval --video SOURCE`` evaluates video codecs
+and the video anchors on clips (:mod:`neuralcodecs.video.evaluate`, same schema).
 Curves are averages over images (as CompressAI does: mean of per-image bpp and per-image
 PSNR) in CompressAI's results schema, plus per-image values and a ``meta`` block (machine,
 versions, date, dataset and the checksum of its files, device).
@@ -76,7 +77,8 @@ def build_contender(name: str, qualities: list[float] | None, device: str = "cpu
         return Contender(name, a.description, list(qualities or a.sweep), a.encode, a.decode, "cpu")
     spec = registry.spec(name)
     if spec.kind != IMAGE:
-        raise CodecArgumentError(f"{name!r} is a {spec.kind} codec; ncodec eval evaluates image codecs on image folders")
+        raise CodecArgumentError(f"{name!r} is a {spec.kind} codec; image folders evaluate image codecs "
+                                 "(ncodec eval --video SOURCE evaluates video codecs)")
     codec = registry.load(name, device=device)
     for q in qualities or []:
         codec.quality.check(q)
@@ -379,12 +381,23 @@ def run_evaluation(
 
 
 def run_eval_cli(args) -> int:
-    """``ncodec eval``: every argument is checked before the first image is coded."""
-    from .atomic import atomic_write_bytes
+    """``ncodec eval``: every argument is checked before the first image (or frame) is coded.
+
+    ``--dataset FOLDER`` evaluates image codecs on images; ``--video SOURCE`` (repeatable)
+    evaluates video codecs and the video anchors on clips (:func:`_run_video_eval_cli`).
+    """
     from .cli_checks import check_input_file, check_output
     from .devices import resolve_device
 
     out = check_output(args.json, args.force, suffixes=(".json",))
+    videos = getattr(args, "video", None)
+    if (args.dataset is None) == (not videos):
+        raise CodecArgumentError("give exactly one of --dataset FOLDER (images) and --video SOURCE (clips)")
+    if videos:
+        return _run_video_eval_cli(args, out)
+    for flag in ("frames", "size", "fps"):
+        if getattr(args, flag, None) is not None:
+            raise CodecArgumentError(f"--{flag} applies to --video clips, not to an image --dataset")
     if args.limit is not None and args.limit < 1:
         raise CodecArgumentError(f"--limit must be a positive number of images, got {args.limit}")
     if args.jobs < 1:
@@ -421,10 +434,43 @@ def run_eval_cli(args) -> int:
         point_classifier_paths=tuple(args.latent_classifier or ()) + tuple(args.pixel_classifier or ()),
         pixel_domain=args.domain != "latent",
     )
-    atomic_write_bytes(out, json.dumps(result, indent=1).encode(), overwrite=args.force)
+    return _write_result(out, result, args.force)
+
+
+def _write_result(out: Path, result: dict, force: bool) -> int:
+    """Write the result JSON atomically and print one ``bpp/PSNR`` line per curve."""
+    from .atomic import atomic_write_bytes
+
+    atomic_write_bytes(out, json.dumps(result, indent=1).encode(), overwrite=force)
     for curve in result["curves"]:
         r = curve["results"]
         pts = ", ".join(f"{b:.3f}/{p:.2f}" for b, p in zip(r["bpp"], r["psnr-rgb"]))
         print(f"{curve['name']:10s} bpp/PSNR: {pts}")
     print(f"wrote {out}")
     return 0
+
+
+def _run_video_eval_cli(args, out: Path) -> int:
+    """``ncodec eval --video SOURCE ...``: refuses the image-only options, then evaluates.
+
+    Without ``--codec`` the three video anchors run (the image default list does not apply).
+    """
+    from .devices import resolve_device
+    from .video.evaluate import VIDEO_ANCHORS, run_video_evaluation
+
+    if args.task != "rd":
+        raise CodecArgumentError(f"--task {args.task} evaluates image folders; with --video only --task rd is available")
+    image_only = [("--limit", args.limit is not None), ("--jobs", args.jobs != 1), ("--domain", args.domain != "pixel"),
+                  ("--classifier-weights", bool(args.classifier_weights)), ("--class-map", bool(args.class_map)),
+                  ("--latent-classifier", bool(args.latent_classifier)), ("--pixel-classifier", bool(args.pixel_classifier))]
+    given = [flag for flag, used in image_only if used]
+    if given:
+        hint = " (use --frames N to shorten clips)" if "--limit" in given else ""
+        raise CodecArgumentError(f"{', '.join(given)} {'apply' if len(given) > 1 else 'applies'} to image folders (--dataset), not to --video{hint}")
+    if args.frames is not None and args.frames < 1:
+        raise CodecArgumentError(f"--frames must be a positive number of frames, got {args.frames}")
+    resolve_device(args.device)
+    codec_args = [parse_codec_arg(c) for c in (args.codec or VIDEO_ANCHORS)]
+    result = run_video_evaluation(args.video, codec_args, frames=args.frames, size=args.size, fps=args.fps,
+                                  device=args.device)  # checks every codec, quality and clip before coding
+    return _write_result(out, result, args.force)

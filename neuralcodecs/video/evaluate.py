@@ -1,0 +1,324 @@
+"""``ncodec eval --video``: video codecs and the classical video anchors, side by side, on clips.
+
+For every clip, contender and quality one point: the bytes of the real file (an mp4 for the
+anchors, a complete .ncb file for learned codecs) and ``bpp = 8 * bytes / (T * H * W)``;
+PSNR-RGB over the clip (one MSE over every frame, pixel and channel); PSNR-Y, -U, -V of the
+4:2:0 limited-range planes of :func:`~neuralcodecs.video.colour.psnr_yuv` (the colour rule of
+:mod:`neuralcodecs.video.colour`) and PSNR-YUV ``(6 Y + U + V) / 8``; MS-SSIM-RGB, the mean over
+frames of :func:`neuralcodecs.metrics.ms_ssim` (which edge-pads frames under 161 pixels per
+side to the five-scale minimum, as the image evaluation does; such clips are flagged
+``ms_ssim_padded`` in ``meta``); encode and decode seconds and frames per second.
+
+Contenders:
+
+* the anchors ``x264``, ``x265``, ``svtav1`` (:func:`~neuralcodecs.video.anchors.encode_anchor`,
+  single-threaded by default; sweep :data:`~neuralcodecs.video.anchors.ANCHOR_SWEEPS` unless
+  qualities are given); their times cover the encoder and the decoder, not the RGB <-> YUV
+  conversions;
+* the registry's video codecs (``kind == "video"``): ``codec.encode(frames, quality=q) -> bytes``
+  (a complete .ncb file) and ``codec.decode(bytes) -> (T, H, W, 3)`` uint8, timed whole; sweep
+  ``codec.quality.sweep`` unless qualities are given.
+
+Image codecs and image anchors are refused with :class:`CodecArgumentError`.  Every argument,
+contender and quality is checked and every clip opened (first frame) before the first frame
+is coded; clips are then read, coded and released one at a time.
+
+The result follows the image evaluation's schema (:mod:`neuralcodecs.evaluate`):
+``{"meta", "curves": [{"name", "description", "results": {"quality", "bpp", "psnr-rgb", ...},
+"per_clip": {clip: {"bytes": [...], "bpp": [...], ...}}}]}``; a curve's values are the means of
+the per-clip values at each quality.  ``meta`` is the image evaluation's machine block plus the
+clips (path, frames, size, frame rate, SHA-256 of the RGB frames evaluated), the frame limit,
+threads and the PyAV / FFmpeg versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..codec import VIDEO
+from ..errors import CodecArgumentError, UnsupportedVideoError
+from ..metrics import ms_ssim
+from .anchors import ANCHOR_CODECS, ANCHOR_SWEEPS, encode_anchor
+from .colour import psnr_rgb, psnr_yuv
+
+#: the anchors a video evaluation runs when no codec is named
+VIDEO_ANCHORS = tuple(ANCHOR_SWEEPS)
+
+#: frames smaller than this on a side are edge-padded by :func:`neuralcodecs.metrics.ms_ssim`
+MS_SSIM_MIN_SIDE = 161
+
+ANCHOR_DESCRIPTIONS = {
+    "x264": "H.264 (libx264 via PyAV), preset medium, crf sweep, yuv420p 8-bit, mp4, default GOP",
+    "x265": "HEVC (libx265 via PyAV), preset medium, crf sweep, yuv420p 8-bit, mp4, default GOP",
+    "svtav1": "AV1 (SVT-AV1 via PyAV), preset 8, crf sweep, yuv420p 8-bit, mp4, default GOP",
+}
+
+#: per-point values averaged into a curve, in the order of ``results``
+METRICS = ("bpp", "psnr-rgb", "psnr-y", "psnr-u", "psnr-v", "psnr-yuv", "ms-ssim-rgb",
+           "encoding_time", "decoding_time", "encoding_fps", "decoding_fps")
+
+
+@dataclass(frozen=True)
+class CodedClip:
+    """One clip coded and decoded: the file's bytes, the decoded ``(T, H, W, 3)`` uint8 frames and
+    the seconds spent encoding and decoding."""
+
+    data: bytes
+    decoded: np.ndarray
+    encode_seconds: float
+    decode_seconds: float
+
+
+@dataclass
+class VideoContender:
+    """One codec in a video evaluation.
+
+    Attributes:
+        name, description: for the result file.
+        qualities: the qualities swept, in order.
+        code: ``code(frames (T, H, W, 3) uint8, fps Fraction, quality) -> CodedClip``.
+    """
+
+    name: str
+    description: str
+    qualities: list[float]
+    code: Callable[[np.ndarray, Fraction, float], CodedClip]
+
+
+def _anchor_contender(name: str, qualities: list[float] | None, threads: int) -> VideoContender:
+    from .pyav import _check_crf
+
+    chosen = list(qualities) if qualities else list(ANCHOR_SWEEPS[name])
+    chosen = [_check_crf(ANCHOR_CODECS[name], q) for q in chosen]  # range (and integer for SVT-AV1)
+
+    def code(frames: np.ndarray, fps: Fraction, quality: float) -> CodedClip:
+        r = encode_anchor(frames, fps, name, quality, threads=threads)
+        return CodedClip(r.bytes, r.decoded, r.encode_seconds, r.decode_seconds)
+
+    return VideoContender(name, ANCHOR_DESCRIPTIONS[name], chosen, code)
+
+
+def _learned_contender(name: str, qualities: list[float] | None, device: str) -> VideoContender:
+    from .. import registry
+
+    spec = registry.spec(name)
+    codec = registry.load(name, device=device)
+    chosen = [codec.quality.check(q) for q in qualities] if qualities else list(codec.quality.sweep)
+
+    def code(frames: np.ndarray, fps: Fraction, quality: float) -> CodedClip:
+        t0 = time.perf_counter()
+        data = codec.encode(frames, quality=quality)
+        t1 = time.perf_counter()
+        decoded = np.asarray(codec.decode(data))
+        t2 = time.perf_counter()
+        if decoded.shape != frames.shape or decoded.dtype != np.uint8:
+            raise UnsupportedVideoError(f"{name} decoded {decoded.dtype} frames of shape {decoded.shape}, "
+                                        f"expected uint8 {frames.shape}")
+        return CodedClip(bytes(data), decoded, t1 - t0, t2 - t1)
+
+    return VideoContender(name, f"neuralcodecs {name}: {spec.description}", chosen, code)
+
+
+def build_video_contender(name: str, qualities: list[float] | None, *, device: str = "cpu",
+                          threads: int = 1) -> VideoContender:
+    """A video anchor or a learned video codec of the registry; :class:`CodecArgumentError` for
+    anything else (image codecs, image anchors, unknown names) and for qualities out of range."""
+    from .. import registry
+    from ..anchors import ANCHORS
+
+    if name in ANCHOR_SWEEPS:
+        return _anchor_contender(name, qualities, threads)
+    choices = ", ".join(list(VIDEO_ANCHORS) + registry.names(VIDEO))
+    if name in ANCHORS:
+        raise CodecArgumentError(f"{name!r} is an image anchor; video evaluation needs video codecs or anchors: {choices}")
+    if name not in registry.names():
+        raise CodecArgumentError(f"no video codec or anchor named {name!r}; choose from: {choices}")
+    kind = registry.spec(name).kind
+    if kind != VIDEO:
+        raise CodecArgumentError(f"{name!r} is an {kind} codec; video evaluation needs video codecs or anchors: {choices}")
+    return _learned_contender(name, qualities, device)
+
+
+# --------------------------------------------------------------------------- clips
+
+
+def _check_frames(frames) -> int | None:
+    if frames is None:
+        return None
+    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 1:
+        raise CodecArgumentError(f"frames must be a positive number of frames, got {frames!r}")
+    return int(frames)
+
+
+def _clip_names(sources: list[Path]) -> list[str]:
+    """The key of each clip in ``per_clip``: its file name, or the path as given where names clash."""
+    names = [p.name or str(p) for p in sources]
+    return [n if names.count(n) == 1 else str(p) for n, p in zip(names, sources)]
+
+
+def probe_clips(sources, *, size=None, fps=None) -> list[Path]:
+    """Open every clip (its first frame only): missing, unreadable or contradicting clips raise
+    :class:`UnsupportedVideoError` / :class:`CodecArgumentError` before any coding starts."""
+    from .io import read_video
+
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    paths = [Path(s) for s in sources]
+    if not paths:
+        raise CodecArgumentError("no clip given; pass at least one video (--video SOURCE)")
+    seen = set()
+    for p in paths:
+        key = p.resolve()
+        if key in seen:
+            raise CodecArgumentError(f"clip {p} is given twice")
+        seen.add(key)
+        read_video(p, size=size, fps=fps, count=1)
+    return paths
+
+
+def frames_checksum(frames: np.ndarray) -> str:
+    """SHA-256 of the uint8 RGB frames in C order (``T x H x W x 3`` bytes)."""
+    return hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- per clip
+
+
+def evaluate_clip(frames: np.ndarray, fps: Fraction, contenders: list[VideoContender],
+                  on_point: Callable[[], None] | None = None) -> dict[str, list[dict]]:
+    """Every point of every contender on one clip: ``{contender: [point, ...]}`` with a point
+    ``{quality, bytes, bpp, psnr-rgb, psnr-y, psnr-u, psnr-v, psnr-yuv, ms-ssim-rgb,
+    encoding_time, decoding_time, encoding_fps, decoding_fps}`` (times in seconds)."""
+    t, h, w, _ = frames.shape
+    out = {}
+    for c in contenders:
+        points = []
+        for q in c.qualities:
+            coded = c.code(frames, fps, q)
+            yuv = psnr_yuv(frames, coded.decoded)
+            points.append({
+                "quality": q,
+                "bytes": len(coded.data),
+                "bpp": 8.0 * len(coded.data) / (t * h * w),
+                "psnr-rgb": psnr_rgb(frames, coded.decoded),
+                "psnr-y": yuv.y,
+                "psnr-u": yuv.u,
+                "psnr-v": yuv.v,
+                "psnr-yuv": yuv.yuv,
+                "ms-ssim-rgb": float(np.mean([ms_ssim(a, b) for a, b in zip(frames, coded.decoded)])),
+                "encoding_time": coded.encode_seconds,
+                "decoding_time": coded.decode_seconds,
+                "encoding_fps": t / coded.encode_seconds if coded.encode_seconds > 0 else None,
+                "decoding_fps": t / coded.decode_seconds if coded.decode_seconds > 0 else None,
+            })
+            if on_point is not None:
+                on_point()
+        out[c.name] = points
+    return out
+
+
+def _mean(values: list) -> float | None:
+    return None if any(v is None for v in values) else float(np.mean(values))
+
+
+def aggregate_clips(records: dict[str, dict[str, list[dict]]], contenders: list[VideoContender]) -> list[dict]:
+    """One curve per contender: per quality the mean over clips of every metric."""
+    curves = []
+    for c in contenders:
+        results: dict[str, list] = {"quality": list(c.qualities)}
+        for m in METRICS:
+            results[m] = [_mean([points[c.name][i][m] for points in records.values()]) for i in range(len(c.qualities))]
+        per_clip = {name: {m: [p[m] for p in points[c.name]] for m in ("bytes",) + METRICS}
+                    for name, points in records.items()}
+        curves.append({"name": c.name, "description": c.description, "results": results, "per_clip": per_clip})
+    return curves
+
+
+def _av_versions() -> dict:
+    import av
+
+    libs = {name: ".".join(map(str, v)) for name, v in av.library_versions.items() if name in ("libavcodec", "libavformat")}
+    return {"pyav": av.__version__, **libs}
+
+
+def run_video_evaluation(
+    sources,
+    codec_args: Sequence[tuple[str, list[float] | None]],
+    *,
+    frames: int | None = None,
+    size=None,
+    fps=None,
+    progress: bool = True,
+    threads: int = 1,
+    device: str = "cpu",
+) -> dict:
+    """Evaluate video contenders on clips; return the JSON-ready result (``meta`` + ``curves``).
+
+    Args:
+        sources: a clip or a list of clips (video files, ``.y4m``, raw ``.yuv`` with ``size`` and
+            ``fps``, or folders of PNG/JPEG frames).
+        codec_args: ``[(name, qualities or None), ...]``: ``x264``, ``x265``, ``svtav1`` or a
+            registered video codec.
+        frames: evaluate the first ``frames`` frames of each clip (default: all).
+        size, fps: ``(W, H)`` / ``"WxH"`` and the frame rate of raw ``.yuv`` clips (checks for
+            other sources, see :func:`~neuralcodecs.video.io.read_video`).
+        progress: a progress bar over the coded points.
+        threads: anchor encoder/decoder threads (1: reproducible bytes and timing; 0: automatic).
+        device: torch device of learned codecs.
+    Raises:
+        CodecArgumentError: bad arguments, image codecs, qualities out of range, a codec or clip
+            given twice (all before any coding).
+        UnsupportedVideoError: a clip is missing or unreadable.
+    """
+    from tqdm import tqdm
+
+    from ..evaluate import machine_meta
+    from .io import read_video
+
+    frames = _check_frames(frames)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise CodecArgumentError(f"threads must be an integer >= 0, got {threads!r}")
+    codec_args = list(codec_args)
+    if not codec_args:
+        raise CodecArgumentError("no codec given")
+    if len({n for n, _ in codec_args}) != len(codec_args):
+        raise CodecArgumentError("each codec may appear once; give several qualities as NAME:q1,q2")
+    contenders = [build_video_contender(n, q, device=device, threads=threads) for n, q in codec_args]
+    paths = probe_clips(sources, size=size, fps=fps)
+    names = _clip_names(paths)
+    points_per_clip = sum(len(c.qualities) for c in contenders)
+    records: dict[str, dict[str, list[dict]]] = {}
+    clips = []
+    with tqdm(total=points_per_clip * len(paths), desc="eval", disable=not progress, dynamic_ncols=True) as bar:
+        for path, name in zip(paths, names):
+            video = read_video(path, size=size, fps=fps, count=frames)
+            clip = video.frames
+            clips.append({
+                "name": name, "path": str(path), "frames": video.num_frames, "width": video.width,
+                "height": video.height, "fps": str(video.fps), "source_format": video.source_format,
+                "sha256": frames_checksum(clip),
+                "ms_ssim_padded": min(video.width, video.height) < MS_SSIM_MIN_SIDE,
+            })
+            bar.set_postfix_str(name)
+            records[name] = evaluate_clip(clip, video.fps, contenders, on_point=lambda: bar.update(1))
+            del video, clip
+    meta = machine_meta(device)
+    meta["versions"].update(_av_versions())
+    meta["clips"] = clips
+    meta["frames"] = frames
+    meta["threads"] = threads
+    return {"meta": meta, "curves": aggregate_clips(records, contenders)}
+
+
+__all__ = [
+    "CodedClip", "METRICS", "VIDEO_ANCHORS", "VideoContender", "aggregate_clips", "build_video_contender",
+    "evaluate_clip", "frames_checksum", "probe_clips", "run_video_evaluation",
+]
