@@ -156,8 +156,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--point", action="append", default=[], metavar="CODEC:QUALITY")
     ap.add_argument("--budgets", nargs="+", default=["16", "64", "all"])
-    ap.add_argument("--strategies", nargs="+", default=["uniform", "dct", "kcenter", "tome", "rate"])
-    ap.add_argument("--epochs", type=int, default=4, help="projector distillation epochs")
+    ap.add_argument("--strategies", nargs="+", default=["uniform", "dct", "kcenter", "tome", "rate", "rate_nms"])
+    ap.add_argument("--epochs", type=int, default=20, help="projector distillation epochs")
     ap.add_argument("--limit", type=int, help="evenly spaced val subset")
     ap.add_argument("--train-limit", type=int, help="evenly spaced train subset (smoke tests)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "tokens"))
@@ -185,8 +185,9 @@ def main() -> int:
         for point in args.point:
             codec, qualities = parse_codec_arg(point)
             quality = qualities[0]
-            key = f"{codec}-q{quality:g}-{load_codec(codec).fingerprint.hex()[:12]}-n{len(train_files)}"
-            path, cache_path = runs / f"{key}.safetensors", runs / f"{key}.examples.pt"
+            data_key = f"{codec}-q{quality:g}-{load_codec(codec).fingerprint.hex()[:12]}-n{len(train_files)}"
+            key = f"{data_key}-e{args.epochs}"
+            path, cache_path = runs / f"{key}.safetensors", runs / f"{data_key}.examples.pt"
             if not path.exists():
                 print(f"projector {key}", flush=True)
                 train_projector(codec, quality, train_files, MOBILENET, path, epochs=args.epochs, cache=cache_path)
@@ -213,7 +214,7 @@ def main() -> int:
             strategies = {}
             everything = score(train, val, "all", None)[0] if "all" in budgets else None
             for strategy in args.strategies:
-                if strategy == "rate" and val["bits"] is None:
+                if strategy.startswith("rate") and val["bits"] is None:
                     continue
                 row = {}
                 for budget in budgets:

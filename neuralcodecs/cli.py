@@ -433,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("tokens", help="a .ncb file's latents as visual tokens for a vision-language model (no synthesis)")
     s.add_argument("input")
     s.add_argument("-o", "--output", required=True, help="tokens (N, D) and positions (N, 3) as .safetensors")
-    s.add_argument("--strategy", default="all", help="token-budget strategy: all, uniform, dct, kcenter, tome, rate, keyframe")
+    s.add_argument("--strategy", default="all", help="token-budget strategy: all, uniform, dct, kcenter, tome, rate, rate_nms, keyframe")
     s.add_argument("--budget", help="tokens to keep: a count, a fraction in (0, 1] or 'adaptive' (default: all)")
     s.add_argument("--projector", help="token-projector weights for this codec (default: the latent vectors are the tokens)")
     s.add_argument("--weights", help="codec weights (default: the shipped ones)")

@@ -49,6 +49,17 @@ def test_rate_keeps_the_most_expensive_positions():
         select_tokens(grid, None, "rate", 2)  # no rate map
 
 
+def test_rate_nms_spreads_the_budget_over_the_picture():
+    grid, rate = grid_tokens(h=8, w=8), torch.zeros(1, 8, 8)
+    rate[0, :2, :2] = torch.tensor([[9.0, 8], [7, 6]])  # a costly corner
+    rate[0, 6, 6] = 5.0
+    _, positions = select_tokens(grid, rate, "rate_nms", 4)  # radius floor(sqrt(64 / 4) / 2) = 2
+    kept = {tuple(p[1:].tolist()) for p in positions}
+    assert (0, 0) in kept and (6, 6) in kept and not kept & {(0, 1), (1, 0), (1, 1)}
+    _, plain = select_tokens(grid, rate, "rate", 4)
+    assert {tuple(p[1:].tolist()) for p in plain} == {(0, 0), (0, 1), (1, 0), (1, 1)}
+
+
 def test_dct_is_a_low_pass_that_keeps_constants_and_inverts_at_full_size():
     grid = grid_tokens()[0]
     assert torch.allclose(lowpass_grid(grid, 6, 7), grid, atol=1e-5)

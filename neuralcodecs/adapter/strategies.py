@@ -16,6 +16,11 @@ kcenter     ToDRE stage 1: greedy k-center on cosine distance,    --
 tome        ToMe: bipartite soft matching, the most similar       --
             pairs merged (size-weighted means) until ``k`` remain
 rate        ours: the tokens where the codec spent the most bits  ``rate`` (bits per token)
+rate_nms    ours: ``rate`` with non-maximum suppression -- a      ``rate``
+            chosen token blocks its neighbours within
+            ``r = floor(sqrt(N / k) / 2)`` (Chebyshev) until no
+            free token is left, so the bits pick *where* and the
+            budget is spread over the picture
 keyframe    KFFocus-style: whole frames, those with the most      ``rate``, ``video``
             bits first, until the budget is used
 ==========  ====================================================  ======================
@@ -236,6 +241,26 @@ def rate_guided(tokens, positions, k, rate=None):
         return tokens, positions
     order = torch.argsort(rate.float(), descending=True, stable=True)[:k]
     return _in_grid_order(tokens, positions, order)
+
+
+@register("rate_nms", needs=("rate",), description="ours: rate-guided with non-maximum suppression")
+def rate_nms(tokens, positions, k, rate=None):
+    n = len(tokens)
+    if k >= n:
+        return tokens, positions
+    radius = int(math.sqrt(n / k) / 2)
+    score = rate.float().clone()
+    free = torch.ones(n, dtype=torch.bool)
+    chosen = torch.zeros(n, dtype=torch.bool)
+    for _ in range(k):
+        pool = free & ~chosen
+        if not bool(pool.any()):  # everything left is suppressed: fall back to the best remaining
+            pool = ~chosen
+        best = int(torch.argmax(torch.where(pool, score, torch.tensor(-torch.inf))))
+        chosen[best] = True
+        near = (positions[:, 0] == positions[best, 0]) & ((positions[:, 1:] - positions[best, 1:]).abs().amax(1) <= radius)
+        free &= ~near
+    return _in_grid_order(tokens, positions, torch.nonzero(chosen).flatten())
 
 
 @register("keyframe", needs=("rate", "video"), description="KFFocus-style: frames with the most bits")

@@ -106,7 +106,7 @@ def load_projector(path: str | Path) -> tuple[TokenProjector, dict]:
 
 
 def train_projector(codec_name: str, quality: float, train_files: list[Path], teacher_weights: str | Path,
-                    out_path: str | Path, epochs: int = 4, batch: int = 32, lr: float = 1e-3, seed: int = 0,
+                    out_path: str | Path, epochs: int = 20, batch: int = 32, lr: float = 1e-3, seed: int = 0,
                     cache: str | Path | None = None, progress: bool = True) -> dict:
     """Train and save a projector for ``codec_name`` at ``quality``; returns the sidecar record."""
     from .. import load_codec
