@@ -81,11 +81,15 @@ def measure(code: Path, stream: Path, small: Path) -> dict:
 
 
 def crafted_stream(codec, version: int) -> bytes:
-    from neuralcodecs.bitstream import Header, pack
+    """A 4096x4096 header with the codec's own config (that of a quality-4 file) and one 4-byte section
+    for each section such a file has."""
+    import dataclasses
 
-    header = Header(codec=codec.name, fingerprint=codec.fingerprint, width=4096, height=4096,
-                    config={"quality_x256": 1024, "latent_channels": codec.latent_channels})
-    return pack(header, [b"\x01\x00\x00\x00", b"\x01\x00\x00\x00"], version=version)
+    from neuralcodecs.bitstream import pack, unpack
+
+    header, sections = unpack(codec.encode(np.full((64, 64, 3), 128, np.uint8), quality=4))
+    header = dataclasses.replace(header, width=4096, height=4096)
+    return pack(header, [b"\x01\x00\x00\x00"] * len(sections), version=version)
 
 
 def main() -> int:

@@ -26,8 +26,10 @@ from .model import LATENT_MAX
 from .prediction import from_residuals, to_residuals
 from .weights import CODEC_NAME, load_model
 
-DECODE_FIXED_BYTES = 256 * 2**20  # networks, one attention window's scores; benchmarks/decoder_memory.py measures the peak
-DECODE_BYTES_PER_PIXEL = 200  # the packet levels at full resolution (float32), plus 4 * width per pixel for the decoder
+DECODE_FIXED_BYTES = 256 * 2**20  # networks, one attention window's scores
+# twice the measured peak (benchmarks/decoder_memory.py --codec walloc: 75 bytes per pixel at 2048x2048,
+# 13-27 on Kodak); the decoder works at H/8, so its width costs 4 * width / 64 bytes per pixel
+DECODE_BYTES_PER_PIXEL = 150
 
 
 class WaLLoCCodec(ImageCodec):
@@ -55,7 +57,7 @@ class WaLLoCCodec(ImageCodec):
         return self.model.pad_multiple
 
     def decode_memory(self, header: Header) -> int:
-        per_pixel = DECODE_BYTES_PER_PIXEL + 4 * self.model.width
+        per_pixel = DECODE_BYTES_PER_PIXEL + 4 * self.model.width // 64
         return DECODE_FIXED_BYTES + per_pixel * header.width * header.height
 
     def grid(self, height: int, width: int) -> tuple[int, int]:
