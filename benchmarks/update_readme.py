@@ -220,6 +220,8 @@ TABLES = {
     "vqgan_ladder": lambda: _markdown("vqgan_ladder.md"),
     "vqgan_restoration": lambda: _markdown("vqgan_ladder_restoration.md"),
     "latent_imagenette": lambda: _markdown("latent_imagenette.md"),
+    "walloc_prediction": lambda: _markdown("walloc_prediction.md"),
+    "token_budget": lambda: _markdown("token_budget.md"),
     "exactness": exactness,
     "decoder_budget": decoder_budget,
 }
