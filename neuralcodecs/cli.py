@@ -237,14 +237,14 @@ def cmd_latents(args) -> int:
 
 
 def cmd_tokens(args) -> int:
-    from . import latents
-    from .adapter.core import tokens_from_latents
+    from safetensors.torch import save
+
+    from .adapter.core import tokens_from_file
+    from .adapter.strategies import get_strategy, parse_budget
     from .atomic import atomic_write_bytes
     from .cli_checks import check_input_file, check_output
 
     out = check_output(args.output, args.force, suffixes=(".safetensors",))
-    from .adapter.strategies import get_strategy, parse_budget
-
     budget = parse_budget(args.budget) if args.budget is not None else None
     get_strategy(args.strategy)
     projector = None
@@ -253,14 +253,10 @@ def cmd_tokens(args) -> int:
 
         check_input_file(args.projector, "token projector weights")
         projector, _ = load_projector(args.projector)
-    data = _read_input(args.input)
-    lat = latents(data, weights=args.weights)
-    visual = tokens_from_latents(lat, projector, args.strategy, budget)
+    visual = tokens_from_file(_read_input(args.input), projector, args.strategy, budget, weights=args.weights)
     tokens, positions = visual.sample(0)
     summary = {"codec": visual.codec, "strategy": visual.strategy, "budget": args.budget, "tokens": len(tokens),
                "dim": int(tokens.shape[1]), "grid": list(visual.grid), "projector": args.projector}
-    from safetensors.torch import save
-
     blob = save({"tokens": tokens.float().contiguous(), "positions": positions.contiguous()},
                 metadata={k: json.dumps(v) for k, v in summary.items()})
     atomic_write_bytes(out, blob, overwrite=args.force)

@@ -144,6 +144,27 @@ def test_tokens_through_an_untrained_projector_sit_on_a_stride_16_grid(files):
         tokens_from_latents([lat, latents(files["hyperprior"])])  # two codecs in one batch
 
 
+def test_a_loaded_projector_must_match_the_files_codec_weights(files, tmp_path):
+    from neuralcodecs import latents, load_codec
+    from neuralcodecs.adapter.projector import TokenProjector
+    from neuralcodecs.adapter.train_projector import load_projector, save_projector
+    from neuralcodecs.cli import main
+
+    lat = latents(files["walloc"])
+    right, wrong = tmp_path / "right.safetensors", tmp_path / "wrong.safetensors"
+    save_projector(TokenProjector(lat.tensor.shape[0], 8).eval(), right, "walloc", 2, {}, load_codec("walloc").fingerprint)
+    save_projector(TokenProjector(lat.tensor.shape[0], 8).eval(), wrong, "walloc", 2, {}, b"\x00" * 16)
+    assert tokens_from_file(files["walloc"], load_projector(right)[0], "rate", 3).counts == [3]
+    with pytest.raises(CodecArgumentError):
+        tokens_from_file(files["walloc"], load_projector(wrong)[0])
+    with pytest.raises(CodecArgumentError):
+        tokens_from_file(files["hyperprior"], load_projector(right)[0])  # another codec's file
+    src = tmp_path / "in.ncb"
+    src.write_bytes(files["walloc"])
+    assert main(["tokens", str(src), "--projector", str(wrong), "-o", str(tmp_path / "t.safetensors")]) == 2
+    assert main(["tokens", str(src), "--projector", str(right), "-o", str(tmp_path / "t.safetensors")]) == 0
+
+
 def test_tokens_cli(files, tmp_path):
     from safetensors.torch import load_file
 

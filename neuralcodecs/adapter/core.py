@@ -106,8 +106,25 @@ def tokens_from_latents(latents, projector=None, strategy: str = "all", budget=N
     return stack_samples(samples, full, items[0].codec, strategy)
 
 
-def tokens_from_file(data: bytes, projector=None, strategy: str = "all", budget=None, weights=None) -> VisualTokens:
-    """A ``.ncb`` file's bytes -> :class:`VisualTokens` (entropy decoding only, no synthesis)."""
-    from .. import latents
+def check_projector_source(projector, codec: str, fingerprint: bytes) -> None:
+    """:class:`CodecArgumentError` unless a loaded projector was trained on latents of this codec's weights."""
+    source = getattr(projector, "source", None) or {}
+    if source.get("codec") and source["codec"] != codec:
+        raise CodecArgumentError(f"the projector was trained on {source['codec']} latents, the file is {codec}")
+    if source.get("codec_fingerprint") and source["codec_fingerprint"] != fingerprint.hex():
+        raise CodecArgumentError(f"the projector was trained on latents of other {codec} weights "
+                                 f"({source['codec_fingerprint'][:12]}, the file's are {fingerprint.hex()[:12]})")
 
+
+def tokens_from_file(data: bytes, projector=None, strategy: str = "all", budget=None, weights=None) -> VisualTokens:
+    """A ``.ncb`` file's bytes -> :class:`VisualTokens` (entropy decoding only, no synthesis).
+
+    A projector loaded from a weights file must have been trained on latents of the file's
+    codec weights (:class:`CodecArgumentError` otherwise).
+    """
+    from .. import latents, read_header
+
+    if projector is not None:
+        header = read_header(data)
+        check_projector_source(projector, header.codec, header.fingerprint)
     return tokens_from_latents(latents(data, weights=weights), projector, strategy, budget)

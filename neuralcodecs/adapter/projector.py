@@ -60,6 +60,7 @@ class TokenProjector(nn.Module):
 
             teacher = torchvision.models.mobilenet_v2(weights=None)
         self.in_channels, self.stride, self.dim, self.width = int(in_channels), int(stride), int(dim), int(width)
+        self.source: dict = {}  # codec and codec-weights fingerprint it was trained on (set when loaded)
         cut, channels = CUTS[stride]
         self.adapter = LatentAdapter(in_channels, channels, width)
         self.body = copy.deepcopy(nn.Sequential(*teacher.features[cut:TEACHER_BLOCKS]))

@@ -102,6 +102,7 @@ def load_projector(path: str | Path) -> tuple[TokenProjector, dict]:
         projector.load_state_dict({k[len("model."):]: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
     except (KeyError, ValueError, RuntimeError) as exc:
         raise WeightsError(f"{path}: not a complete token projector ({exc})") from None
+    projector.source = {"codec": meta.get("codec", ""), "codec_fingerprint": meta.get("codec_fingerprint", "")}
     return projector.eval(), meta
 
 
