@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 DEFAULT_KODAK = SHARED_DATA / "images" / "kodak"
 RESULTS = ROOT / "benchmarks" / "results"
+IMAGENETTE = SHARED_DATA / "images" / "imagenette"
+MOBILENET = SHARED_DATA / "models" / "mobilenet_v2-b0353104.pth"
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -20,3 +22,9 @@ def kodak_files(folder: str | Path) -> list[Path]:
     if len(files) != 24:
         raise SystemExit(f"expected the 24 Kodak images kodim01..24.png in {folder}, found {len(files)}")
     return files
+
+
+def imagenette_files(split: str, limit: int | None = None) -> list[Path]:
+    """Imagenette ``split`` (``train`` or ``val``) images, sorted; ``limit``: an evenly spaced subset."""
+    files = sorted(p for p in (IMAGENETTE / split).glob("*/*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
+    return files[:: max(1, len(files) // limit)][:limit] if limit else files

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, ROOT, SHARED_DATA  # noqa: E402
+from common import IMAGENETTE, MOBILENET, RESULTS, ROOT, imagenette_files  # noqa: E402
 
 from neuralcodecs import load_codec  # noqa: E402
 from neuralcodecs.atomic import atomic_write_bytes  # noqa: E402
@@ -36,8 +36,6 @@ from neuralcodecs.evaluate import parse_codec_arg, run_evaluation  # noqa: E402
 from neuralcodecs.perception import MobileNetClassifier, folder_labels, read_class_map  # noqa: E402
 from neuralcodecs.weightfiles import sidecar_path  # noqa: E402
 
-IMAGENETTE = SHARED_DATA / "images" / "imagenette"
-MOBILENET = SHARED_DATA / "models" / "mobilenet_v2-b0353104.pth"
 ANCHORS = [("jpeg", [5.0, 10.0, 20.0, 40.0, 70.0, 90.0]), ("webp", [0.0, 10.0, 30.0, 50.0, 75.0, 90.0])]
 
 
@@ -100,9 +98,7 @@ def main() -> int:
         runs = Path(args.runs)
         runs.mkdir(parents=True, exist_ok=True)
         class_map = read_class_map(IMAGENETTE / "SOURCE.txt")
-        train_files = sorted(p for p in (IMAGENETTE / "train").glob("*/*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
-        if args.train_limit:
-            train_files = train_files[:: max(1, len(train_files) // args.train_limit)][: args.train_limit]
+        train_files = imagenette_files("train", args.train_limit)
         labels = [class_map[p.parent.name] for p in train_files]
         weights, points = [], {}
         for point in args.point:

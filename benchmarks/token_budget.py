@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import RESULTS, ROOT, SHARED_DATA  # noqa: E402
+from common import IMAGENETTE, MOBILENET, RESULTS, ROOT, imagenette_files  # noqa: E402
 
 from neuralcodecs import load_codec  # noqa: E402
 from neuralcodecs.adapter.core import select_tokens  # noqa: E402
@@ -42,19 +42,10 @@ from neuralcodecs.atomic import atomic_write_bytes  # noqa: E402
 from neuralcodecs.evaluate import parse_codec_arg  # noqa: E402
 from neuralcodecs.perception import read_class_map  # noqa: E402
 
-IMAGENETTE = SHARED_DATA / "images" / "imagenette"
-MOBILENET = SHARED_DATA / "models" / "mobilenet_v2-b0353104.pth"
-
-
-def image_files(split: str, limit: int | None) -> list[Path]:
-    files = sorted(p for p in (IMAGENETTE / split).glob("*/*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
-    return files[:: max(1, len(files) // limit)][:limit] if limit else files
-
-
 @torch.no_grad()
 def teacher_source(files: list[Path], teacher, classes: list[int]) -> dict:
     """The pixel-domain reference: teacher feature grids of the originals and its 10-class predictions."""
-    from neuralcodecs.downstream.train_latent import normalize_pixels
+    from neuralcodecs.perception import normalize_pixels
     from neuralcodecs.image.io import load_image
 
     grids, predictions = [], []
@@ -73,7 +64,7 @@ def codec_source(codec_name: str, quality: float, files: list[Path], projector, 
     file is re-encoded; otherwise every file is encoded and the two paths are timed.
     """
     from neuralcodecs import latents as read_latents
-    from neuralcodecs.downstream.train_latent import normalize_pixels
+    from neuralcodecs.perception import normalize_pixels
     from neuralcodecs.image.io import load_image
 
     factor = TOKEN_STRIDE // projector.stride
@@ -173,7 +164,7 @@ def main() -> int:
         runs.mkdir(parents=True, exist_ok=True)
         class_map = read_class_map(IMAGENETTE / "SOURCE.txt")
         classes = sorted(set(class_map.values()))
-        train_files, val_files = image_files("train", args.train_limit), image_files("val", args.limit)
+        train_files, val_files = imagenette_files("train", args.train_limit), imagenette_files("val", args.limit)
         label = {c: i for i, c in enumerate(classes)}
         train_y = torch.tensor([label[class_map[p.parent.name]] for p in train_files])
         val_y = torch.tensor([label[class_map[p.parent.name]] for p in val_files])

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from common import DEFAULT_KODAK, RESULTS, SHARED_DATA, kodak_files  # noqa: E402
+from common import DEFAULT_KODAK, MOBILENET, RESULTS, kodak_files  # noqa: E402
 
 import neuralcodecs as nc  # noqa: E402
 from neuralcodecs import bitstream  # noqa: E402
@@ -34,8 +34,6 @@ from neuralcodecs.evaluate import machine_meta  # noqa: E402
 from neuralcodecs.metrics import ms_ssim, psnr  # noqa: E402
 from neuralcodecs.perception import MobileNetFeatureDistance  # noqa: E402
 from neuralcodecs.transmission import drop_indices  # noqa: E402
-
-MOBILENET = SHARED_DATA / "models" / "mobilenet_v2-b0353104.pth"
 
 
 def _metrics(original: np.ndarray, decoded: np.ndarray, distance) -> dict:

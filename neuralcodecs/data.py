@@ -21,15 +21,22 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".ti
 EVALUATION_ONLY = ("kodak", "kodim")
 
 
+def check_training_folder(folder: str | os.PathLike, evaluation_only: tuple[str, ...] = EVALUATION_ONLY) -> Path:
+    """``folder`` as a Path; :class:`CodecArgumentError` if it is missing or an evaluation-only set."""
+    root = Path(folder)
+    tag = next((t for t in evaluation_only if t in str(root).lower()), None)
+    if tag is not None:
+        raise CodecArgumentError(f"{root}: {tag} is for evaluation only; never train on it")
+    if not root.is_dir():
+        raise CodecArgumentError(f"training folder not found: {root}")
+    return root
+
+
 def list_images(folders: list[str | os.PathLike]) -> list[Path]:
     """Every image file below the folders, sorted; refuses evaluation-only sets."""
     files: list[Path] = []
     for folder in folders:
-        root = Path(folder)
-        if any(tag in str(root).lower() for tag in EVALUATION_ONLY):
-            raise CodecArgumentError(f"{root}: Kodak is for evaluation only; never train on it")
-        if not root.is_dir():
-            raise CodecArgumentError(f"training folder not found: {root}")
+        root = check_training_folder(folder)
         files += sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise CodecArgumentError(f"no images found in {', '.join(map(str, folders))}")

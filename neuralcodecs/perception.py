@@ -21,6 +21,19 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Float pixels ``(B, 3, H, W)`` in [0, 1] -> ImageNet-normalized (per-channel mean and std)."""
+    return (x - torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+
+
+def normalize_pixels(pixels) -> torch.Tensor:
+    """uint8 ``(H, W, 3)`` or ``(B, H, W, 3)`` (array or tensor) -> normalized float ``(B, 3, H, W)``
+    (``B = 1`` for one picture), no resizing."""
+    x = torch.as_tensor(np.asarray(pixels) if not isinstance(pixels, torch.Tensor) else pixels).float()
+    x = x[None] if x.dim() == 3 else x
+    return imagenet_normalize(x.permute(0, 3, 1, 2) / 255.0)
+
+
 def imagenet_preprocess(pixels: np.ndarray, resize: int = 256, crop: int = 224) -> torch.Tensor:
     """uint8 ``(H, W, 3)`` -> normalized float ``(1, 3, crop, crop)``."""
     x = torch.from_numpy(np.array(pixels, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
@@ -29,10 +42,7 @@ def imagenet_preprocess(pixels: np.ndarray, resize: int = 256, crop: int = 224) 
     size = (max(crop, round(h * scale)), max(crop, round(w * scale)))
     x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
     top, left = (size[0] - crop) // 2, (size[1] - crop) // 2
-    x = x[:, :, top : top + crop, left : left + crop]
-    mean = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
-    return (x - mean) / std
+    return imagenet_normalize(x[:, :, top : top + crop, left : left + crop])
 
 
 class MobileNetClassifier:
@@ -108,8 +118,7 @@ class MobileNetFeatureDistance:
 
     @torch.no_grad()
     def _taps(self, pixels: np.ndarray) -> list[torch.Tensor]:
-        x = torch.from_numpy(np.array(pixels, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
-        x = (x - torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+        x = normalize_pixels(pixels)
         out = []
         for i, block in enumerate(self.features):
             x = block(x)

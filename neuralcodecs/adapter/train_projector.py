@@ -34,7 +34,7 @@ def build_examples(codec, quality: float, files: list[Path], teacher, progress: 
     codec does not attribute them)."""
     from tqdm import tqdm
 
-    from ..downstream.train_latent import normalize_pixels
+    from ..perception import normalize_pixels
     from ..image.io import load_image
 
     latents, bits, targets = [], [], []

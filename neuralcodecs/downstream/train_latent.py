@@ -30,18 +30,12 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CodecArgumentError, WeightsError
-from ..perception import IMAGENET_MEAN, IMAGENET_STD
+from ..perception import normalize_pixels
 from .latent_mobilenet import LatentMobileNet, PixelMobileNet, mobilenet_v2
 
 KINDS = {"latent": "latent-classifier", "pixel": "pixel-classifier"}
 KIND = KINDS["latent"]
 KD_TEMPERATURE = 2.0
-
-
-def normalize_pixels(pixels: np.ndarray) -> torch.Tensor:
-    """uint8 ``(H, W, 3)`` -> ImageNet-normalized float ``(1, 3, H, W)`` (no resizing)."""
-    x = torch.from_numpy(np.array(pixels, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
-    return (x - torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
 
 
 @torch.no_grad()
@@ -78,10 +72,7 @@ def build_examples(codec, quality: float, files: list[Path], labels: list[int], 
 
 def model_input(model, batch: torch.Tensor) -> torch.Tensor:
     """Stored inputs -> what ``model`` takes: float latents, or normalized pixels ``(B, 3, H, W)``."""
-    if isinstance(model, PixelMobileNet):
-        x = batch.float().permute(0, 3, 1, 2) / 255.0
-        return (x - torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
-    return batch.float()
+    return normalize_pixels(batch) if isinstance(model, PixelMobileNet) else batch.float()
 
 
 def _batches(n: int, batch: int, generator: torch.Generator):

@@ -171,7 +171,8 @@ def _positive_int(name: str, value, allow_zero: bool = False):
 # --------------------------------------------------------------------------- frame folders
 
 
-def _natural_key(name: str):
+def natural_key(name: str):
+    """Sort key of a file name with numbers compared by value (``im2`` before ``im10``)."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", name)]
 
 
@@ -182,7 +183,7 @@ def _read_folder(path: Path, req: _Request) -> Video:
 
     files = sorted(
         (p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".") and p.is_file()),
-        key=lambda p: _natural_key(p.name),
+        key=lambda p: natural_key(p.name),
     )
     if not files:
         raise UnsupportedVideoError(f"{path}: the folder holds no .png, .jpg or .jpeg frames")

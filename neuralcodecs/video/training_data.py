@@ -14,35 +14,28 @@ from __future__ import annotations
 
 import os
 import random
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..data import EVALUATION_ONLY as IMAGE_EVALUATION_ONLY
+from ..data import check_training_folder
 from ..errors import CodecArgumentError
+from .io import FRAME_SUFFIXES, natural_key
 
-FRAME_SUFFIXES = {".png", ".jpg", ".jpeg"}
-EVALUATION_ONLY = ("basketballpass", "bunny", "kodak", "kodim")
-
-
-def _natural_key(name: str):
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+EVALUATION_ONLY = ("basketballpass", "bunny", *IMAGE_EVALUATION_ONLY)
 
 
 def list_sequences(folders: list[str | os.PathLike]) -> list[list[Path]]:
     """Every folder below ``folders`` that holds two or more frames: its frames in natural order."""
     sequences: list[list[Path]] = []
     for folder in folders:
-        root = Path(folder)
-        if any(tag in str(root).lower() for tag in EVALUATION_ONLY):
-            raise CodecArgumentError(f"{root}: an evaluation clip; never train on it")
-        if not root.is_dir():
-            raise CodecArgumentError(f"training folder not found: {root}")
+        root = check_training_folder(folder, EVALUATION_ONLY)
         for directory in sorted([root, *(p for p in root.rglob("*") if p.is_dir())]):
             frames = sorted((p for p in directory.iterdir() if p.suffix.lower() in FRAME_SUFFIXES),
-                            key=lambda p: _natural_key(p.name))
+                            key=lambda p: natural_key(p.name))
             if len(frames) >= 2:
                 sequences.append(frames)
     if not sequences:

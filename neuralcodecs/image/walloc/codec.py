@@ -92,9 +92,9 @@ class WaLLoCCodec(ImageCodec):
         if not 4 <= len(sections[0]) <= limit:
             raise SectionLayoutError(f"the section has {len(sections[0])} bytes; {self.model.latent_channels[q]}x{h}x{w} latents take 4..{limit}")
 
-    def _coded_values(self, header: Header, sections: list[bytes]) -> tuple[int, np.ndarray, list[np.ndarray]]:
-        """``(quality index, coded values (C, h, w) int64 in 0..254, their priors per channel)``:
-        prediction residuals or the symbols themselves, as the header says."""
+    def _decoded(self, header: Header, sections: list[bytes]) -> tuple[int, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """``(quality index, symbols (C, h, w) int64 in 0..254, coded values, their priors per channel)``:
+        the coded values are the prediction residuals or the symbols themselves, as the header says."""
         q = self._quality(header)
         prediction = header.config.get("prediction", 0)
         if prediction not in (0, 1):
@@ -104,12 +104,13 @@ class WaLLoCCodec(ImageCodec):
         priors = self.residual_priors[q] if prediction else self.priors[q]
         h, w = self.grid(header.height, header.width)
         parts = CategoricalCoder.decode_groups(sections[0], [(h * w, prior) for prior in priors])
-        return q, np.stack(parts).reshape(-1, h, w).astype(np.int64), priors
+        values = np.stack(parts).reshape(-1, h, w).astype(np.int64)
+        return q, from_residuals(values) if prediction else values, values, priors
 
     def _latent_symbols(self, header: Header, sections: list[bytes]) -> tuple[int, np.ndarray]:
         """``(quality index, symbols (C, h, w) int64 in 0..254)``."""
-        q, values, _ = self._coded_values(header, sections)
-        return q, from_residuals(values) if header.config.get("prediction", 0) else values
+        q, symbols, _, _ = self._decoded(header, sections)
+        return q, symbols
 
     def symbol_arrays(self, header: Header, sections: list[bytes]) -> list[np.ndarray]:
         return [self._latent_symbols(header, sections)[1]]
@@ -123,8 +124,7 @@ class WaLLoCCodec(ImageCodec):
     def _latents_sections(self, header: Header, sections: list[bytes]) -> Latents:
         """The integer latents ``[C, H/2**J, W/2**J]`` (float32, in -127..127; no decoder runs) and
         the bits each position's ``C`` symbols cost."""
-        q, values, priors = self._coded_values(header, sections)
-        symbols = from_residuals(values) if header.config.get("prediction", 0) else values
+        q, symbols, values, priors = self._decoded(header, sections)
         bits = sum(CategoricalCoder.symbol_bits(values[c], priors[c]) for c in range(values.shape[0]))
         return Latents(
             tensor=torch.from_numpy(symbols - LATENT_MAX).float(), stride=(self.pad_multiple,) * 2, height=header.height, width=header.width,
