@@ -29,7 +29,7 @@ def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
 def normalize_pixels(pixels) -> torch.Tensor:
     """uint8 ``(H, W, 3)`` or ``(B, H, W, 3)`` (array or tensor) -> normalized float ``(B, 3, H, W)``
     (``B = 1`` for one picture), no resizing."""
-    x = torch.as_tensor(np.asarray(pixels) if not isinstance(pixels, torch.Tensor) else pixels).float()
+    x = pixels.float() if isinstance(pixels, torch.Tensor) else torch.from_numpy(np.array(pixels, dtype=np.float32))
     x = x[None] if x.dim() == 3 else x
     return imagenet_normalize(x.permute(0, 3, 1, 2) / 255.0)
 
