@@ -313,6 +313,13 @@ class SectionEntry:
     frame: int
 
 
+def _truncated(message: str, frame: int | None) -> TruncatedError:
+    """A :class:`TruncatedError` whose ``frame`` attribute names the first frame the file lacks (or ``None``)."""
+    error = TruncatedError(message)
+    error.frame = frame
+    return error
+
+
 class StreamReader:
     """Reads a ``.ncb`` file through a seekable binary file object, section by section.
 
@@ -355,13 +362,17 @@ class StreamReader:
             file.seek(pos)
             raw = file.read(_SECTION_HEAD.size)
             if len(raw) < _SECTION_HEAD.size:
-                raise TruncatedError(f"file ends before the head of section {i + 1} of {count}")
+                after = f" (after frame {entries[-1].frame})" if entries and entries[-1].frame != WHOLE_STREAM else ""
+                raise _truncated(f"file ends before the head of section {i + 1} of {count}{after}",
+                                 entries[-1].frame + 1 if after else None)
             length, tag = _SECTION_HEAD.unpack(raw)
             end = pos + _SECTION_HEAD.size + length + 4
             if end > self.size:
-                raise TruncatedError(
-                    f"section {i + 1} of {count} claims {length} bytes but the file ends "
-                    f"{max(0, self.size - pos - _SECTION_HEAD.size)} bytes later (its CRC included)"
+                where = f" (frame {tag})" if tag != WHOLE_STREAM else ""
+                raise _truncated(
+                    f"section {i + 1} of {count}{where} claims {length} bytes but the file ends "
+                    f"{max(0, self.size - pos - _SECTION_HEAD.size)} bytes later (its CRC included)",
+                    tag if where else None,
                 )
             entries.append(SectionEntry(pos, length, tag))
             pos = end

@@ -198,7 +198,8 @@ class Objective:
     Attributes:
         build: ``build(**model_args) -> nn.Module``: a fresh trainable model.
         data: the training data kind: ``"image_crops"`` (random crops of image folders);
-            video families add ``"frame_pairs"`` and ``"clips"``.
+            video families add ``"latent_pairs"`` (built by ``make_data``), ``"frame_pairs"``
+            and ``"clips"``.
         loss: ``loss(model, batch) -> {"loss", "bpp", "mse"}`` (scalars; ``loss`` is
             minimized) for a batch ``(B, 3, crop, crop)`` of the data kind.
         aux_loss: ``aux_loss(model) -> scalar`` optimized separately (CompressAI's
@@ -219,6 +220,7 @@ class Objective:
     is_aux_parameter: Callable[[str], bool] = lambda name: False
     export: Callable | None = None
     validate: Callable | None = None
+    make_data: Callable | None = None  # make_data(train_config, seed) -> sampler with .batch(n), for data kinds the loop does not build
 
 
 class Codec:

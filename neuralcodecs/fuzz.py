@@ -156,7 +156,7 @@ def run_fuzz(
             signal.alarm(timeout_s)
             try:
                 out = decode(data)
-                if not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3):
+                if not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.ndim in (3, 4) and out.shape[-1] == 3):
                     tally.failures.append((kind, "BadOutput", repr(type(out))))
                 else:
                     tally.decoded += 1

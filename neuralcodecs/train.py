@@ -237,8 +237,16 @@ def model_from_checkpoint(checkpoint: str | os.PathLike, codec: str, model_class
 
 
 def build_optimizers(model: nn.Module, cfg: TrainConfig, is_aux_parameter=lambda name: False):
-    """Adam on the network parameters, Adam on the auxiliary ones (or ``None`` if there are none)."""
-    main = [p for n, p in model.named_parameters() if not is_aux_parameter(n)]
+    """Adam on the network parameters, Adam on the auxiliary ones (or ``None`` if there are none).
+
+    A model with a ``lr_factor(name) -> float`` method (pretrained parts fine-tuned more gently)
+    gets one parameter group per factor; the schedule's rate is multiplied by it."""
+    factor = getattr(model, "lr_factor", lambda name: 1.0)
+    groups: dict[float, list] = {}
+    for n, p in model.named_parameters():
+        if not is_aux_parameter(n):
+            groups.setdefault(float(factor(n)), []).append(p)
+    main = [{"params": params, "lr": cfg.lr * f, "lr_factor": f} for f, params in sorted(groups.items())]
     aux = [p for n, p in model.named_parameters() if is_aux_parameter(n)]
     return torch.optim.Adam(main, lr=cfg.lr), (torch.optim.Adam(aux, lr=cfg.aux_lr) if aux else None)
 
@@ -250,7 +258,7 @@ def train(cfg: TrainConfig, objective) -> dict:
         cfg: the run's settings (saved in the checkpoint).
         objective: the codec's :class:`~neuralcodecs.codec.Objective`.
     """
-    if objective.data != "image_crops":
+    if objective.data != "image_crops" and objective.make_data is None:
         raise NotImplementedError(f"training data kind {objective.data!r} is not implemented by the shared loop yet")
     from tqdm import tqdm
 
@@ -301,7 +309,10 @@ def train(cfg: TrainConfig, objective) -> dict:
         wrapped = nn.parallel.DistributedDataParallel(
             wrapped, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=True
         )
-    crops = RandomCrops(list_images(cfg.data), cfg.crop, cfg.min_scale, seed=seed + step)
+    if objective.data == "image_crops":
+        crops = RandomCrops(list_images(cfg.data), cfg.crop, cfg.min_scale, seed=seed + step)
+    else:
+        crops = objective.make_data(cfg, seed + step)
     if rank == 0:
         with open(out_dir / COMMANDS_NAME, "a") as f:  # how this run was made, for the weights' sidecar
             f.write(json.dumps({"argv": sys.argv, "config": asdict(cfg), "start_step": step}) + "\n")
@@ -315,9 +326,9 @@ def train(cfg: TrainConfig, objective) -> dict:
         while step < cfg.steps:
             lr = learning_rate(cfg, step, prior_seconds + time.time() - started)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_factor", 1.0)
             x = crops.batch(cfg.batch_size).to(device, non_blocking=True)
-            if device.type == "cpu":
+            if device.type == "cpu" and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
@@ -352,7 +363,7 @@ def train(cfg: TrainConfig, objective) -> dict:
                     "loss": loss_m,
                     "bpp": bpp_m,
                     "mse": mse_m,
-                    "psnr": -10 * math.log10(max(mse_m, 1e-12)),
+                    "psnr": -10 * math.log10(mse_m) if mse_m > 0 else None,  # None: a rate-only objective
                     "aux_loss": float(aux.detach()),
                     "lr": lr,
                     "precision": cfg.precision,
@@ -361,7 +372,10 @@ def train(cfg: TrainConfig, objective) -> dict:
                     "device": str(device),
                     "world_size": world,
                 }
-                bar.set_postfix(loss=f"{loss_m:.3f}", bpp=f"{bpp_m:.3f}", psnr=f"{last['psnr']:.2f}")
+                shown = {"loss": f"{loss_m:.3f}", "bpp": f"{bpp_m:.3f}"}
+                if last["psnr"] is not None:
+                    shown["psnr"] = f"{last['psnr']:.2f}"
+                bar.set_postfix(**shown)
                 if log_file:
                     log_file.write(json.dumps(last) + "\n")
                     log_file.flush()

@@ -91,3 +91,21 @@ def test_time_limited_chunks_resume_and_keep_the_average(tmp_path, image_folder)
     tuned = tmp_path / "tuned"
     assert main(common[:4] + [str(tuned)] + common[5:] + ["--max-minutes", "0.0001", "--init-from", str(out / "checkpoint.pt")]) == 0
     assert torch.load(tuned / "checkpoint.pt", weights_only=False)["step"] >= 1
+
+
+def test_models_may_train_pretrained_parts_at_a_lower_rate():
+    import torch.nn as nn
+
+    from neuralcodecs.train import TrainConfig, build_optimizers
+
+    class TwoPart(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pretrained, self.fresh = nn.Linear(2, 2), nn.Linear(2, 2)
+
+        def lr_factor(self, name):
+            return 0.1 if name.startswith("pretrained.") else 1.0
+
+    optimizer, aux = build_optimizers(TwoPart(), TrainConfig(codec="x", data=[], out="", lr=1e-3))
+    groups = sorted((g["lr_factor"], g["lr"], len(g["params"])) for g in optimizer.param_groups)
+    assert aux is None and groups == [(0.1, 1e-4, 2), (1.0, 1e-3, 2)]
