@@ -58,6 +58,11 @@ def main() -> int:
             (name, f"v{version}-{name}-gray-40x40-q{high:g}.ncb", photo[200:240, 100:140, 1], high),
             (name, f"v{version}-{name}-rgb-33x17-q{middle:g}.ncb", photo[300:317, 600:633], middle),
         ]
+    for name in (n for n in registry.names("video") if registry.spec(n).ready):
+        # a synthetic pan over the demo photo (2 pixels per frame): intra, predicted and a second intra frame
+        clip = np.stack([photo[120 + t : 176 + t, 400 + 2 * t : 472 + 2 * t] for t in range(5)])
+        q = registry.spec(name).quality.default
+        cases.append((name, f"v{version}-{name}-rgb-72x56x5-q{q:g}.ncb", clip, q))
     manifest_path = FOLDER / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"streams": []}
     existing = {s["file"] for s in manifest["streams"]}
@@ -67,11 +72,12 @@ def main() -> int:
             print(f"{name}: exists, kept")
             continue
         codec = nc.load_codec(codec_name)
-        data = codec.encode(np.ascontiguousarray(pixels), quality=quality)
+        options = {"intra_period": 3} if codec.kind == "video" else {}
+        data = codec.encode(np.ascontiguousarray(pixels), quality=quality, **options)
         decoded = nc.decode(data)
         (FOLDER / name).write_bytes(data)
         png = name.replace(".ncb", ".decoded.png")
-        Image.fromarray(decoded).save(FOLDER / png)
+        Image.fromarray(decoded.reshape(-1, *decoded.shape[-2:])).save(FOLDER / png)  # video: frames stacked vertically
         header = nc.read_header(data)
         entry = {
             "file": name,
@@ -80,6 +86,7 @@ def main() -> int:
             "weights_fingerprint": header.fingerprint.hex(),
             "width": header.width,
             "height": header.height,
+            "frames": header.frames,
             "config": header.config,
             "sha256_decoded_pixels": hashlib.sha256(np.ascontiguousarray(decoded).tobytes()).hexdigest(),
             "sha256_decoded_latents": latent_digest(codec, data),

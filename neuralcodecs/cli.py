@@ -76,9 +76,13 @@ def cmd_encode(args) -> int:
     from .cli_checks import check_input_file, check_output
 
     out = check_output(args.output, args.force, suffixes=(".ncb",))
-    check_input_file(args.input)
     name = args.codec or registry.default_codec()
     spec = registry.spec(name)
+    if spec.kind == "video":
+        return _encode_video(args, out, name, spec)
+    check_input_file(args.input)
+    if args.size is not None or args.fps is not None:
+        raise CodecArgumentError("--size and --fps are for video codecs (raw .yuv input)")
     options = _codec_options(args, spec)
     chosen = [v is not None for v in (args.quality, args.target_bpp, args.max_bytes)]
     if sum(chosen) > 1:
@@ -102,21 +106,90 @@ def cmd_encode(args) -> int:
     return 0
 
 
+def _encode_video(args, out, name: str, spec) -> int:
+    from pathlib import Path
+
+    from . import registry
+    from .atomic import atomic_write_bytes
+    from .bitstream import read_header
+
+    if not Path(args.input).exists():
+        raise CodecArgumentError(f"input not found: {args.input}")
+    if args.target_bpp is not None or args.max_bytes is not None:
+        raise CodecArgumentError("--target-bpp and --max-bytes are not offered for video codecs yet; give --quality")
+    if args.alpha != "refuse":
+        raise CodecArgumentError("--alpha is for images")
+    options = _codec_options(args, spec)
+    if args.quality is not None:
+        spec.quality.check(args.quality)
+    codec = registry.load(name, args.weights, args.device)
+    quality = args.quality if args.quality is not None else codec.quality.default
+    data = codec.encode(args.input, quality=quality, size=args.size, fps=args.fps, progress=True, **options)
+    atomic_write_bytes(out, data, overwrite=args.force)
+    header = read_header(data)
+    bpp = len(data) * 8 / (header.width * header.height * header.frames)
+    print(f"{out}: {len(data)} bytes, {bpp:.4f} bpp, {header.width}x{header.height} x {header.frames} frames, "
+          f"{name} quality {quality:g}")
+    return 0
+
+
+def parse_frames(text: str) -> list[int]:
+    """``"57"``, ``"0,5,9"`` or ``"10-19"`` (inclusive) -> frame numbers; :class:`CodecArgumentError` otherwise."""
+    frames: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part.strip()[1:]:
+                a, b = part.split("-", 1)
+                if int(b) < int(a):
+                    raise ValueError
+                frames += range(int(a), int(b) + 1)
+            else:
+                frames.append(int(part))
+    except ValueError:
+        raise CodecArgumentError(f"--frames takes numbers and ranges such as 57 or 0,5,10-19, got {text!r}") from None
+    return frames
+
+
+def _decode_video(args, data: bytes, header, max_memory) -> int:
+    from pathlib import Path
+
+    from . import registry
+    from .bitstream import unpack
+    from .video.io import write_video
+
+    out = Path(args.output)
+    if out.suffix and out.suffix.lower() not in (".mp4", ".mkv", ".y4m"):
+        raise CodecArgumentError(f"a video decodes to .mp4, .mkv, .y4m or a folder of PNG frames (no suffix), not {out.suffix!r}")
+    if out.exists() and not args.force:
+        raise CodecArgumentError(f"output exists: {out} (pass --force to overwrite)")
+    frames = parse_frames(args.frames) if args.frames is not None else None
+    header, sections = unpack(data)
+    codec = registry.load(header.codec, args.weights, args.device, fingerprint=None if args.weights else header.fingerprint)
+    pixels = codec.decode_parsed(header, sections, frames=frames, max_pixels=args.max_pixels, max_memory=max_memory,
+                                 progress=True)
+    write_video(out, pixels, fps=f"{header.fps[0]}/{header.fps[1]}", overwrite=args.force)
+    print(f"{out}: {pixels.shape[0]} frames of {pixels.shape[2]}x{pixels.shape[1]}")
+    return 0
+
+
 def cmd_decode(args) -> int:
-    from . import decode
+    from . import decode, registry
     from .bitstream import read_header
     from .budget import parse_size
     from .cli_checks import check_output
     from .image.io import output_format, save_image
 
-    out = check_output(args.output, args.force)
-    output_format(out)  # refuse an extension we cannot write before decoding
     max_memory = parse_size(args.max_memory) if args.max_memory is not None else None
     if args.max_pixels is not None and args.max_pixels <= 0:
         raise CodecArgumentError("--max-pixels must be positive")
     data = _read_input(args.input)
-    if read_header(data).frames > 1:  # checked before any decoding work
-        raise CodecArgumentError("this stream is a video; decoding video to files arrives with the video codecs")
+    header = read_header(data)
+    if header.frames > 1 or registry.spec(header.codec).kind == "video":  # checked before any decoding work
+        return _decode_video(args, data, header, max_memory)
+    if args.frames is not None:
+        raise CodecArgumentError("--frames is for video streams")
+    out = check_output(args.output, args.force)
+    output_format(out)  # refuse an extension we cannot write before decoding
     lost = _loss_mask(args, data)
     pixels = decode(data, weights=args.weights, device=args.device, max_pixels=args.max_pixels, max_memory=max_memory,
                     restore_lost=lost, restore_method=args.restore_method)
@@ -275,10 +348,22 @@ def _model_args(text: str) -> dict:
     return value
 
 
+def _check_training_folders(objective, folders) -> None:
+    """Every folder exists, none is an evaluation set, and they hold what the objective trains on:
+    images, or (video data kinds) sequences of two or more frames."""
+    if objective.data == "image_crops":
+        from .data import list_images
+
+        list_images(folders)
+    else:
+        from .video.training_data import list_sequences
+
+        list_sequences(folders)
+
+
 def cmd_train(args) -> int:
     from . import registry
     from .cli_checks import check_input_file, check_output_folder, folder_removed_if_empty_on_failure
-    from .data import list_images
     from .devices import resolve_device
     from .train import CHECKPOINT_NAME, TrainConfig, train
 
@@ -302,7 +387,7 @@ def cmd_train(args) -> int:
     if args.init_from:
         check_input_file(args.init_from, "checkpoint")
     resolve_device(args.device)
-    list_images(args.data)  # every folder exists, none is an evaluation set, there are images
+    _check_training_folders(objective, args.data)
     out = check_output_folder(args.out)
     if args.resume and not (out / CHECKPOINT_NAME).is_file():
         raise CodecArgumentError(f"--resume given but {out / CHECKPOINT_NAME} does not exist")
@@ -329,14 +414,13 @@ def cmd_train(args) -> int:
 def cmd_export(args) -> int:
     from . import registry
     from .cli_checks import check_input_file, check_output
-    from .data import list_images
 
     objective = registry.objective(args.codec or registry.default_codec())
     if objective.export is None:
         raise CodecArgumentError(f"codec {args.codec!r} has no export step")
     out = check_output(args.output, args.force, suffixes=(".safetensors",))
     check_input_file(args.checkpoint, "checkpoint")
-    list_images(args.calibration_data)  # the calibration folders exist and hold training images
+    _check_training_folders(objective, args.calibration_data)
     report = objective.export(args.checkpoint, out, args.calibration_data)
     print(json.dumps(report, indent=2))
     return 0
@@ -383,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("list", help="list codecs, their qualities and options, and the anchors")
     s.set_defaults(func=cmd_list)
 
-    s = sub.add_parser("encode", help="encode an image into a .ncb file")
+    s = sub.add_parser("encode", help="encode an image (or, with a video codec, a video) into a .ncb file")
     s.add_argument("input")
     s.add_argument("-o", "--output", required=True, help="the .ncb file to write")
     s.add_argument("--codec", help=f"one of: {codecs}; default: the default image codec")
@@ -394,12 +478,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", help="weights file (default: the shipped one)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--force", action="store_true", help="overwrite an existing output")
+    s.add_argument("--size", help="video codecs, raw .yuv input: WxH")
+    s.add_argument("--fps", help="video codecs: frame rate of raw .yuv or frame-folder input (e.g. 30000/1001)")
     _add_codec_options(s)
     s.set_defaults(func=cmd_encode)
 
     s = sub.add_parser("decode", help="decode a .ncb file to an image (format from the extension)")
     s.add_argument("input")
-    s.add_argument("-o", "--output", required=True, help=".png, .bmp, .ppm, .tif, .webp (lossless) or .jpg (quality 95)")
+    s.add_argument("-o", "--output", required=True, help=".png, .bmp, .ppm, .tif, .webp (lossless) or .jpg (quality 95); "
+                   "video: .y4m (lossless), .mp4/.mkv (x264 crf 18) or a folder of PNG frames (no suffix)")
+    s.add_argument("--frames", help="video: decode only these frames, e.g. 57 or 0,5,10-19 (from the intra frame before each)")
     s.add_argument("--weights", help="weights file (default: the one the stream names)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--max-pixels", type=int, help="largest picture to accept (default 40000000)")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .codec import IMAGE, KINDS, WEIGHTS_IN_STREAM, WEIGHTS_POLICIES, WEIGHTS_SHIPPED, CodecOption, QualitySpec
+from .codec import IMAGE, KINDS, VIDEO, WEIGHTS_IN_STREAM, WEIGHTS_POLICIES, WEIGHTS_SHIPPED, CodecOption, QualitySpec
 from .errors import UnknownCodecError, WeightsError
 from .paths import WEIGHTS_DIR
 
@@ -310,5 +310,35 @@ register(
         weights="walloc.safetensors",
         objective=_walloc_objective,
         capabilities={"latents": True, "exact_entropy_parameters": True},
+    )
+)
+
+
+def _load_stem(weights_path, device):
+    from .video.stem.codec import StemCodec
+
+    return StemCodec.from_weights(weights_path, device)
+
+
+def _stem_objective():
+    from .video.stem.training import training_objective
+
+    return training_objective()
+
+
+register(
+    CodecSpec(
+        name="stem",
+        kind=VIDEO,
+        description="STEM (Liu 2021): frozen hyperprior transforms on every frame, spatiotemporal entropy model "
+        "(temporal prior on the previous latent, conditioned hyperprior, checkerboard spatial prior), exact parameters",
+        load=_load_stem,
+        quality=QualitySpec(1.0, 8.0, 4.0, 1 / 256, tuple(float(q) for q in range(1, 9))),  # the hyperprior's ladder
+        weights="stem.safetensors",
+        options=(
+            CodecOption("intra_period", int, 32, "frames per intra (I) frame; 0 = only the first frame", minimum=0, maximum=65535),
+        ),
+        objective=_stem_objective,
+        capabilities={"latents": True, "exact_entropy_parameters": True, "random_access": True},
     )
 )

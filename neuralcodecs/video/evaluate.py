@@ -15,7 +15,7 @@ Contenders:
   single-threaded by default; sweep :data:`~neuralcodecs.video.anchors.ANCHOR_SWEEPS` unless
   qualities are given); their times cover the encoder and the decoder, not the RGB <-> YUV
   conversions;
-* the registry's video codecs (``kind == "video"``): ``codec.encode(frames, quality=q) -> bytes``
+* the registry's video codecs (``kind == "video"``): ``codec.encode(frames, quality=q, fps=fps) -> bytes``
   (a complete .ncb file) and ``codec.decode(bytes) -> (T, H, W, 3)`` uint8, timed whole; sweep
   ``codec.quality.sweep`` unless qualities are given.
 
@@ -115,7 +115,7 @@ def _learned_contender(name: str, qualities: list[float] | None, device: str) ->
 
     def code(frames: np.ndarray, fps: Fraction, quality: float) -> CodedClip:
         t0 = time.perf_counter()
-        data = codec.encode(frames, quality=quality)
+        data = codec.encode(frames, quality=quality, fps=fps)
         t1 = time.perf_counter()
         decoded = np.asarray(codec.decode(data))
         t2 = time.perf_counter()

@@ -89,7 +89,7 @@ class LossyFakeVideoCodec:
 
     quality = QualitySpec(1, 64, 8, 1, (32, 8))
 
-    def encode(self, frames, quality=None):
+    def encode(self, frames, quality=None, fps=None):
         step = int(quality)
         body = (np.asarray(frames) // step).astype(np.uint8)
         return b"NCBF" + np.array([step, *body.shape], np.uint32).tobytes() + body.tobytes()
