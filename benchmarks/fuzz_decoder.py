@@ -39,13 +39,25 @@ def main() -> int:
     sweep = list(codec.quality.sweep)  # lowest, middle, highest and the default rate point
     low, middle, high = sweep[0], sweep[(len(sweep) - 1) // 2], sweep[-1]
     default = 5.5 if args.codec == "hyperprior" else codec.quality.default  # hyperprior: a fractional quality
-    seeds = [
-        codec.encode(photo[:64, :64], quality=low),
-        codec.encode(photo[100:228, 300:492], quality=middle),
-        codec.encode(photo[:17, :33], quality=high),
-        codec.encode(photo[200:330, 0:150, 1], quality=default),  # grayscale
-    ]
-    budget = 4 * 128 * 192
+    if codec.kind == "video":  # synthetic pans over the photo: I- and P-frames, odd sizes, two intra periods
+        def pan(top, left, h, w, count):
+            return np.stack([photo[top + t : top + t + h, left + 2 * t : left + 2 * t + w] for t in range(count)])
+
+        seeds = [
+            codec.encode(pan(0, 0, 64, 64, 4), quality=low, intra_period=2),
+            codec.encode(pan(100, 300, 72, 120, 5), quality=middle, intra_period=0),
+            codec.encode(pan(0, 0, 17, 33, 3), quality=high),
+            codec.encode(pan(200, 10, 40, 56, 6), quality=default, intra_period=4),
+        ]
+        budget = 4 * 72 * 120 * 6
+    else:
+        seeds = [
+            codec.encode(photo[:64, :64], quality=low),
+            codec.encode(photo[100:228, 300:492], quality=middle),
+            codec.encode(photo[:17, :33], quality=high),
+            codec.encode(photo[200:330, 0:150, 1], quality=default),  # grayscale
+        ]
+        budget = 4 * 128 * 192
     tally = run_fuzz(seeds, args.count, lambda d: nc.decode(d, max_pixels=budget), seed=args.seed, progress=True)
     report = tally.as_dict()
     report["codec"] = args.codec

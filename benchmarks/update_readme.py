@@ -222,6 +222,7 @@ TABLES = {
     "latent_imagenette": lambda: _markdown("latent_imagenette.md"),
     "walloc_prediction": lambda: _markdown("walloc_prediction.md"),
     "token_budget": lambda: _markdown("token_budget.md"),
+    "stem_video": lambda: _markdown("stem_video.md"),
     "exactness": exactness,
     "decoder_budget": decoder_budget,
 }

@@ -41,7 +41,9 @@ from .model import SpatiotemporalEntropyModel, StemConfig
 CODEC_NAME = "stem"
 PAD = 64  # pixels: the hyper-latent grid needs latents in multiples of 4
 SYNTHESIS_TILE, SYNTHESIS_HALO = 64, 3
-DECODE_FIXED_BYTES = 320 * 2**20  # measured, benchmarks/decoder_memory.py-style (one frame of hyperprior work)
+# a safe margin over the measurement of benchmarks/stem_video.py (access part): a full decode of
+# 100 frames of 416x240 grows a loaded process by 145 MiB; the estimate says 368 MiB
+DECODE_FIXED_BYTES = 320 * 2**20
 DECODE_BYTES_PER_PIXEL = 200  # per pixel of one frame: latents of two frames, coder arrays, synthesis
 DEFAULT_MAX_FRAMES = 100_000
 
