@@ -16,7 +16,7 @@ from neuralcodecs.image.mcquic.model import McQuicModel
 from neuralcodecs.image.mcquic.objective import quality_loss
 from neuralcodecs.image.mcquic.quantizer import MultiCodebookQuantizer
 from neuralcodecs.image.mcquic.weights import export_weights
-from codec_checks import assert_decoding_ignores_thread_count, assert_mutants_decode_or_raise_bitstream_errors  # tests/image
+from codec_checks import assert_decoding_ignores_thread_count, assert_mutants_decode_or_raise_bitstream_errors
 
 TINY = dict(channels=16, ladder=[[1, [16, 8, 4]], [4, [32, 16, 8]]])
 

@@ -13,7 +13,7 @@ from neuralcodecs.image.s2lic.frozen import FrozenLadder
 from neuralcodecs.image.s2lic.model import LadderModel
 from neuralcodecs.image.s2lic.options import EFFORT_STEPS
 from neuralcodecs.image.s2lic.weights import export_weights
-from codec_checks import assert_decoding_ignores_thread_count, assert_mutants_decode_or_raise_bitstream_errors  # tests/image
+from codec_checks import assert_decoding_ignores_thread_count, assert_mutants_decode_or_raise_bitstream_errors
 
 TINY = dict(N=16, M=32, transform="swinv2", depths=(1, 1, 1), heads=(1, 1, 1), window=8, enhancement=(8, 8),
             context=dict(slices=4, checkerboard=True, context="acgc", param_hidden=(32,), context_width=16, attention_width=32),

@@ -15,7 +15,7 @@ from neuralcodecs.image.vqgan.kmeans import kmeans
 from neuralcodecs.image.vqgan.model import VQGANModel
 from neuralcodecs.image.vqgan.objective import ms_ssim_loss, reconstruction_loss
 from neuralcodecs.image.vqgan.weights import export_weights, index_counts
-from codec_checks import assert_decoding_ignores_thread_count, assert_mutants_decode_or_raise_bitstream_errors  # tests/image
+from codec_checks import assert_decoding_ignores_thread_count, assert_mutants_decode_or_raise_bitstream_errors
 
 TINY = dict(ch=8, ch_mult=[1, 1, 2], res_blocks=1, code_dim=8, ladder=[4, 8, 32])  # f = 4
 

@@ -16,7 +16,7 @@ from neuralcodecs.image.walloc.objective import quality_loss
 from neuralcodecs.image.walloc.prediction import from_residuals, to_residuals
 from neuralcodecs.image.walloc.wavelets import WaveletPacket2D
 from neuralcodecs.image.walloc.weights import export_weights, symbol_counts
-from codec_checks import assert_decoding_ignores_thread_count, assert_mutants_decode_or_raise_bitstream_errors  # tests/image
+from codec_checks import assert_decoding_ignores_thread_count, assert_mutants_decode_or_raise_bitstream_errors
 
 TINY = dict(latent_channels=[3, 12], levels=2, width=64, blocks=1, attention=True)  # f = 4
 
