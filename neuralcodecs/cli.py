@@ -76,7 +76,7 @@ def cmd_encode(args) -> int:
     from .cli_checks import check_input_file, check_output
 
     out = check_output(args.output, args.force, suffixes=(".ncb",))
-    name = args.codec or registry.default_codec()
+    name = args.codec or registry.default_codec("video" if _looks_like_video(args.input) else "image")
     spec = registry.spec(name)
     if spec.kind == "video":
         return _encode_video(args, out, name, spec)
@@ -104,6 +104,17 @@ def cmd_encode(args) -> int:
     frames = f" x {header.frames} frames" if header.frames > 1 else ""
     print(f"{out}: {len(data)} bytes, {bpp:.4f} bpp, {header.width}x{header.height}{frames}, {name} quality {quality:g}")
     return 0
+
+
+VIDEO_INPUT_SUFFIXES = (".y4m", ".yuv", ".mp4", ".mkv", ".mov", ".avi", ".webm")
+
+
+def _looks_like_video(path: str) -> bool:
+    """A folder (of frames) or a video file suffix: ``ncodec encode`` then defaults to a video codec."""
+    from pathlib import Path
+
+    p = Path(path)
+    return p.is_dir() or p.suffix.lower() in VIDEO_INPUT_SUFFIXES
 
 
 def _encode_video(args, out, name: str, spec) -> int:
@@ -470,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("encode", help="encode an image (or, with a video codec, a video) into a .ncb file")
     s.add_argument("input")
     s.add_argument("-o", "--output", required=True, help="the .ncb file to write")
-    s.add_argument("--codec", help=f"one of: {codecs}; default: the default image codec")
+    s.add_argument("--codec", help=f"one of: {codecs}; default: the default image codec, or for a video file or a "
+                   "folder of frames the default video codec")
     s.add_argument("--quality", type=float, help="codec quality (ncodec list shows each codec's range)")
     s.add_argument("--target-bpp", type=float, help="pick the quality whose rate is nearest this bpp")
     s.add_argument("--max-bytes", type=int, help="highest quality whose file fits this many bytes")

@@ -151,6 +151,8 @@ def test_cli_encodes_a_frame_folder_and_decodes_frames(tmp_path, pan, capsys):
     assert "x 5 frames" in capsys.readouterr().out
     header = nc.read_header(out.read_bytes())
     assert header.fps == (25, 1) and header.config["intra_period"] == 2
+    assert cli_main(["encode", str(frames), "-o", str(tmp_path / "default.ncb")]) == 0  # a folder: the video codec
+    assert nc.read_header((tmp_path / "default.ncb").read_bytes()).codec == "stem"
     assert cli_main(["decode", str(out), "-o", str(tmp_path / "all.y4m")]) == 0
     assert cli_main(["decode", str(out), "-o", str(tmp_path / "three"), "--frames", "3"]) == 0
     from neuralcodecs.video.io import read_video
