@@ -133,11 +133,13 @@ class FrozenStem:
 
     # ------------------------------------------------------------------ coding passes
     def _parameters(self, network, features, hyper, prev_free, gain_fixed, log_gain_fixed):
-        params = network(features) + hyper  # corrections to the base mean (8 bits) and log-scale (6 bits)
+        params = network(features)  # corrections to the base mean (8 bits) and log-scale (6 bits)
         M = self.cfg.M
-        mean_fixed, log_scale_fixed = params[:, :M], params[:, M:]
-        if self.cfg.residual:  # the previous latent (FEATURE bits) moved to MEAN bits
-            mean_fixed = mean_fixed + prev_free * (1 << (MEAN_FRACTION_BITS - FEATURE_FRACTION_BITS))
+        if self.cfg.residual:  # the base mean is the previous latent, FEATURE bits moved to MEAN bits
+            base_mean = prev_free * (1 << (MEAN_FRACTION_BITS - FEATURE_FRACTION_BITS))
+        else:
+            base_mean = hyper[:, :M]
+        mean_fixed, log_scale_fixed = params[:, :M] + base_mean, params[:, M:] + hyper[:, M:]
         means = gained_means(mean_fixed, gain_fixed)
         indexes = scale_indexes(log_scale_fixed + log_gain_fixed.reshape(1, -1, 1, 1))
         return means, indexes

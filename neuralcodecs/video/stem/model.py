@@ -16,7 +16,8 @@ element of ``y_hat_t`` from
   odd first, then the rest with a 5x5 context on the decoded anchors), used instead of the
   paper's serial masked convolution (``checkerboard=True``);
 * the **residual variant** (``residual=True``): the parameter network predicts the mean of
-  ``y_hat_t - y_hat_{t-1}``, i.e. the previous latent is added to the predicted mean.
+  ``y_hat_t - y_hat_{t-1}``, i.e. the previous latent (instead of the hyperprior's mean) is the
+  base its correction is added to.
 
 The parameter networks see the base parameters and the temporal (and, for the second
 checkerboard pass, the anchor) features and predict *corrections* to the base mean and
@@ -174,9 +175,9 @@ class SpatiotemporalEntropyModel(nn.Module):
             mean = torch.where(anchor, mean, mean_n)
             log_scale = torch.where(anchor, log_scale, log_scale_n)
         with torch.autocast(device_type=y.device.type, enabled=False):
-            mean, log_scale = base_mean.float() + mean.float(), base_log_scale.float() + log_scale.float()
-            if cfg.residual:
-                mean = mean + prev_free
+            # residual variant: the previous latent, not the hyperprior's mean, is what the correction refines
+            mean = (prev_free if cfg.residual else base_mean.float()) + mean.float()
+            log_scale = base_log_scale.float() + log_scale.float()
             means = mean * gain
             scales = torch.exp(log_scale.clamp(*LOG_SCALE_CLAMP)) * gain
             y_lik = self.gaussian_conditional._likelihood(y_hat, scales, means=means)
