@@ -5,7 +5,8 @@ Clips: BasketballPass 416x240 (100 frames, ``../shared/data/video/basketballpass
 Big Buck Bunny downscaled to 320x180 (its 132 frames, Lanczos, cached as PNG frames under
 ``~/.cache/neuralcodecs/clips``).  Neither is ever trained on.
 
-* ``saving``: every frame t >= 1 of a clip coded twice on the same lattice latent (identical
+* ``saving``: every frame t >= 1 of a clip (and of foreman QCIF, the validation clip that picks
+  the shipped variant) coded twice on the same lattice latent (identical
   pixels by construction): intra with the hyperprior's entropy model (the I-frame coder) and as
   a P-frame with the spatiotemporal model given frame t-1.  Real coded bytes, both sections.
   ``--variant NAME=WEIGHTS`` adds ablation models (trained with the same budget).
@@ -52,6 +53,9 @@ def bunny_320x180() -> Path:
         (out / "fps").write_text(str(video.fps))
         (out / "done").write_text("")
     return out
+
+
+FOREMAN = DATA / "foreman" / "foreman_qcif_176x144_10f_yuv420p.yuv"
 
 
 def clips() -> dict[str, tuple[Path, str]]:
@@ -236,6 +240,9 @@ def main() -> int:
     codec = nc.load_codec("stem")
     paths = clips()
     clip_frames = {name: read_video(path, fps=fps, count=args.frames).frames for name, (path, fps) in paths.items()}
+    # foreman QCIF (10 frames, neither trained on nor an evaluation clip): the validation clip that
+    # chooses between model variants without looking at the evaluation clips
+    validation = {"foreman-qcif (validation)": read_video(FOREMAN, size="176x144", fps=30).frames}
     result = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else {}
     result["weights"] = codec.fingerprint.hex()
     if "saving" in args.parts:
@@ -243,7 +250,7 @@ def main() -> int:
         for spec in args.variant:
             name, path = spec.split("=", 1)
             variants[name] = StemCodec.from_weights(path)
-        result["saving"] = part_saving(variants, clip_frames)
+        result["saving"] = part_saving(variants, {**clip_frames, **validation})
         result["saving_variants"] = {name: c.stem.cfg.to_json() for name, c in variants.items()}
     if "rd" in args.parts:
         result["rd"] = part_rd(paths, args.qualities, args.frames)
