@@ -34,6 +34,7 @@ from ...entropy.lattice import lattice_rows, lattice_symbols, table_from_state
 from ...errors import (CodecArgumentError, CorruptPayloadError, HeaderFieldError, SectionLayoutError,
                        UnknownCodecError, WeightsError, WeightsMismatchError)
 from ...image.base import pixels_to_tensor
+from ...image.hyperprior import Z_INPUT_BOUND
 from ...weightfiles import fingerprint, load_weights
 from .frozen import FrozenStem
 from .model import SpatiotemporalEntropyModel, StemConfig
@@ -96,19 +97,13 @@ class StemCodec(Codec):
         return cls(image_codec, stem, lattice, fingerprint(tensors), device)
 
     # ------------------------------------------------------------------ per-frame pieces
-    def _gains(self, q256: int):
-        return self.hp.gains(q256)
-
     @torch.no_grad()
     def analyze(self, frame: np.ndarray, q256: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(gained float latent (1, M, h, w), lattice latent int64)`` of one uint8 ``(H, W, 3)`` frame."""
-        gain, _, _ = self._gains(q256)
+        gain, _, _ = self.hp.gains(q256)
         x = pixels_to_tensor(frame, PAD, self.device).contiguous(memory_format=torch.channels_last)
         y = self.hp.model.g_a(x).double() * (gain.double() / 2**12).reshape(1, -1, 1, 1).to(self.device)
         return y.float(), torch.round(y).to(torch.int64)
-
-    def _intra_parameters(self, z_int: torch.Tensor, q256: int):
-        return self.hp.entropy_parameters(z_int, q256)
 
     def _code_lattice(self, chunks, values, means, indexes, mask=None):
         if mask is None:
@@ -135,9 +130,9 @@ class StemCodec(Codec):
     def encode_intra(self, y: torch.Tensor, values: torch.Tensor, q256: int) -> list[bytes]:
         """An I-frame's ``[z, y]`` sections: the hyperprior's entropy model on the lattice."""
         z = self.hp.model.h_a(y)
-        z_int = torch.round(z).clamp(-4096, 4096).to(torch.int64)
+        z_int = torch.round(z).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)
         z_sym = (z_int - self.hp.z_medians.to(z_int.device).reshape(1, -1, 1, 1)).cpu().numpy()
-        means, indexes = self._intra_parameters(z_int, q256)
+        means, indexes = self.hp.entropy_parameters(z_int, q256)
         chunks: list = []
         self._code_lattice(chunks, values, means, indexes)
         return [self.hp.z_coder.encode(z_sym, self.hp.z_indexes(z_sym.shape)), self.lattice.encode_chunks(chunks)]
@@ -145,12 +140,12 @@ class StemCodec(Codec):
     @torch.no_grad()
     def encode_inter(self, y: torch.Tensor, values: torch.Tensor, prev: torch.Tensor, q256: int) -> list[bytes]:
         """A P-frame's ``[z, y]`` sections under the spatiotemporal model."""
-        gain, log_gain, _ = self._gains(q256)
+        gain, log_gain, _ = self.hp.gains(q256)
         z_int = self.stem.hyper_latent(y, prev)
         z_sym = (z_int - self.stem.z_medians.reshape(1, -1, 1, 1)).cpu().numpy()
         chunks: list = []
         self.stem.walk(z_int, prev, gain, log_gain, lambda mask, m, i: self._code_lattice(chunks, values, m, i, mask))
-        return [self.stem.z_coder.encode(z_sym, self.stem.z_indexes(z_sym.shape).numpy()), self.lattice.encode_chunks(chunks)]
+        return [self.stem.z_coder.encode(z_sym, self.stem.z_indexes(z_sym.shape)), self.lattice.encode_chunks(chunks)]
 
     @torch.no_grad()
     def decode_intra(self, sections: list[bytes], grid: tuple[int, int], q256: int, bits: np.ndarray | None = None) -> torch.Tensor:
@@ -159,7 +154,7 @@ class StemCodec(Codec):
         z_shape = (1, self.hp.model.N, zh, zw)
         z_sym = self.hp.z_coder.decode(sections[0], self.hp.z_indexes(z_shape))
         z_int = torch.from_numpy(z_sym) + self.hp.z_medians.reshape(1, -1, 1, 1)
-        means, indexes = self._intra_parameters(z_int.to(self.device), q256)
+        means, indexes = self.hp.entropy_parameters(z_int.to(self.device), q256)
         reader = ChunkDecoder(self.lattice, sections[1])
         values = self._read_lattice(reader, means, indexes, None, bits)
         reader.finish()
@@ -170,10 +165,10 @@ class StemCodec(Codec):
     @torch.no_grad()
     def decode_inter(self, sections: list[bytes], prev: torch.Tensor, q256: int, bits: np.ndarray | None = None) -> torch.Tensor:
         """A P-frame's lattice latent given the previous one; ``bits`` as in :meth:`decode_intra`."""
-        gain, log_gain, _ = self._gains(q256)
+        gain, log_gain, _ = self.hp.gains(q256)
         _, _, h, w = prev.shape
         z_shape = (1, self.stem.cfg.hyper_channels, h // 4, w // 4)
-        z_indexes = self.stem.z_indexes(z_shape).numpy()
+        z_indexes = self.stem.z_indexes(z_shape)
         z_sym = self.stem.z_coder.decode(sections[0], z_indexes)
         z_int = torch.from_numpy(z_sym).to(self.device) + self.stem.z_medians.reshape(1, -1, 1, 1)
         reader = ChunkDecoder(self.lattice, sections[1])
@@ -185,7 +180,7 @@ class StemCodec(Codec):
 
     def synthesize(self, values: torch.Tensor, q256: int, height: int, width: int) -> np.ndarray:
         """uint8 ``(height, width, 3)`` of one lattice latent."""
-        _, _, inv_gain = self._gains(q256)
+        _, _, inv_gain = self.hp.gains(q256)
         y_hat = values.float() * inv_gain.to(values.device).reshape(1, -1, 1, 1)
         return self.hp.synthesize_pixels(y_hat, height, width, SYNTHESIS_TILE, SYNTHESIS_HALO)
 
@@ -251,7 +246,7 @@ class StemCodec(Codec):
         """``[T, M, h, w]`` latents (gain undone) and ``[T, h, w]`` bits per position, without synthesis."""
         wanted = self._check_stream(header, sections, None)
         q256 = header.config["quality_x256"]
-        _, _, inv_gain = self._gains(q256)
+        _, _, inv_gain = self.hp.gains(q256)
         tensors, bits = [], []
         for t, values, frame_bits in self._walk_frames(header, sections, wanted, False, with_bits=True):
             tensors.append((values.float() * inv_gain.reshape(1, -1, 1, 1))[0].cpu())
@@ -280,11 +275,10 @@ class StemCodec(Codec):
         period = header.config["intra_period"]
         q256 = header.config["quality_x256"]
         grid = self.grid(header)
-        needed: list[int] = []
+        last_of_period: dict[int, int] = {}  # each needed intra frame -> the last wanted frame after it
         for t in wanted:
-            start = intra_before(t, period)
-            needed += [f for f in range(start, t + 1) if f not in needed]
-        needed = sorted(set(needed))
+            last_of_period[intra_before(t, period)] = t  # wanted is ascending
+        needed = [f for start, last in last_of_period.items() for f in range(start, last + 1)]
         prev, prev_t = None, None
         steps = needed
         if progress:
@@ -362,11 +356,9 @@ def intra_before(t: int, period: int) -> int:
 
 def load_frames(media, fps, size, max_frames: int):
     """``(uint8 (T, H, W, 3), Fraction fps)`` from a path, a Video or an array; typed errors."""
-    from fractions import Fraction
-
     from ...errors import UnsupportedVideoError
     from ..clip import Video
-    from ..io import read_video
+    from ..io import parse_fps, read_video
 
     if isinstance(media, (str, Path)):
         video = read_video(media, size=size, fps=fps, max_frames=max_frames)
@@ -381,10 +373,4 @@ def load_frames(media, fps, size, max_frames: int):
         raise UnsupportedVideoError(f"a video array must be uint8 (T, H, W, 3), got {media.dtype} {tuple(media.shape)}")
     if media.shape[0] > max_frames:
         raise UnsupportedVideoError(f"{media.shape[0]} frames exceed max_frames={max_frames}")
-    try:
-        rate = Fraction(fps if fps is not None else 25).limit_denominator(1001 * 1000)
-    except (TypeError, ValueError):
-        raise CodecArgumentError(f"fps must be a number or 'num/den', got {fps!r}") from None
-    if rate <= 0:
-        raise CodecArgumentError(f"fps must be positive, got {fps!r}")
-    return np.ascontiguousarray(media), rate
+    return np.ascontiguousarray(media), parse_fps(25 if fps is None else fps)

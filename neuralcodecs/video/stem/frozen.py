@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ...entropy.coders import CdfTable, TableCoder
@@ -36,9 +37,9 @@ from ...entropy.exact_blocks import FEATURE_FRACTION_BITS, FrozenConvContext, sh
 from ...entropy.exact_slices import context_free_fixed
 from ...entropy.gaussian import LOG_SCALE_FRACTION_BITS, MEAN_FRACTION_BITS, gained_means, scale_indexes
 from ...entropy.slices import checkerboard_anchor_mask
-from .model import HYPER_UPSCALES, SpatiotemporalEntropyModel
+from ...image.hyperprior import HYPER_UPSCALES, Z_INPUT_BOUND
+from .model import SpatiotemporalEntropyModel
 
-Z_INPUT_BOUND = 4096  # |round(z)| fed to the integer hyper-synthesis
 # fill(mask or None, means float64, indexes int64) -> lattice values int64 (zeros outside mask)
 PassFiller = Callable[[torch.Tensor | None, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -128,8 +129,9 @@ class FrozenStem:
         z = self.model.h_a(x)
         return torch.round(z).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)
 
-    def z_indexes(self, shape) -> torch.Tensor:
-        return torch.arange(shape[1]).reshape(1, -1, 1, 1).expand(shape)
+    def z_indexes(self, shape) -> np.ndarray:
+        """Table index of every ``z`` element: its channel (as the image codecs)."""
+        return np.broadcast_to(np.arange(shape[1]).reshape(1, -1, 1, 1), shape)
 
     # ------------------------------------------------------------------ coding passes
     def _parameters(self, network, features, hyper, prev_free, gain_fixed, log_gain_fixed):

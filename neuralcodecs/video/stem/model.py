@@ -32,7 +32,6 @@ Shapes: ``y`` ``(B, M, h, w)`` with ``h, w`` multiples of 4; ``z`` ``(B, Nz, h/4
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -43,10 +42,9 @@ from compressai.models.utils import conv
 from ...entropy.context_blocks import ConvContext
 from ...entropy.exact import IntegerReadyConvStack
 from ...entropy.gaussian import SCALE_MIN, scale_table
-from ...entropy.slices import ParameterNetwork, checkerboard_anchor_mask, round_ste
+from ...entropy.slices import LOG_SCALE_CLAMP, ParameterNetwork, checkerboard_anchor_mask, round_ste
+from ...image.hyperprior import HYPER_UPSCALES  # the hyper-synthesis is initialized from the hyperprior's
 
-LOG_SCALE_CLAMP = (math.log(SCALE_MIN) - 1.0, math.log(290.0) + 1.0)
-HYPER_UPSCALES = (1, 2, 2, 1)
 
 
 @dataclass(frozen=True)
