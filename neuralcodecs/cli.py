@@ -70,16 +70,30 @@ def cmd_list(args) -> int:
 
 
 def cmd_encode(args) -> int:
-    from . import ratecontrol, registry
+    from . import registry
     from .atomic import atomic_write_bytes
     from .bitstream import read_header
-    from .cli_checks import check_input_file, check_output
+    from .cli_checks import check_output
 
     out = check_output(args.output, args.force, suffixes=(".ncb",))
     name = args.codec or registry.default_codec("video" if _looks_like_video(args.input) else "image")
     spec = registry.spec(name)
     if spec.kind == "video":
-        return _encode_video(args, out, name, spec)
+        data, quality = _encode_video(args, name, spec)
+    else:
+        data, quality = _encode_image(args, name, spec)
+    atomic_write_bytes(out, data, overwrite=args.force)
+    header = read_header(data)
+    bpp = len(data) * 8 / (header.width * header.height * header.frames)
+    frames = f" x {header.frames} frames" if header.frames > 1 else ""
+    print(f"{out}: {len(data)} bytes, {bpp:.4f} bpp, {header.width}x{header.height}{frames}, {name} quality {quality:g}")
+    return 0
+
+
+def _encode_image(args, name: str, spec) -> tuple[bytes, float]:
+    from . import ratecontrol, registry
+    from .cli_checks import check_input_file
+
     check_input_file(args.input)
     if args.size is not None or args.fps is not None:
         raise CodecArgumentError("--size and --fps are for video codecs (raw .yuv input)")
@@ -94,16 +108,9 @@ def cmd_encode(args) -> int:
         result = ratecontrol.encode_to_budget(
             codec, args.input, target_bpp=args.target_bpp, max_bytes=args.max_bytes, alpha=args.alpha, **options
         )
-        data, quality = result.data, result.quality
-    else:
-        quality = args.quality if args.quality is not None else codec.quality.default
-        data = codec.encode(args.input, quality=quality, alpha=args.alpha, **options)
-    atomic_write_bytes(out, data, overwrite=args.force)
-    header = read_header(data)
-    bpp = len(data) * 8 / (header.width * header.height * header.frames)
-    frames = f" x {header.frames} frames" if header.frames > 1 else ""
-    print(f"{out}: {len(data)} bytes, {bpp:.4f} bpp, {header.width}x{header.height}{frames}, {name} quality {quality:g}")
-    return 0
+        return result.data, result.quality
+    quality = args.quality if args.quality is not None else codec.quality.default
+    return codec.encode(args.input, quality=quality, alpha=args.alpha, **options), quality
 
 
 VIDEO_INPUT_SUFFIXES = (".y4m", ".yuv", ".mp4", ".mkv", ".mov", ".avi", ".webm")
@@ -117,12 +124,10 @@ def _looks_like_video(path: str) -> bool:
     return p.is_dir() or p.suffix.lower() in VIDEO_INPUT_SUFFIXES
 
 
-def _encode_video(args, out, name: str, spec) -> int:
+def _encode_video(args, name: str, spec) -> tuple[bytes, float]:
     from pathlib import Path
 
     from . import registry
-    from .atomic import atomic_write_bytes
-    from .bitstream import read_header
 
     if not Path(args.input).exists():
         raise CodecArgumentError(f"input not found: {args.input}")
@@ -135,13 +140,7 @@ def _encode_video(args, out, name: str, spec) -> int:
         spec.quality.check(args.quality)
     codec = registry.load(name, args.weights, args.device)
     quality = args.quality if args.quality is not None else codec.quality.default
-    data = codec.encode(args.input, quality=quality, size=args.size, fps=args.fps, progress=True, **options)
-    atomic_write_bytes(out, data, overwrite=args.force)
-    header = read_header(data)
-    bpp = len(data) * 8 / (header.width * header.height * header.frames)
-    print(f"{out}: {len(data)} bytes, {bpp:.4f} bpp, {header.width}x{header.height} x {header.frames} frames, "
-          f"{name} quality {quality:g}")
-    return 0
+    return codec.encode(args.input, quality=quality, size=args.size, fps=args.fps, progress=True, **options), quality
 
 
 def parse_frames(text: str) -> list[int]:
@@ -161,11 +160,10 @@ def parse_frames(text: str) -> list[int]:
     return frames
 
 
-def _decode_video(args, data: bytes, header, max_memory) -> int:
+def _decode_video(args, header, sections: list[bytes], max_memory) -> int:
     from pathlib import Path
 
     from . import registry
-    from .bitstream import unpack
     from .video.io import write_video
 
     out = Path(args.output)
@@ -174,7 +172,6 @@ def _decode_video(args, data: bytes, header, max_memory) -> int:
     if out.exists() and not args.force:
         raise CodecArgumentError(f"output exists: {out} (pass --force to overwrite)")
     frames = parse_frames(args.frames) if args.frames is not None else None
-    header, sections = unpack(data)
     codec = registry.load(header.codec, args.weights, args.device, fingerprint=None if args.weights else header.fingerprint)
     pixels = codec.decode_parsed(header, sections, frames=frames, max_pixels=args.max_pixels, max_memory=max_memory,
                                  progress=True)
@@ -185,7 +182,7 @@ def _decode_video(args, data: bytes, header, max_memory) -> int:
 
 def cmd_decode(args) -> int:
     from . import decode, registry
-    from .bitstream import read_header
+    from .bitstream import unpack
     from .budget import parse_size
     from .cli_checks import check_output
     from .image.io import output_format, save_image
@@ -194,9 +191,9 @@ def cmd_decode(args) -> int:
     if args.max_pixels is not None and args.max_pixels <= 0:
         raise CodecArgumentError("--max-pixels must be positive")
     data = _read_input(args.input)
-    header = read_header(data)
+    header, sections = unpack(data)
     if header.frames > 1 or registry.spec(header.codec).kind == "video":  # checked before any decoding work
-        return _decode_video(args, data, header, max_memory)
+        return _decode_video(args, header, sections, max_memory)
     if args.frames is not None:
         raise CodecArgumentError("--frames is for video streams")
     out = check_output(args.output, args.force)
