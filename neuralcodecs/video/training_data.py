@@ -12,6 +12,7 @@ clip's own.  Evaluation clips (BasketballPass, Big Buck Bunny, Kodak) are refuse
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 from pathlib import Path
@@ -73,6 +74,19 @@ class RandomFrameWindows:
         if not self.sequences:
             raise CodecArgumentError(f"no sequence has {span} frames of one size at least {crop} pixels on the short side")
         self.starts = [len(s) - span + 1 for s in self.sequences]
+
+    def with_step(self, step: int, seed: int) -> "RandomFrameWindows":
+        """The same decoded sequences, sampled ``step`` frames apart with a generator of its own."""
+        if step < 1:
+            raise CodecArgumentError(f"need step >= 1, got {step}")
+        other = copy.copy(self)
+        other.step, other.rng = step, random.Random(seed)
+        span = (self.length - 1) * step + 1
+        other.sequences = [s for s in self.sequences if len(s) >= span]
+        if not other.sequences:
+            raise CodecArgumentError(f"no sequence has {span} frames")
+        other.starts = [len(s) - span + 1 for s in other.sequences]
+        return other
 
     def sample(self) -> torch.Tensor:
         """One window ``(length, 3, crop, crop)`` float32 in [0, 1]."""

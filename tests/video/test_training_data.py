@@ -56,3 +56,15 @@ def test_windows_need_enough_frames_and_size(tmp_path):
         RandomFrameWindows(sequences, crop=64)  # frames are 40x48
     with pytest.raises(CodecArgumentError):
         RandomFrameWindows(sequences, crop=16, length=1)
+
+
+def test_another_step_reuses_the_decoded_frames_and_samples_as_a_fresh_loader(tmp_path):
+    _write_sequence(tmp_path / "seq", frames=5)
+    sequences = list_sequences([tmp_path / "seq"])
+    first = RandomFrameWindows(sequences, crop=16, length=2, step=1, min_scale=1.0, seed=1)
+    again = first.with_step(2, seed=9)
+    assert again.sequences[0] is first.sequences[0]  # not decoded twice
+    fresh = RandomFrameWindows(sequences, crop=16, length=2, step=2, min_scale=1.0, seed=9)
+    assert torch.equal(again.batch(4), fresh.batch(4))
+    with pytest.raises(CodecArgumentError):
+        first.with_step(5, seed=0)  # span 6 > 5 frames

@@ -100,7 +100,8 @@ class LatentPairs:
             self.latents = torch.load(cache)
             return
         sequences = list_sequences(folders)
-        loaders = [RandomFrameWindows(sequences, crop, 2, step, min_scale, seed + step) for step in (1, 2)]
+        first = RandomFrameWindows(sequences, crop, 2, 1, min_scale, seed + 1)  # frames decoded once
+        loaders = [first, first.with_step(2, seed + 2)]
         g_a = image_codec().frozen.model.g_a
         chunks = []
         with torch.no_grad():
