@@ -65,42 +65,51 @@ def clips() -> dict[str, tuple[Path, str]]:
 
 
 @torch.no_grad()
-def pframe_saving(codec, frames: np.ndarray, quality: float, image_files: bool = False) -> dict:
-    """Bytes of frames 1..T-1 coded intra vs as P-frames (each given the previous frame), same lattice.
+def pframe_saving(variants: dict, frames: np.ndarray, quality: float) -> dict:
+    """Bytes of frames 1..T-1 coded intra vs as P-frames (each given the previous frame), same lattice,
+    for every variant: ``{name: row}``.
 
-    ``image_files``: also the size of the image codec's own ``.ncb`` file of each frame (its own
-    quantization around the predicted mean, container included), to show the lattice intra coder
-    is that codec."""
+    The variants share the image codec, so each frame is analysed and coded intra once.  The first
+    variant's row also has the size of the image codec's own ``.ncb`` file of each frame (its own
+    quantization around the predicted mean, container included), to show the lattice intra coder is
+    that codec."""
+    first = next(iter(variants.values()))
+    if any(c.image.fingerprint != first.image.fingerprint for c in variants.values()):
+        raise ValueError("the variants must be built on the same image codec")
     q256 = int(round(quality * 256))
-    intra = inter = intra_z = inter_z = image = 0
+    intra = intra_z = image = 0
+    inter = {name: 0 for name in variants}
+    inter_z = {name: 0 for name in variants}
     prev = None
     for t in range(len(frames)):
-        y, values = codec.analyze(frames[t], q256)
+        y, values = first.analyze(frames[t], q256)
         if prev is not None:
-            a = codec.encode_intra(y, values, q256)
-            b = codec.encode_inter(y, values, prev, q256)
-            intra, inter = intra + sum(map(len, a)), inter + sum(map(len, b))
-            intra_z, inter_z = intra_z + len(a[0]), inter_z + len(b[0])
-            if image_files:
-                image += len(codec.image.encode(frames[t], quality=quality))
+            a = first.encode_intra(y, values, q256)
+            intra, intra_z = intra + sum(map(len, a)), intra_z + len(a[0])
+            image += len(first.image.encode(frames[t], quality=quality))
+            for name, codec in variants.items():
+                b = codec.encode_inter(y, values, prev, q256)
+                inter[name] += sum(map(len, b))
+                inter_z[name] += len(b[0])
         prev = values
     n = len(frames) - 1
     pixels = frames.shape[1] * frames.shape[2]
-    out = {"quality": quality, "p_frames": n, "intra_bpp": 8 * intra / (n * pixels), "p_bpp": 8 * inter / (n * pixels),
-           "intra_z_share": intra_z / intra, "p_z_share": inter_z / inter, "saving_percent": 100 * (1 - inter / intra)}
-    if image_files:
-        out["image_codec_file_bpp"] = 8 * image / (n * pixels)
-    return out
+    rows = {}
+    for name in variants:
+        rows[name] = {"quality": quality, "p_frames": n, "intra_bpp": 8 * intra / (n * pixels),
+                      "p_bpp": 8 * inter[name] / (n * pixels), "intra_z_share": intra_z / intra,
+                      "p_z_share": inter_z[name] / inter[name], "saving_percent": 100 * (1 - inter[name] / intra)}
+    rows[next(iter(variants))]["image_codec_file_bpp"] = 8 * image / (n * pixels)
+    return rows
 
 
 def part_saving(variants: dict, clip_frames: dict) -> dict:
-    out = {}
-    for name, codec in variants.items():
-        out[name] = {}
-        for clip, frames in clip_frames.items():
-            rows = [pframe_saving(codec, frames, q, image_files=name == "stem") for q in SAVING_QUALITIES]
-            out[name][clip] = rows
-            print(name, clip, [f"q{r['quality']:g}: {r['saving_percent']:.1f}%" for r in rows], flush=True)
+    out = {name: {} for name in variants}
+    for clip, frames in clip_frames.items():
+        per_quality = [pframe_saving(variants, frames, q) for q in SAVING_QUALITIES]
+        for name in variants:
+            out[name][clip] = [rows[name] for rows in per_quality]
+            print(name, clip, [f"q{r['quality']:g}: {r['saving_percent']:.1f}%" for r in out[name][clip]], flush=True)
     return out
 
 
