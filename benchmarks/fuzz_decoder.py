@@ -39,15 +39,23 @@ def main() -> int:
     sweep = list(codec.quality.sweep)  # lowest, middle, highest and the default rate point
     low, middle, high = sweep[0], sweep[(len(sweep) - 1) // 2], sweep[-1]
     default = 5.5 if args.codec == "hyperprior" else codec.quality.default  # hyperprior: a fractional quality
-    if codec.kind == "video":  # synthetic pans over the photo: I- and P-frames, odd sizes, two intra periods
+    if codec.kind == "video":  # synthetic pans over the photo: odd sizes, two intra periods where the codec has them
         def pan(top, left, h, w, count):
             return np.stack([photo[top + t : top + t + h, left + 2 * t : left + 2 * t + w] for t in range(count)])
 
+        declared = {o.name for o in codec.options}
+
+        def options(period):
+            return {**({"intra_period": period} if "intra_period" in declared else {}),
+                    **({"effort": "fast"} if "effort" in declared else {})}
+
+        if nc.registry.spec(args.codec).capabilities.get("overfitted"):  # fitted at encode time: small networks
+            low, middle, high, default = 0.005, 0.01, 0.02, 0.01
         seeds = [
-            codec.encode(pan(0, 0, 64, 64, 4), quality=low, intra_period=2),
-            codec.encode(pan(100, 300, 72, 120, 5), quality=middle, intra_period=0),
-            codec.encode(pan(0, 0, 17, 33, 3), quality=high),
-            codec.encode(pan(200, 10, 40, 56, 6), quality=default, intra_period=4),
+            codec.encode(pan(0, 0, 64, 64, 4), quality=low, **options(2)),
+            codec.encode(pan(100, 300, 72, 120, 5), quality=middle, **options(0)),
+            codec.encode(pan(0, 0, 17, 33, 3), quality=high, **options(32)),
+            codec.encode(pan(200, 10, 40, 56, 6), quality=default, **options(4)),
         ]
         budget = 4 * 72 * 120 * 6
     else:

@@ -128,6 +128,7 @@ def _encode_video(args, name: str, spec) -> tuple[bytes, float]:
     from pathlib import Path
 
     from . import registry
+    from .inr.options import SIZE_UNIT, looks_like_model_size, parse_model_size
 
     if not Path(args.input).exists():
         raise CodecArgumentError(f"input not found: {args.input}")
@@ -136,11 +137,18 @@ def _encode_video(args, name: str, spec) -> tuple[bytes, float]:
     if args.alpha != "refuse":
         raise CodecArgumentError("--alpha is for images")
     options = _codec_options(args, spec)
-    if args.quality is not None:
-        spec.quality.check(args.quality)
+    quality, size = args.quality, args.size
+    if looks_like_model_size(size):  # --size 0.3M: a model size (overfitted codecs), not a raw clip's WxH
+        if spec.quality.unit != SIZE_UNIT:
+            raise CodecArgumentError(f"--size {size} is a model size; codec {name!r} has none (--size WxH is for raw .yuv)")
+        if quality is not None:
+            raise CodecArgumentError("give the model size once: --size 0.3M or --quality 0.3")
+        quality, size = parse_model_size(size), None
+    if quality is not None:
+        spec.quality.check(quality)
     codec = registry.load(name, args.weights, args.device)
-    quality = args.quality if args.quality is not None else codec.quality.default
-    return codec.encode(args.input, quality=quality, size=args.size, fps=args.fps, progress=True, **options), quality
+    quality = quality if quality is not None else codec.quality.default
+    return codec.encode(args.input, quality=quality, size=size, fps=args.fps, progress=True, **options), quality
 
 
 def parse_frames(text: str) -> list[int]:
@@ -487,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", help="weights file (default: the shipped one)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--force", action="store_true", help="overwrite an existing output")
-    s.add_argument("--size", help="video codecs, raw .yuv input: WxH")
+    s.add_argument("--size", help="video codecs: WxH of raw .yuv input; or a model size such as 0.3M or 300k "
+                   "(codecs whose quality is a model size: the same as --quality 0.3)")
     s.add_argument("--fps", help="video codecs: frame rate of raw .yuv or frame-folder input (e.g. 30000/1001)")
     _add_codec_options(s)
     s.set_defaults(func=cmd_encode)

@@ -15,6 +15,7 @@ from typing import Callable
 
 from .codec import IMAGE, KINDS, VIDEO, WEIGHTS_IN_STREAM, WEIGHTS_POLICIES, WEIGHTS_SHIPPED, CodecOption, QualitySpec
 from .errors import UnknownCodecError, WeightsError
+from .inr import options as inr_options
 from .paths import WEIGHTS_DIR
 
 
@@ -339,6 +340,42 @@ register(
             CodecOption("intra_period", int, 32, "frames per intra (I) frame; 0 = only the first frame", minimum=0, maximum=65535),
         ),
         objective=_stem_objective,
-        capabilities={"latents": True, "exact_entropy_parameters": True, "random_access": True},
+        capabilities={"latents": True, "exact_entropy_parameters": True, "random_access": True, "default": True},
     )
 )
+
+
+
+def _inr_loader(module: str, cls: str):
+    def load(weights_path, device):
+        import importlib
+
+        return getattr(importlib.import_module(f"neuralcodecs.inr.{module}"), cls)(device)
+
+    return load
+
+
+def _register_inr(name: str, description: str, module: str, cls: str, options: tuple):
+    register(
+        CodecSpec(
+            name=name,
+            kind=VIDEO,
+            description=description,
+            load=_inr_loader(module, cls),
+            quality=inr_options.MODEL_SIZE_QUALITY,
+            weights_policy=WEIGHTS_IN_STREAM,
+            options=options,
+            capabilities={"random_access": True, "overfitted": True},
+        )
+    )
+
+
+_register_inr("nerv", "NeRV (Chen 2021): the clip fitted as a network of the frame time; pruned, 8-bit, entropy-coded "
+              "weights are the file; quality = model size (M parameters)", "nerv_codec", "NervCodec",
+              (inr_options.EFFORT_OPTION, inr_options.FIT_STATE_OPTION, inr_options.PRUNE_OPTION))
+_register_inr("hnerv", "HNeRV (Chen 2023): a ConvNeXt encoder's per-frame embeddings (6-bit) and a decoder with growing "
+              "kernels (8-bit), entropy-coded; quality = model size (M values: decoder + embeddings)", "hnerv_codec", "HnervCodec",
+              (inr_options.EFFORT_OPTION, inr_options.FIT_STATE_OPTION))
+_register_inr("nirvana", "NIRVANA (Maiya 2023): per-group SIREN patch networks started from the previous group, integer "
+              "weight latents with learned per-layer steps, coded as differences; quality = one group's size (M parameters)",
+              "nirvana_codec", "NirvanaCodec", (inr_options.EFFORT_OPTION, inr_options.FIT_STATE_OPTION))

@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..errors import CodecArgumentError
+
 
 @dataclass(frozen=True)
 class FitConfig:
@@ -28,6 +30,7 @@ class FitConfig:
     loss: str = "l2"
     seed: int = 0
     save_every: int = 200
+    bf16: bool = False  # autocast the model's forward pass (parameters and optimizer stay float32)
 
     def __post_init__(self):
         if self.steps < 1 or self.batch < 1 or not self.lr > 0 or not 0 <= self.warmup < 1 or self.loss not in ("l2", "l1_ssim"):
@@ -56,8 +59,14 @@ def _loss(kind: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 0.7 * F.l1_loss(out, target) + 0.3 * (1 - ssim(out, target, data_range=1.0, size_average=True))
 
 
+def to_pixels(out: torch.Tensor) -> torch.Tensor:
+    """Model output (float, any range) -> the 8-bit values a decoder writes, as float in [0, 1]."""
+    return torch.round(out.float().clamp(0, 1) * 255) / 255
+
+
 def psnr_of(model, frames: torch.Tensor, times: torch.Tensor, batch: int = 4) -> float:
-    """Mean PSNR (dB) of the model's 8-bit frames against ``frames`` ``(T, 3, H, W)``."""
+    """Mean PSNR (dB) of the model's 8-bit frames against ``frames`` ``(T, 3, H, W)``; ``times``:
+    the per-frame inputs."""
     _, _, H, W = frames.shape
     was = model.training
     model.eval()
@@ -65,20 +74,23 @@ def psnr_of(model, frames: torch.Tensor, times: torch.Tensor, batch: int = 4) ->
     with torch.no_grad():
         for i in range(0, len(times), batch):
             out = model(times[i : i + batch])[:, :, :H, :W]
-            out = torch.round(out.clamp(0, 1) * 255) / 255
+            out = to_pixels(out)
             mse = ((out - frames[i : i + batch]) ** 2).flatten(1).mean(1)
             values += (-10 * torch.log10(mse.clamp_min(1e-10))).tolist()
     model.train(was)
     return sum(values) / len(values)
 
 
-def fit(model: torch.nn.Module, frames: torch.Tensor, cfg: FitConfig, times: torch.Tensor | None = None,
-        checkpoint: str | os.PathLike | None = None, progress: bool = False) -> dict:
+def fit(model: torch.nn.Module, frames: torch.Tensor, cfg: FitConfig, inputs: torch.Tensor | None = None,
+        checkpoint: str | os.PathLike | None = None, progress: bool = False, identity: dict | None = None) -> dict:
     """Fit ``model`` to ``frames`` ``(T, 3, H, W)`` in [0, 1]; resumes from ``checkpoint`` if it exists.
 
+    ``inputs``: what the model takes for frame ``t`` is ``inputs[t]`` (default: :func:`frame_times`).
+    ``identity``: JSON-like description of the clip and model; a checkpoint made with another
+    identity or configuration is refused (:class:`CodecArgumentError`).
     Returns ``{"steps", "seconds", "psnr"}`` (seconds of this call; PSNR of the fitted model, 8-bit).
     """
-    times = frame_times(len(frames)) if times is None else times
+    times = frame_times(len(frames)) if inputs is None else inputs
     _, _, H, W = frames.shape
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -86,8 +98,8 @@ def fit(model: torch.nn.Module, frames: torch.Tensor, cfg: FitConfig, times: tor
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
         state = torch.load(path, weights_only=False)
-        if state["config"] != asdict(cfg):
-            raise ValueError(f"{path} was made with another fitting configuration")
+        if state["config"] != asdict(cfg) or state.get("identity") != identity:
+            raise CodecArgumentError(f"{path} was made by another fit (another clip, model or fitting configuration)")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
@@ -103,8 +115,9 @@ def fit(model: torch.nn.Module, frames: torch.Tensor, cfg: FitConfig, times: tor
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
         pick = torch.randint(0, len(times), (cfg.batch,), generator=generator)
-        out = model(times[pick])[:, :, :H, :W]
-        loss = _loss(cfg.loss, out, frames[pick])
+        with torch.autocast(frames.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            out = model(times[pick])[:, :, :H, :W]
+        loss = _loss(cfg.loss, out.float(), frames[pick])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -114,7 +127,7 @@ def fit(model: torch.nn.Module, frames: torch.Tensor, cfg: FitConfig, times: tor
         if path is not None and (step % cfg.save_every == 0 or step == cfg.steps):
             temporary = path.with_name(path.name + ".tmp")
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                        "generator": generator.get_state(), "config": asdict(cfg)}, temporary)
+                        "generator": generator.get_state(), "config": asdict(cfg), "identity": identity}, temporary)
             os.replace(temporary, path)
     if bar is not None:
         bar.close()

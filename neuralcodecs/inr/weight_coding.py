@@ -6,8 +6,9 @@ rate.  This module is shared by every overfitted codec:
 * :func:`prune` -- global magnitude pruning (NeRV): the smallest ``fraction`` of the weights of
   every multi-dimensional tensor become exactly zero (biases and norms are kept);
 * :func:`quantize` -- symmetric per-output-channel quantization to ``b`` bits: channel ``c`` of a
-  tensor gets the step ``s_c = max|w_c| / (2**(b-1) - 1)`` (stored as float32) and the integers
-  ``round(w / s_c)`` in ``[-(2**(b-1) - 1), 2**(b-1) - 1]``; a channel of zeros gets step 0;
+  tensor of 2+ dimensions gets the step ``s_c = max|w_c| / (2**(b-1) - 1)`` (stored as float32)
+  and the integers ``round(w / s_c)`` in ``[-(2**(b-1) - 1), 2**(b-1) - 1]``; a channel of zeros
+  gets step 0; a tensor of 0 or 1 dimensions (a bias, a scale) is one channel;
 * :func:`encode` / :func:`decode` -- the integers of all tensors of one bit depth under one
   static categorical model, coded with constriction's ANS
   (:class:`~neuralcodecs.entropy.coders.CategoricalCoder`).  The model travels in the bytes as
@@ -17,7 +18,7 @@ rate.  This module is shared by every overfitted codec:
 
 Byte layout (little-endian), for a layout ``[(name, shape, bits), ...]`` that the decoder knows
 from the stream's header (the architecture): the steps of every tensor in layout order
-(``shape[0]`` float32 each); then, per bit depth ``b`` in ascending order, ``2**b - 1`` log-count
+(float32: ``shape[0]`` of them for a tensor of 2+ dimensions, else one); then, per bit depth ``b`` in ascending order, ``2**b - 1`` log-count
 bytes; then, per bit depth, the number of values of that depth as a ``u32`` (a check); then one
 ANS section holding, per bit depth ascending, the symbols
 ``q + 2**(b-1) - 1`` of every tensor of that depth in layout order (C order), then the sentinel.
@@ -74,6 +75,11 @@ def prune(tensors: dict[str, torch.Tensor], fraction: float) -> dict[str, torch.
             for name, t in tensors.items()}
 
 
+def step_count(shape: tuple[int, ...]) -> int:
+    """Quantization steps of a tensor: one per output channel (2+ dimensions), else one."""
+    return shape[0] if len(shape) >= 2 else 1
+
+
 def quantize(tensors: dict[str, torch.Tensor], bits: int | dict[str, int] = 8) -> QuantizedTensors:
     """Per-output-channel symmetric quantization (see the module docstring); ``bits`` per tensor or for all."""
     names, shapes, depths, values, steps = [], [], [], [], []
@@ -81,7 +87,7 @@ def quantize(tensors: dict[str, torch.Tensor], bits: int | dict[str, int] = 8) -
         b = bits[name] if isinstance(bits, dict) else bits
         if not 2 <= b <= MAX_BITS:
             raise ValueError(f"{name}: bit depth must lie in 2..{MAX_BITS}, got {b}")
-        w = t.detach().float().cpu().reshape(t.shape[0] if t.dim() else 1, -1).double()
+        w = t.detach().float().cpu().reshape(step_count(tuple(t.shape)), -1).double()
         levels = 2 ** (b - 1) - 1
         peak = w.abs().amax(1)
         step = (peak / levels).float()  # float32, as stored
@@ -146,7 +152,7 @@ def decode(data: bytes, layout: list[tuple[str, tuple[int, ...], int]]) -> Quant
     """Inverse of :func:`encode` for a known layout; :class:`CorruptPayloadError` on damaged bytes."""
     pos, steps = 0, []
     for name, shape, b in layout:
-        channels = shape[0] if shape else 1
+        channels = step_count(tuple(shape))
         end = pos + 4 * channels
         if end > len(data):
             raise CorruptPayloadError(f"parameter section ends inside the steps of {name}")

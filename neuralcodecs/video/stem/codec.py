@@ -31,11 +31,12 @@ from ...budget import check_budget
 from ...codec import VIDEO, Codec, Latents, QualitySpec
 from ...entropy.coders import ChunkDecoder, TableCoder
 from ...entropy.lattice import lattice_rows, lattice_symbols, table_from_state
-from ...errors import (CodecArgumentError, CorruptPayloadError, HeaderFieldError, SectionLayoutError,
+from ...errors import (CorruptPayloadError, HeaderFieldError, SectionLayoutError,
                        UnknownCodecError, WeightsError, WeightsMismatchError)
 from ...image.base import pixels_to_tensor
 from ...image.hyperprior import Z_INPUT_BOUND
 from ...weightfiles import fingerprint, load_weights
+from ..media import load_frames, wanted_frames
 from .frozen import FrozenStem
 from .model import SpatiotemporalEntropyModel, StemConfig
 
@@ -327,15 +328,7 @@ class StemCodec(Codec):
             for name, section, count in (("z", sections[2 * t], z_count), ("y", sections[2 * t + 1], self.M * h * w)):
                 if len(section) % 4 or not 4 <= len(section) <= 5 * count + 64:
                     raise SectionLayoutError(f"frame {t}: section {name} has {len(section)} bytes, impossible for {count} symbols")
-        if frames is None:
-            return list(range(T))
-        try:
-            wanted = sorted({int(f) for f in frames})
-        except (TypeError, ValueError):
-            raise CodecArgumentError(f"frames must be frame numbers, got {frames!r}") from None
-        if not wanted or wanted[0] < 0 or wanted[-1] >= T:
-            raise CodecArgumentError(f"frames must lie in 0..{T - 1}, got {list(frames)}")
-        return wanted
+        return wanted_frames(frames, T)
 
 
 def _spread_side_bits(bits: np.ndarray, z_bits: np.ndarray) -> None:
@@ -352,25 +345,3 @@ def is_intra(t: int, period: int) -> bool:
 def intra_before(t: int, period: int) -> int:
     """The I-frame at or before frame ``t``."""
     return 0 if period == 0 else t - t % period
-
-
-def load_frames(media, fps, size, max_frames: int):
-    """``(uint8 (T, H, W, 3), Fraction fps)`` from a path, a Video or an array; typed errors."""
-    from ...errors import UnsupportedVideoError
-    from ..clip import Video
-    from ..io import parse_fps, read_video
-
-    if isinstance(media, (str, Path)):
-        video = read_video(media, size=size, fps=fps, max_frames=max_frames)
-        return video.frames, video.fps
-    if isinstance(media, Video):
-        return media.frames, media.fps
-    if isinstance(media, torch.Tensor):
-        media = media.cpu().numpy()
-    if not isinstance(media, np.ndarray):
-        raise CodecArgumentError(f"expected a video path, a Video or a (T, H, W, 3) uint8 array, got {type(media).__name__}")
-    if media.dtype != np.uint8 or media.ndim != 4 or media.shape[-1] != 3 or min(media.shape[:3]) < 1:
-        raise UnsupportedVideoError(f"a video array must be uint8 (T, H, W, 3), got {media.dtype} {tuple(media.shape)}")
-    if media.shape[0] > max_frames:
-        raise UnsupportedVideoError(f"{media.shape[0]} frames exceed max_frames={max_frames}")
-    return np.ascontiguousarray(media), parse_fps(25 if fps is None else fps)

@@ -1,0 +1,202 @@
+"""Implicit neural video codecs (nerv, hnerv, nirvana) on Big Buck Bunny 320x180 (132 frames),
+beside x264 and x265 measured in the same run.
+
+Per point: bytes of the whole file, PSNR (RGB), MS-SSIM, fitting (encode) minutes, full-decode
+frames per second, and the decode of one frame alone vs the full decode (time, identical pixels).
+Weight coding: the quantized parameters of each nerv/hnerv file coded three ways
+(:func:`neuralcodecs.inr.weight_coding.code_lengths`: constriction ANS with the log-count model,
+Huffman with its table, fixed-length words).  Points run in ``--workers`` processes, one torch
+thread each (fitting times are of one core shared with the other worker).
+
+    python benchmarks/inr_video.py            # ~40 min on 2 cores: effort medium
+    python benchmarks/inr_video.py --frames 12 --effort fast --sizes nerv=0.05 hnerv=0.05 nirvana=0.02  # smoke run
+
+Writes ``benchmarks/results/inr_video.{json,md}`` (the README's ``inr_video`` table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from fractions import Fraction
+
+import numpy as np
+
+from common import RESULTS  # noqa: E402  (also puts the repository on sys.path)
+from stem_video import bunny_320x180  # noqa: E402
+
+DEFAULT_SIZES = {"nerv": (0.1, 0.3), "hnerv": (0.1, 0.3), "nirvana": (0.05, 0.1)}
+ACCESS_FRAME = 100
+
+
+def load_clip(frames: int | None):
+    from neuralcodecs.video.io import read_video
+
+    path = bunny_320x180()
+    video = read_video(path, fps=Fraction((path / "fps").read_text()))
+    clip = video.frames[:frames] if frames else video.frames
+    return clip, video.fps
+
+
+def weight_coding_table(codec_name: str, data: bytes) -> list[dict]:
+    """Bits of each parameter section of a nerv/hnerv file three ways."""
+    from neuralcodecs.bitstream import unpack
+    from neuralcodecs.inr import hnerv_codec, nerv_codec
+    from neuralcodecs.inr.weight_coding import code_lengths, decode
+
+    header, sections = unpack(data)
+    arch = json.loads(sections[0])
+    if codec_name == "nerv":
+        parts = [("weights (8 bit)", decode(sections[1], nerv_codec.parameter_layout(nerv_codec.config_of(arch))))]
+    elif codec_name == "hnerv":
+        cfg = hnerv_codec.config_of(arch)
+        parts = [("decoder (8 bit)", decode(sections[1], hnerv_codec.decoder_layout(cfg))),
+                 ("embeddings (6 bit)", decode(sections[2], hnerv_codec.embedding_layout(cfg, header.frames)))]
+    else:
+        return []
+    return [{"part": name, **code_lengths(q)} for name, q in parts]
+
+
+def run_point(codec_name: str, size: float, effort: str, frames: int | None) -> dict:
+    import torch
+
+    import neuralcodecs as nc
+    from neuralcodecs import registry
+    from neuralcodecs.metrics import ms_ssim
+    from neuralcodecs.video.colour import psnr_rgb
+
+    torch.set_num_threads(1)
+    clip, fps = load_clip(frames)
+    codec = registry.load(codec_name)
+    t0 = time.perf_counter()
+    data = codec.encode(clip, quality=size, fps=fps, effort=effort)
+    encode_s = time.perf_counter() - t0
+    report = dict(codec.last_report)
+    t0 = time.perf_counter()
+    decoded = nc.decode(data)
+    decode_s = time.perf_counter() - t0
+    k = min(ACCESS_FRAME, len(clip) - 1)
+    t0 = time.perf_counter()
+    alone = nc.decode(data, frames=[k])
+    alone_s = time.perf_counter() - t0
+    T, H, W, _ = clip.shape
+    point = {
+        "codec": codec_name, "size_m": size, "effort": effort, "parameters": report.get("parameters"),
+        "bytes": len(data), "bpp": 8 * len(data) / (T * H * W),
+        "psnr-rgb": psnr_rgb(clip, decoded), "ms-ssim-rgb": float(np.mean([ms_ssim(a, b) for a, b in zip(clip, decoded)])),
+        "psnr_fitted": report.get("psnr_fitted"), "psnr_quantized": report.get("psnr_quantized"),
+        "fit_minutes": report["fit_seconds"] / 60, "encode_minutes": encode_s / 60, "fit_steps": report.get("steps"),
+        "decode_seconds": decode_s, "decode_fps": T / decode_s,
+        "access": {"frame": k, "alone_seconds": alone_s, "full_seconds": decode_s,
+                   "identical": bool(np.array_equal(alone[0], decoded[k]))},
+        "weight_coding": weight_coding_table(codec_name, data),
+    }
+    print(json.dumps({k: v for k, v in point.items() if k != "weight_coding"}), flush=True)
+    return point
+
+
+def run_anchors(frames: int | None) -> dict:
+    import torch
+
+    from neuralcodecs.video.evaluate import run_video_evaluation
+
+    torch.set_num_threads(1)
+    path = bunny_320x180()
+    result = run_video_evaluation(path, [("x264", None), ("x265", None)], fps=(path / "fps").read_text(), threads=1,
+                                  frames=frames, progress=False)
+    return {c["name"]: c["results"] for c in result["curves"]}
+
+
+def claims(points: list[dict]) -> dict:
+    """HNeRV vs NeRV at equal size and epochs; NIRVANA's quality and fitting time vs NeRV's."""
+    by = {(p["codec"], p["size_m"]): p for p in points}
+    out = {"hnerv_vs_nerv": [], "nirvana_vs_nerv": []}
+    for (codec, size), p in sorted(by.items()):
+        if codec == "hnerv" and ("nerv", size) in by:
+            n = by[("nerv", size)]
+            out["hnerv_vs_nerv"].append({"size_m": size, "psnr_gain_db": p["psnr-rgb"] - n["psnr-rgb"],
+                                         "bpp": [n["bpp"], p["bpp"]], "fit_minutes": [n["fit_minutes"], p["fit_minutes"]]})
+        if codec == "nirvana":
+            nervs = [q for (c, _), q in by.items() if c == "nerv"]
+            if nervs:
+                nearest = min(nervs, key=lambda q: abs(q["bpp"] - p["bpp"]))
+                out["nirvana_vs_nerv"].append({"nirvana_size_m": size, "nerv_size_m": nearest["size_m"],
+                                               "bpp": [nearest["bpp"], p["bpp"]],
+                                               "psnr": [nearest["psnr-rgb"], p["psnr-rgb"]],
+                                               "fit_minutes": [nearest["fit_minutes"], p["fit_minutes"]]})
+    return out
+
+
+def markdown(result: dict) -> str:
+    m = result["meta"]
+    lines = [f"Big Buck Bunny 320x180, {m['frames']} frames, effort `{m['effort']}`, this CPU (one core per process, "
+             f"{m['workers']} processes at once). `python benchmarks/inr_video.py`", "",
+             "| codec | size (M) | bpp | PSNR-RGB (dB) | MS-SSIM | fitting (min) | decode (fps) |", "|---|---|---|---|---|---|---|"]
+    for p in result["points"]:
+        lines.append(f"| {p['codec']} | {p['size_m']:g} | {p['bpp']:.4f} | {p['psnr-rgb']:.2f} | {p['ms-ssim-rgb']:.4f} | "
+                     f"{p['fit_minutes']:.1f} | {p['decode_fps']:.1f} |")
+    for name, pts in result["anchors"].items():
+        for bpp, psnr, ssim, enc, dec in zip(pts["bpp"], pts["psnr-rgb"], pts["ms-ssim-rgb"], pts["encoding_time"], pts["decoding_time"]):
+            lines.append(f"| {name} | - | {bpp:.4f} | {psnr:.2f} | {ssim:.4f} | {enc / 60:.2f} | {m['frames'] / dec:.0f} |")
+    c = result["claims"]
+    lines += ["", "Claims:"]
+    for e in c["hnerv_vs_nerv"]:
+        lines.append(f"- HNeRV vs NeRV at {e['size_m']:g}M, same epochs: {e['psnr_gain_db']:+.2f} dB "
+                     f"(bpp {e['bpp'][0]:.4f} vs {e['bpp'][1]:.4f}; fitting {e['fit_minutes'][0]:.1f} vs {e['fit_minutes'][1]:.1f} min)")
+    for e in c["nirvana_vs_nerv"]:
+        lines.append(f"- NIRVANA {e['nirvana_size_m']:g}M/group vs NeRV {e['nerv_size_m']:g}M (nearest rate): "
+                     f"{e['psnr'][1]:.2f} vs {e['psnr'][0]:.2f} dB at {e['bpp'][1]:.4f} vs {e['bpp'][0]:.4f} bpp; "
+                     f"fitting {e['fit_minutes'][1]:.1f} vs {e['fit_minutes'][0]:.1f} min")
+    lines += ["", "Random access (frame decoded alone vs full decode, identical pixels):", ""]
+    for p in result["points"]:
+        a = p["access"]
+        lines.append(f"- {p['codec']} {p['size_m']:g}M: frame {a['frame']} alone {a['alone_seconds']:.3f} s vs all "
+                     f"{a['full_seconds']:.2f} s, identical: {a['identical']}")
+    lines += ["", "Weight coding, same quantized values (bits; steps excluded from all three):", "",
+              "| file | part | values | constriction ANS | Huffman + table | fixed length | ANS vs Huffman |", "|---|---|---|---|---|---|---|"]
+    for p in result["points"]:
+        for w in p["weight_coding"]:
+            lines.append(f"| {p['codec']} {p['size_m']:g}M | {w['part']} | {w['values']} | {w['entropy_coded_bits']} | "
+                         f"{w['huffman_bits']} | {w['fixed_bits']} | {100 * (w['entropy_coded_bits'] / w['huffman_bits'] - 1):+.2f}% |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--frames", type=int, default=None)
+    ap.add_argument("--effort", default="medium")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--sizes", nargs="*", default=[], help="CODEC=S1,S2 (million parameters)")
+    ap.add_argument("--out", default=str(RESULTS / "inr_video"))
+    args = ap.parse_args()
+    sizes = dict(DEFAULT_SIZES)
+    for item in args.sizes:
+        name, values = item.split("=")
+        sizes[name] = tuple(float(v) for v in values.split(","))
+    jobs = [(c, s) for c, ss in sizes.items() for s in ss]
+    jobs.sort(key=lambda j: -j[1] if j[0] == "hnerv" else 0)  # the longest fits first
+    started = time.time()
+    with ProcessPoolExecutor(args.workers) as pool:
+        anchors = pool.submit(run_anchors, args.frames)
+        futures = [pool.submit(run_point, c, s, args.effort, args.frames) for c, s in jobs]
+        points = [f.result() for f in futures]
+        anchor_curves = anchors.result()
+    order = {c: i for i, c in enumerate(DEFAULT_SIZES)}
+    points.sort(key=lambda p: (order.get(p["codec"], 9), p["size_m"]))
+    clip, _ = load_clip(args.frames)
+    result = {"meta": {"clip": "bunny 320x180", "frames": len(clip), "effort": args.effort, "workers": args.workers,
+                       "wall_minutes": (time.time() - started) / 60, "date": time.strftime("%Y-%m-%d")},
+              "points": points, "anchors": anchor_curves, "claims": claims(points)}
+    RESULTS.mkdir(exist_ok=True)
+    with open(args.out + ".json", "w") as f:
+        json.dump(result, f, indent=1)
+    with open(args.out + ".md", "w") as f:
+        f.write(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""The ``nerv`` codec: a clip is a NeRV network (:mod:`neuralcodecs.inr.nerv`) of the frame time.
+
+Encoding fits the network (about ``quality`` million parameters, ``effort`` epochs), optionally
+prunes a fraction of its weights by magnitude and fine-tunes the rest (NeRV's pruning), then
+quantizes every tensor to 8 bits per output channel and entropy-codes them.  Sections after the
+architecture: one, whole stream: the parameters in ascending order of their names
+(``bitstreams/FORMAT.md``, "nerv").  Any frame decodes alone: ``x_t = network(t / (T - 1))``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..bitstream import WHOLE_STREAM
+from ..errors import HeaderFieldError
+from .fitting import FitConfig, fit, frame_times, psnr_of
+from .nerv import Nerv, NervConfig, count_parameters, for_size
+from .options import EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION
+from .video_codec import (FittedClip, OverfittedVideoCodec, check_keys, checked_int, checked_ints, clip_identity,
+                          decode_parameters, decode_quantized, epochs_of, state_path)
+from .weight_coding import dequantize, encode, prune, quantize
+
+PARAMETER_BITS = 8
+FIT_BATCH = 1  # frames per step (NeRV: 1)
+FIT_LR = 1e-3
+SAVE_EVERY = 500  # fitting steps between checkpoints of a resumable encode
+PRUNE_FINETUNE = 0.25  # fine-tuning after pruning, as a fraction of the fitting steps
+ARCH_KEYS = {"base", "strides", "channels", "mlp_hidden", "encoding_levels", "encoding_base_x1000"}
+
+
+def architecture_of(cfg: NervConfig) -> dict:
+    """The stream's architecture section of a configuration (the encoding base in thousandths)."""
+    return {"base": list(cfg.base), "strides": list(cfg.strides), "channels": list(cfg.channels),
+            "mlp_hidden": cfg.mlp_hidden, "encoding_levels": cfg.encoding_levels,
+            "encoding_base_x1000": int(round(cfg.encoding_base * 1000))}
+
+
+def config_of(arch: dict) -> NervConfig:
+    """Validated :class:`NervConfig` of an architecture section (:class:`HeaderFieldError`)."""
+    check_keys(arch, ARCH_KEYS, "nerv")
+    strides = checked_ints(arch, "strides", (1, 8), 1, 8)
+    return NervConfig(base=checked_ints(arch, "base", (2, 2), 1, 64), strides=strides,
+                      channels=checked_ints(arch, "channels", (len(strides) + 1, len(strides) + 1), 1, 4096),
+                      mlp_hidden=checked_int(arch, "mlp_hidden", 1, 8192),
+                      encoding_levels=checked_int(arch, "encoding_levels", 1, 256),
+                      encoding_base=checked_int(arch, "encoding_base_x1000", 1001, 4000) / 1000)
+
+
+def parameter_layout(cfg: NervConfig) -> list[tuple[str, tuple[int, ...], int]]:
+    """``(name, shape, bits)`` of every tensor in ascending name order, without building the network."""
+    with torch.device("meta"):
+        model = Nerv(cfg)
+    return [(name, tuple(t.shape), PARAMETER_BITS) for name, t in sorted(model.state_dict().items())]
+
+
+def quantized_state(model: torch.nn.Module, fraction: float = 0.0):
+    """The model's tensors in ascending name order, pruned by ``fraction`` and quantized."""
+    tensors = dict(sorted(model.state_dict().items()))
+    return quantize(prune(tensors, fraction) if fraction else tensors, PARAMETER_BITS)
+
+
+def finetune_pruned(model: torch.nn.Module, frames: torch.Tensor, fraction: float, cfg: FitConfig, state, progress: bool, identity) -> dict:
+    """Prune ``fraction`` of the weights and fine-tune the rest with the zeros held (NeRV's recipe)."""
+    pruned = prune(dict(model.state_dict()), fraction)
+    model.load_state_dict(pruned)
+    masks = {name: (t != 0) for name, t in pruned.items() if t.dim() >= 2}
+    hooks = [p.register_hook(lambda g, m=masks[name]: g * m) for name, p in model.named_parameters() if name in masks]
+    try:
+        report = fit(model, frames, cfg, checkpoint=state, progress=progress, identity=identity)
+    finally:
+        for h in hooks:
+            h.remove()
+    with torch.no_grad():  # Adam's momentum may move a masked weight by a hair; zero them exactly
+        for name, p in model.named_parameters():
+            if name in masks:
+                p.mul_(masks[name])
+    return report
+
+
+class NervCodec(OverfittedVideoCodec):
+    """NeRV (Chen et al., NeurIPS 2021) with entropy-coded 8-bit weights."""
+
+    name = "nerv"
+    options = (EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION)
+
+    def fit_clip(self, frames, parameters, options, progress):
+        T, _, H, W = frames.shape
+        cfg = for_size(H, W, parameters)
+        torch.manual_seed(0)
+        model = Nerv(cfg).to(frames.device)
+        steps = max(1, math.ceil(epochs_of(options) * T / FIT_BATCH))
+        fit_cfg = FitConfig(steps=steps, batch=FIT_BATCH, lr=FIT_LR, loss="l2", bf16=frames.device.type == "cpu",
+                            save_every=SAVE_EVERY)
+        identity = clip_identity(self.name, architecture_of(cfg), frames)
+        report = fit(model, frames, fit_cfg, checkpoint=state_path(options), progress=progress, identity=identity)
+        fit_seconds = report["seconds"]
+        fraction = options["prune"]
+        if fraction:
+            tune = FitConfig(steps=max(1, int(PRUNE_FINETUNE * steps)), batch=FIT_BATCH, lr=FIT_LR / 5, loss="l2",
+                             bf16=fit_cfg.bf16, save_every=SAVE_EVERY)
+            fit_seconds += finetune_pruned(model, frames, fraction, tune, state_path(options, "pruned"), progress,
+                                           identity)["seconds"]
+        q = quantized_state(model, fraction)
+        model.load_state_dict(dequantize(q))
+        return FittedClip(architecture_of(cfg), [encode(q)], [WHOLE_STREAM], [], count_parameters(cfg),
+                          {"fit_seconds": fit_seconds, "steps": steps, "psnr_fitted": report["psnr"],
+                           "psnr_quantized": psnr_of(model, frames, frame_times(T))})
+
+    def check_architecture(self, arch, header) -> int:
+        cfg = config_of(arch)
+        fh, fw = cfg.frame_size
+        if fh < header.height or fw < header.width or fh > 2 * header.height + 64 or fw > 2 * header.width + 64:
+            raise HeaderFieldError(f"nerv frame size {fw}x{fh} does not fit the picture {header.width}x{header.height}")
+        return count_parameters(cfg)
+
+    def payload_layout(self, arch, header):
+        return [WHOLE_STREAM], []
+
+    def activation_bytes(self, arch) -> int:
+        cfg = config_of(arch)
+        h, w = cfg.base
+        peak = 0
+        for c, s in zip(cfg.channels[1:], cfg.strides):
+            h, w = h * s, w * s
+            peak = max(peak, 3 * 4 * c * h * w)
+        return peak
+
+    def integer_arrays(self, arch, header, sections):
+        return decode_quantized(sections[0], parameter_layout(config_of(arch)), "nerv parameters").values
+
+    def renderer(self, arch, header, sections):
+        cfg = config_of(arch)
+        tensors = decode_parameters(sections[0], parameter_layout(cfg), "nerv parameters")
+        model = Nerv(cfg).to(self.device).eval()
+        model.load_state_dict(tensors)
+        times = frame_times(header.frames).to(self.device)
+        return lambda t: model(times[t : t + 1])

@@ -1,0 +1,45 @@
+"""Quality and options of the overfitted video codecs (no torch here: the registry and the CLI read them).
+
+* quality = **model size in millions of parameters** (what HNeRV's papers sweep for their
+  rate-distortion curves); ``ncodec encode --size 0.3M`` is the same as ``--quality 0.3``;
+* ``effort`` = fitting epochs (passes over the clip): ``fast`` / ``medium`` / ``best``;
+* ``fit_state`` = a file where fitting saves its state every few hundred steps; an interrupted
+  encode given the same file (and the same clip and settings) resumes from it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..codec import CodecOption, QualitySpec
+from ..errors import CodecArgumentError
+
+SIZE_UNIT = "million parameters"
+MAX_PARAMETERS = 64_000_000
+MODEL_SIZE_QUALITY = QualitySpec(0.005, MAX_PARAMETERS / 1e6, 0.3, 0.001, (0.1, 0.2, 0.4), unit=SIZE_UNIT)
+EFFORT_EPOCHS = {"fast": 60, "medium": 200, "best": 600}
+EFFORT_OPTION = CodecOption(
+    "effort", str, "medium",
+    "encoder effort: s2lic refines latents (fast = none); overfitted video codecs fit for 60 / 200 / 600 epochs",
+    choices=tuple(EFFORT_EPOCHS),
+)
+FIT_STATE_OPTION = CodecOption(
+    "fit_state", str, "",
+    "overfitted codecs: file where fitting saves its state; an interrupted encode given it again resumes",
+)
+PRUNE_OPTION = CodecOption("prune", float, 0.0, "nerv: fraction of weights pruned by magnitude after fitting, then fine-tuned",
+                           minimum=0.0, maximum=0.9)
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmM])\s*$")
+
+
+def parse_model_size(text: str) -> float:
+    """``"0.3M"`` or ``"300k"`` -> 0.3 (millions of parameters); :class:`CodecArgumentError` otherwise."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise CodecArgumentError(f"a model size is a number of parameters such as 0.3M or 300k, got {text!r}")
+    value = float(match.group(1)) * (1e-3 if match.group(2) in "kK" else 1.0)
+    return round(value, 6)
+
+
+def looks_like_model_size(text) -> bool:
+    return isinstance(text, str) and bool(_SIZE.match(text))

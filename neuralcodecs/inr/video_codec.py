@@ -1,0 +1,269 @@
+"""What the overfitted video codecs (``nerv``, ``hnerv``, ``nirvana``) share: the stream, the
+encode and decode around a fitted network, random access.
+
+Encoding fits a network to the clip (:mod:`neuralcodecs.inr.fitting`); the file holds the
+network's architecture and its quantized, entropy-coded parameters
+(:mod:`neuralcodecs.inr.weight_coding`), and, per family, per-frame embeddings or per-group
+parameter differences.  Stream layout (``bitstreams/FORMAT.md``, "Overfitted video sections"):
+
+* header config ``parameters`` (the network's parameter count: the model size);
+* section 0, whole stream: the architecture as canonical JSON (sorted keys, no spaces);
+* then the family's sections (:meth:`OverfittedVideoCodec.payload_layout` checks them).
+
+The weights fingerprint of these streams names the decoder revision, not a weights file:
+``sha256("neuralcodecs-inr:<codec>:<revision>")[:16]``.
+
+A subclass implements :meth:`~OverfittedVideoCodec.fit_clip` (frames -> architecture and
+sections) and :meth:`~OverfittedVideoCodec.renderer` (architecture and sections -> a function
+rendering any frame alone).  Frames are always rendered one at a time (batch 1), so a frame
+decoded alone is bit-identical to the same frame of a full decode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .. import bitstream
+from ..bitstream import WHOLE_STREAM, Header
+from ..budget import check_budget
+from ..codec import VIDEO, WEIGHTS_IN_STREAM, Codec, Latents
+from ..errors import (CodecArgumentError, CorruptPayloadError, HeaderFieldError, SectionLayoutError,
+                      UnknownCodecError, WeightsMismatchError)
+from ..video.media import load_frames, wanted_frames
+from .options import EFFORT_EPOCHS, EFFORT_OPTION, FIT_STATE_OPTION, MAX_PARAMETERS, MODEL_SIZE_QUALITY
+
+DEFAULT_MAX_FRAMES = 100_000
+DECODE_FIXED_BYTES = 256 * 2**20
+
+
+@dataclass
+class FittedClip:
+    """What :meth:`OverfittedVideoCodec.fit_clip` returns.
+
+    Attributes:
+        architecture: JSON-able dict (section 0).
+        sections: the family's sections after section 0.
+        tags: frame tag of each of ``sections`` (``WHOLE_STREAM`` or a frame).
+        keyframes: frames the frame index lists.
+        parameters: the network's parameter count (header config).
+        report: fitting measurements (``fit_seconds``, ``psnr_fitted``...), for benchmarks.
+    """
+
+    architecture: dict
+    sections: list[bytes]
+    tags: list[int]
+    keyframes: list[int]
+    parameters: int
+    report: dict = field(default_factory=dict)
+
+
+def canonical_json(d: dict) -> bytes:
+    return json.dumps(d, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 ``(T, H, W, 3)`` -> float32 ``(T, 3, H, W)`` in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div(255)
+
+
+def tensor_to_frame(x: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """Model output ``(1, 3, H', W')`` -> uint8 ``(height, width, 3)`` (cropped, rounded)."""
+    x = x[0, :, :height, :width].float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    return x.permute(1, 2, 0).contiguous().numpy()
+
+
+class OverfittedVideoCodec(Codec):
+    """The shared encode/decode of the implicit neural video codecs (see the module docstring)."""
+
+    kind = VIDEO
+    weights_policy = WEIGHTS_IN_STREAM
+    quality = MODEL_SIZE_QUALITY
+    options = (EFFORT_OPTION, FIT_STATE_OPTION)
+    revision = 1  # bump when the decoder's arithmetic or the section contents change
+
+    def __init__(self, device="cpu"):
+        self.device = torch.device(device)
+        self.fingerprint = hashlib.sha256(f"neuralcodecs-inr:{self.name}:{self.revision}".encode()).digest()[:16]
+        self.last_report: dict = {}
+
+    # ------------------------------------------------------------------ family hooks
+    def fit_clip(self, frames: torch.Tensor, parameters: int, options: dict, progress: bool) -> FittedClip:
+        """Fit the family's network to ``frames`` float ``(T, 3, H, W)`` with about ``parameters``
+        parameters; ``options``: the checked encode options (``effort``: see :func:`epochs_of`;
+        ``fit_state``: resumable fitting state file, see :func:`state_path`)."""
+        raise NotImplementedError
+
+    def renderer(self, architecture: dict, header: Header, sections: list[bytes]) -> Callable[[int], torch.Tensor]:
+        """A function ``t -> (1, 3, H', W')`` float for any frame, from the checked architecture and
+        the sections after section 0.  Raises :class:`CorruptPayloadError` on damaged sections."""
+        raise NotImplementedError
+
+    def check_architecture(self, architecture: dict, header: Header) -> int:
+        """Validate the architecture against the header (:class:`HeaderFieldError`); return its parameter count."""
+        raise NotImplementedError
+
+    def payload_layout(self, architecture: dict, header: Header) -> tuple[list[int], list[int]]:
+        """The frame tags of the sections after section 0 and the frames of the frame index."""
+        raise NotImplementedError
+
+    def activation_bytes(self, architecture: dict) -> int:
+        """Peak bytes of rendering one frame (the decode budget)."""
+        raise NotImplementedError
+
+    def integer_arrays(self, architecture: dict, header: Header, sections: list[bytes]) -> list[np.ndarray]:
+        """The entropy-decoded integers of the sections after section 0, in stream order (conformance digests)."""
+        raise NotImplementedError
+
+    def symbol_arrays(self, header: Header, sections: list[bytes]) -> list[np.ndarray]:
+        architecture = self.parse(header, sections)
+        return self.integer_arrays(architecture, header, list(sections[1:]))
+
+    def latents_of(self, architecture: dict, header: Header, sections: list[bytes]) -> Latents:
+        raise CodecArgumentError(f"{self.name} has no per-frame latents (the whole clip is one network)")
+
+    # ------------------------------------------------------------------ encode
+    def encode(self, media, quality: float | None = None, fps=None, size=None, max_frames: int = DEFAULT_MAX_FRAMES,
+               progress: bool = False, **options) -> bytes:
+        """Fit a network to a clip and return the complete ``.ncb`` file.
+
+        Args:
+            media: a path (mp4/mkv/y4m/raw .yuv/frame folder), a Video, or uint8 ``(T, H, W, 3)``.
+            quality: model size in millions of parameters (default 0.3).
+            fps, size: frame rate (arrays, raw files) and ``WxH`` of raw .yuv files.
+            options: ``effort`` (fast/medium/best: fitting epochs), ``fit_state`` (resumable fitting).
+        """
+        quality = self.quality.check(self.quality.default if quality is None else quality)
+        opts = self.check_options(options)
+        frames, rate = load_frames(media, fps, size, max_frames)
+        T, H, W, _ = frames.shape
+        started = time.time()
+        fitted = self.fit_clip(frames_to_tensor(frames).to(self.device), int(round(quality * 1e6)), opts, progress)
+        header = Header(codec=self.name, fingerprint=self.fingerprint, width=W, height=H, frames=T,
+                        fps=(rate.numerator, rate.denominator), config={"parameters": fitted.parameters})
+        data = bitstream.pack(header, [canonical_json(fitted.architecture), *fitted.sections],
+                              section_frames=[WHOLE_STREAM, *fitted.tags], keyframes=fitted.keyframes)
+        self.last_report = {**fitted.report, "encode_seconds": time.time() - started, "parameters": fitted.parameters}
+        return data
+
+    # ------------------------------------------------------------------ decode
+    def parse(self, header: Header, sections: list[bytes]) -> dict:
+        """Check the stream before any network is built; return the architecture."""
+        if header.codec != self.name:
+            raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
+        if header.fingerprint != self.fingerprint:
+            raise WeightsMismatchError(
+                f"file names {self.name} decoder revision {header.fingerprint.hex()}, this installation decodes "
+                f"{self.fingerprint.hex()} (revision {self.revision}); use the neuralcodecs version that made it")
+        if set(header.config) != {"parameters"}:
+            raise HeaderFieldError(f"{self.name} config must hold exactly 'parameters', got {sorted(header.config)}")
+        if not sections or header.section_frames[0] != WHOLE_STREAM:
+            raise SectionLayoutError(f"{self.name} streams start with the architecture section (whole stream)")
+        try:
+            architecture = json.loads(bytes(sections[0]).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise HeaderFieldError(f"architecture section is not JSON ({exc})") from None
+        if not isinstance(architecture, dict) or canonical_json(architecture) != bytes(sections[0]):
+            raise HeaderFieldError("architecture section is not a canonical JSON object")
+        parameters = self.check_architecture(architecture, header)
+        if not 0 < parameters <= MAX_PARAMETERS or parameters != header.config["parameters"]:
+            raise HeaderFieldError(f"architecture has {parameters} parameters, the header says {header.config['parameters']} "
+                                   f"(at most {MAX_PARAMETERS})")
+        tags, keyframes = self.payload_layout(architecture, header)
+        if list(header.section_frames[1:]) != tags or [k for k, _ in header.keyframes] != keyframes:
+            raise SectionLayoutError(f"{self.name} stream of {header.frames} frames must have {len(tags)} sections after "
+                                     f"the architecture and index frames {keyframes[:4]}{'...' if len(keyframes) > 4 else ''}; "
+                                     f"this one has {len(sections) - 1} sections")
+        return architecture
+
+    def decode_memory(self, header: Header, architecture: dict) -> int:
+        return (DECODE_FIXED_BYTES + 12 * header.config["parameters"] + self.activation_bytes(architecture)
+                + 3 * header.width * header.height * header.frames)
+
+    def decode_parsed(self, header: Header, sections: list[bytes], frames=None, max_pixels=None, max_memory=None,
+                      progress: bool = False) -> np.ndarray:
+        """uint8 ``(len(frames), H, W, 3)`` (all frames by default); each frame rendered alone."""
+        architecture = self.parse(header, sections)
+        wanted = wanted_frames(frames, header.frames)
+        check_budget(header, self.decode_memory(header, architecture), max_pixels, max_memory)
+        render = self.renderer(architecture, header, list(sections[1:]))
+        out = np.empty((len(wanted), header.height, header.width, 3), dtype=np.uint8)
+        steps = wanted
+        if progress:
+            from tqdm import tqdm
+
+            steps = tqdm(wanted, desc=f"{self.name} decode", unit="frame")
+        with torch.no_grad():
+            for i, t in enumerate(steps):
+                out[i] = tensor_to_frame(render(t), header.height, header.width)
+        return out
+
+    def latents_parsed(self, header: Header, sections: list[bytes]) -> Latents:
+        architecture = self.parse(header, sections)
+        return self.latents_of(architecture, header, list(sections[1:]))
+
+
+def checked_int(d: dict, key: str, low: int, high: int) -> int:
+    """``d[key]`` if it is an int in ``low..high``; :class:`HeaderFieldError` otherwise."""
+    value = d.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise HeaderFieldError(f"architecture field {key!r} must be an integer in {low}..{high}, got {value!r}")
+    return value
+
+
+def checked_ints(d: dict, key: str, length: tuple[int, int], low: int, high: int) -> tuple[int, ...]:
+    """``d[key]`` as a tuple if it is a list of ``length[0]..length[1]`` ints in ``low..high``."""
+    value = d.get(key)
+    if (not isinstance(value, list) or not length[0] <= len(value) <= length[1]
+            or any(isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high for v in value)):
+        raise HeaderFieldError(f"architecture field {key!r} must be {length[0]}..{length[1]} integers in {low}..{high}, got {value!r}")
+    return tuple(value)
+
+
+def check_keys(d: dict, keys: set[str], family: str) -> None:
+    if set(d) != keys:
+        raise HeaderFieldError(f"{family} architecture must have the fields {sorted(keys)}, got {sorted(d)}")
+
+
+def epochs_of(options: dict) -> int:
+    """Fitting epochs (passes over the clip) of the ``effort`` option."""
+    return EFFORT_EPOCHS[options["effort"]]
+
+
+def state_path(options: dict, part: str = "") -> Path | None:
+    """The fitting checkpoint file for ``part`` (``""``: the file itself) of the ``fit_state`` option."""
+    state = options.get("fit_state")
+    if not state:
+        return None
+    path = Path(state)
+    return path if not part else path.with_name(f"{path.name}.{part}")
+
+
+def clip_identity(codec: str, architecture: dict, frames: torch.Tensor) -> dict:
+    """What a fitting checkpoint must match to be resumed: codec, architecture, clip shape and a checksum."""
+    return {"codec": codec, "architecture": architecture, "frames": list(frames.shape),
+            "checksum": round(float(frames.double().sum()), 6)}
+
+
+def decode_quantized(data: bytes, layout, what: str):
+    """Entropy-decode quantized parameters (:func:`~neuralcodecs.inr.weight_coding.decode`), naming ``what`` in errors."""
+    from .weight_coding import decode
+
+    try:
+        return decode(data, layout)
+    except CorruptPayloadError as exc:
+        raise CorruptPayloadError(f"{what}: {exc}") from None
+
+
+def decode_parameters(data: bytes, layout, what: str):
+    """Entropy-decoded parameters as float32 tensors (see :func:`decode_quantized`)."""
+    from .weight_coding import dequantize
+
+    return dequantize(decode_quantized(data, layout, what))
