@@ -68,6 +68,7 @@ def psnr_of(model, frames: torch.Tensor, times: torch.Tensor, batch: int = 4) ->
     """Mean PSNR (dB) of the model's 8-bit frames against ``frames`` ``(T, 3, H, W)``; ``times``:
     the per-frame inputs."""
     _, _, H, W = frames.shape
+    times = times.to(frames.device)
     was = model.training
     model.eval()
     values = []
@@ -90,7 +91,7 @@ def fit(model: torch.nn.Module, frames: torch.Tensor, cfg: FitConfig, inputs: to
     identity or configuration is refused (:class:`CodecArgumentError`).
     Returns ``{"steps", "seconds", "psnr"}`` (seconds of this call; PSNR of the fitted model, 8-bit).
     """
-    times = frame_times(len(frames)) if inputs is None else inputs
+    times = (frame_times(len(frames)) if inputs is None else inputs).to(frames.device)
     _, _, H, W = frames.shape
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     generator = torch.Generator().manual_seed(cfg.seed)

@@ -77,7 +77,7 @@ def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
 def tensor_to_frame(x: torch.Tensor, height: int, width: int) -> np.ndarray:
     """Model output ``(1, 3, H', W')`` -> uint8 ``(height, width, 3)`` (cropped, rounded)."""
     x = x[0, :, :height, :width].float().clamp(0, 1).mul(255).round().to(torch.uint8)
-    return x.permute(1, 2, 0).contiguous().numpy()
+    return x.permute(1, 2, 0).contiguous().cpu().numpy()
 
 
 class OverfittedVideoCodec(Codec):
