@@ -32,7 +32,8 @@ from .video_codec import (FittedClip, OverfittedVideoCodec, check_keys, checked_
                           state_path)
 from .weight_coding import MAX_BITS, QuantizedTensors, decode, dequantize, encode, quantize
 
-LAMBDA = 1e-3  # weight of the mean bits per latent in the loss (the official value)
+LAMBDA = 1e-2  # weight of the mean bits per latent in the loss (official: 1e-3; on DAVIS blackswan, 48 frames
+# at 320x180, 1e-2 gave 0.25 bpp at 19.9 dB against 0.70 bpp at 20.7 dB: the better trade at this scale)
 LR_LATENT = 3.0  # latents move in integer units (tuned on DAVIS blackswan, not on evaluation clips)
 LR_NETWORK = 1e-2
 LR_BITS = 1e-2
