@@ -8,7 +8,8 @@ Weight coding: the quantized parameters of each nerv/hnerv file coded three ways
 Huffman with its table, fixed-length words).  Points run in ``--workers`` processes, one torch
 thread each (fitting times are of one core shared with the other worker).
 
-    python benchmarks/inr_video.py            # ~40 min on 2 cores: effort medium
+    python benchmarks/inr_video.py            # ~45 min on 2 cores: effort medium, with x264 and x265
+    python benchmarks/inr_video.py --effort best --sizes hnerv= --add   # ~25 min: nerv and nirvana at 600 epochs, added
     python benchmarks/inr_video.py --frames 12 --effort fast --sizes nerv=0.05 hnerv=0.05 nirvana=0.02  # smoke run
 
 Writes ``benchmarks/results/inr_video.{json,md}`` (the README's ``inr_video`` table).
@@ -109,46 +110,57 @@ def run_anchors(frames: int | None) -> dict:
     return {c["name"]: c["results"] for c in result["curves"]}
 
 
+def _versus(a: dict, b: dict, why: str) -> dict:
+    """``b`` against ``a``: sizes, efforts, rates, PSNR, fitting minutes (a first)."""
+    return {"why": why, "codecs": [a["codec"], b["codec"]], "size_m": [a["size_m"], b["size_m"]],
+            "effort": [a["effort"], b["effort"]], "bpp": [a["bpp"], b["bpp"]], "psnr": [a["psnr-rgb"], b["psnr-rgb"]],
+            "psnr_gain_db": b["psnr-rgb"] - a["psnr-rgb"], "fit_minutes": [a["fit_minutes"], b["fit_minutes"]]}
+
+
 def claims(points: list[dict]) -> dict:
-    """HNeRV vs NeRV at equal size and epochs; NIRVANA's quality and fitting time vs NeRV's."""
-    by = {(p["codec"], p["size_m"]): p for p in points}
+    """HNeRV vs NeRV at equal size (same epochs, and the NeRV run whose fitting time is closest);
+    NIRVANA vs NeRV at the nearest rate (same effort, and the NeRV run closest in fitting time)."""
     out = {"hnerv_vs_nerv": [], "nirvana_vs_nerv": []}
-    for (codec, size), p in sorted(by.items()):
-        if codec == "hnerv" and ("nerv", size) in by:
-            n = by[("nerv", size)]
-            out["hnerv_vs_nerv"].append({"size_m": size, "psnr_gain_db": p["psnr-rgb"] - n["psnr-rgb"],
-                                         "bpp": [n["bpp"], p["bpp"]], "fit_minutes": [n["fit_minutes"], p["fit_minutes"]]})
-        if codec == "nirvana":
-            nervs = [q for (c, _), q in by.items() if c == "nerv"]
-            if nervs:
-                nearest = min(nervs, key=lambda q: abs(q["bpp"] - p["bpp"]))
-                out["nirvana_vs_nerv"].append({"nirvana_size_m": size, "nerv_size_m": nearest["size_m"],
-                                               "bpp": [nearest["bpp"], p["bpp"]],
-                                               "psnr": [nearest["psnr-rgb"], p["psnr-rgb"]],
-                                               "fit_minutes": [nearest["fit_minutes"], p["fit_minutes"]]})
+    nervs = [q for q in points if q["codec"] == "nerv"]
+    for p in points:
+        if p["codec"] == "hnerv":
+            same = [q for q in nervs if q["size_m"] == p["size_m"]]
+            for q in same:
+                if q["effort"] == p["effort"]:
+                    out["hnerv_vs_nerv"].append(_versus(q, p, "equal size, equal epochs"))
+            if same:
+                q = min(same, key=lambda q: abs(q["fit_minutes"] - p["fit_minutes"]))
+                if q["effort"] != p["effort"]:
+                    out["hnerv_vs_nerv"].append(_versus(q, p, "equal size, nearest fitting time"))
+        if p["codec"] == "nirvana" and nervs:
+            same_effort = [q for q in nervs if q["effort"] == p["effort"]] or nervs
+            q = min(same_effort, key=lambda q: abs(q["bpp"] - p["bpp"]))
+            out["nirvana_vs_nerv"].append(_versus(q, p, "nearest rate, equal effort"))
+            q = min(nervs, key=lambda q: (abs(q["fit_minutes"] - p["fit_minutes"]), abs(q["bpp"] - p["bpp"])))
+            out["nirvana_vs_nerv"].append(_versus(q, p, "nearest fitting time"))
     return out
 
 
 def markdown(result: dict) -> str:
     m = result["meta"]
-    lines = [f"Big Buck Bunny 320x180, {m['frames']} frames, effort `{m['effort']}`, this CPU (one core per process, "
-             f"{m['workers']} processes at once). `python benchmarks/inr_video.py`", "",
-             "| codec | size (M) | bpp | PSNR-RGB (dB) | MS-SSIM | fitting (min) | decode (fps) |", "|---|---|---|---|---|---|---|"]
+    runs = "; ".join(m.get("runs", [f"`python benchmarks/inr_video.py` (effort {m['effort']})"]))
+    lines = [f"Big Buck Bunny 320x180, {m['frames']} frames, this CPU (one core per process, {m['workers']} processes at "
+             f"once): {runs}", "",
+             "| codec | size (M) | effort | bpp | PSNR-RGB (dB) | MS-SSIM | fitting (min) | decode (fps) |",
+             "|---|---|---|---|---|---|---|---|"]
     for p in result["points"]:
-        lines.append(f"| {p['codec']} | {p['size_m']:g} | {p['bpp']:.4f} | {p['psnr-rgb']:.2f} | {p['ms-ssim-rgb']:.4f} | "
-                     f"{p['fit_minutes']:.1f} | {p['decode_fps']:.1f} |")
+        lines.append(f"| {p['codec']} | {p['size_m']:g} | {p['effort']} | {p['bpp']:.4f} | {p['psnr-rgb']:.2f} | "
+                     f"{p['ms-ssim-rgb']:.4f} | {p['fit_minutes']:.1f} | {p['decode_fps']:.1f} |")
     for name, pts in result["anchors"].items():
         for bpp, psnr, ssim, enc, dec in zip(pts["bpp"], pts["psnr-rgb"], pts["ms-ssim-rgb"], pts["encoding_time"], pts["decoding_time"]):
-            lines.append(f"| {name} | - | {bpp:.4f} | {psnr:.2f} | {ssim:.4f} | {enc / 60:.2f} | {m['frames'] / dec:.0f} |")
+            lines.append(f"| {name} | - | medium preset | {bpp:.4f} | {psnr:.2f} | {ssim:.4f} | {enc / 60:.2f} | {m['frames'] / dec:.0f} |")
     c = result["claims"]
-    lines += ["", "Claims:"]
-    for e in c["hnerv_vs_nerv"]:
-        lines.append(f"- HNeRV vs NeRV at {e['size_m']:g}M, same epochs: {e['psnr_gain_db']:+.2f} dB "
-                     f"(bpp {e['bpp'][0]:.4f} vs {e['bpp'][1]:.4f}; fitting {e['fit_minutes'][0]:.1f} vs {e['fit_minutes'][1]:.1f} min)")
-    for e in c["nirvana_vs_nerv"]:
-        lines.append(f"- NIRVANA {e['nirvana_size_m']:g}M/group vs NeRV {e['nerv_size_m']:g}M (nearest rate): "
-                     f"{e['psnr'][1]:.2f} vs {e['psnr'][0]:.2f} dB at {e['bpp'][1]:.4f} vs {e['bpp'][0]:.4f} bpp; "
-                     f"fitting {e['fit_minutes'][1]:.1f} vs {e['fit_minutes'][0]:.1f} min")
+    lines += ["", "Claims (the second codec against the first):"]
+    for e in c["hnerv_vs_nerv"] + c["nirvana_vs_nerv"]:
+        (a, b), (sa, sb), (ea, eb) = e["codecs"], e["size_m"], e["effort"]
+        lines.append(f"- {b} {sb:g}M ({eb}) vs {a} {sa:g}M ({ea}), {e['why']}: {e['psnr'][1]:.2f} vs {e['psnr'][0]:.2f} dB "
+                     f"({e['psnr_gain_db']:+.2f}) at {e['bpp'][1]:.4f} vs {e['bpp'][0]:.4f} bpp; fitting "
+                     f"{e['fit_minutes'][1]:.1f} vs {e['fit_minutes'][0]:.1f} min")
     lines += ["", "Random access (frame decoded alone vs full decode, identical pixels):", ""]
     for p in result["points"]:
         a = p["access"]
@@ -170,24 +182,33 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sizes", nargs="*", default=[], help="CODEC=S1,S2 (million parameters)")
     ap.add_argument("--out", default=str(RESULTS / "inr_video"))
+    ap.add_argument("--add", action="store_true",
+                    help="add these points to the existing OUT.json (its anchors kept; same codec, size and effort replaced)")
     args = ap.parse_args()
     sizes = dict(DEFAULT_SIZES)
     for item in args.sizes:
         name, values = item.split("=")
-        sizes[name] = tuple(float(v) for v in values.split(","))
+        sizes[name] = tuple(float(v) for v in values.split(",") if v)
     jobs = [(c, s) for c, ss in sizes.items() for s in ss]
     jobs.sort(key=lambda j: -j[1] if j[0] == "hnerv" else 0)  # the longest fits first
     started = time.time()
+    previous = json.loads(open(args.out + ".json").read()) if args.add else None
     with ProcessPoolExecutor(args.workers) as pool:
-        anchors = pool.submit(run_anchors, args.frames)
+        anchors = None if previous else pool.submit(run_anchors, args.frames)
         futures = [pool.submit(run_point, c, s, args.effort, args.frames) for c, s in jobs]
         points = [f.result() for f in futures]
-        anchor_curves = anchors.result()
+        anchor_curves = previous["anchors"] if previous else anchors.result()
+    command = f"`python benchmarks/inr_video.py --effort {args.effort}` ({len(jobs)} points, {time.strftime('%Y-%m-%d')})"
+    if previous:
+        fresh = {(p["codec"], p["size_m"], p["effort"]) for p in points}
+        points += [p for p in previous["points"] if (p["codec"], p["size_m"], p["effort"]) not in fresh]
     order = {c: i for i, c in enumerate(DEFAULT_SIZES)}
-    points.sort(key=lambda p: (order.get(p["codec"], 9), p["size_m"]))
+    efforts = {"fast": 0, "medium": 1, "best": 2}
+    points.sort(key=lambda p: (order.get(p["codec"], 9), efforts.get(p["effort"], 9), p["size_m"]))
     clip, _ = load_clip(args.frames)
+    runs = (previous["meta"].get("runs", []) if previous else []) + [command + (" with x264/x265" if not previous else "")]
     result = {"meta": {"clip": "bunny 320x180", "frames": len(clip), "effort": args.effort, "workers": args.workers,
-                       "wall_minutes": (time.time() - started) / 60, "date": time.strftime("%Y-%m-%d")},
+                       "wall_minutes": (time.time() - started) / 60, "date": time.strftime("%Y-%m-%d"), "runs": runs},
               "points": points, "anchors": anchor_curves, "claims": claims(points)}
     RESULTS.mkdir(exist_ok=True)
     with open(args.out + ".json", "w") as f:

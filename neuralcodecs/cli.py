@@ -467,7 +467,13 @@ def _add_codec_options(parser) -> None:
     from . import registry
 
     for option in registry.all_options():
-        kwargs = {"type": option.type, "default": None, "help": option.help}
+        helps: dict[str, list[str]] = {}  # one option name may be declared by several codecs, each with its help
+        for name in registry.names():
+            for declared in registry.spec(name).options:
+                if declared.name == option.name:
+                    helps.setdefault(declared.help, []).append(name)
+        text = option.help if len(helps) == 1 else "; ".join(f"{', '.join(names)}: {h}" for h, names in helps.items())
+        kwargs = {"type": option.type, "default": None, "help": text}
         if option.choices:
             kwargs["choices"] = option.choices
         parser.add_argument(option.flag, dest=option.name, **kwargs)

@@ -20,26 +20,36 @@ MODEL_SIZE_QUALITY = QualitySpec(0.005, MAX_PARAMETERS / 1e6, 0.3, 0.001, (0.1, 
 EFFORT_EPOCHS = {"fast": 60, "medium": 200, "best": 600}
 EFFORT_OPTION = CodecOption(
     "effort", str, "medium",
-    "encoder effort: s2lic refines latents (fast = none); overfitted video codecs fit for 60 / 200 / 600 epochs",
+    "fitting epochs (passes over the clip): fast 60, medium 200 (default), best 600",
     choices=tuple(EFFORT_EPOCHS),
 )
 FIT_STATE_OPTION = CodecOption(
     "fit_state", str, "",
-    "overfitted codecs: file where fitting saves its state; an interrupted encode given it again resumes",
+    "file where fitting saves its state; an interrupted encode given it again resumes",
 )
 PRUNE_OPTION = CodecOption("prune", float, 0.0, "nerv: fraction of weights pruned by magnitude after fitting, then fine-tuned",
                            minimum=0.0, maximum=0.9)
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmM])\s*$")
 
 
+#: the papers' named sizes (1280x720 Bunny): NeRV-S/M/L (Chen 2021, Table 1), HNeRV 0.35M..3M (Chen 2023)
+PAPER_SIZES = {"nerv-s": 3.2, "nerv-m": 6.3, "nerv-l": 12.6, "hnerv-0.35m": 0.35, "hnerv-0.75m": 0.75,
+               "hnerv-1.5m": 1.5, "hnerv-3m": 3.0}
+
+
 def parse_model_size(text: str) -> float:
-    """``"0.3M"`` or ``"300k"`` -> 0.3 (millions of parameters); :class:`CodecArgumentError` otherwise."""
+    """``"0.3M"``, ``"300k"`` or a paper's name (``"NeRV-S"``, :data:`PAPER_SIZES`) -> millions of
+    parameters; :class:`CodecArgumentError` otherwise."""
+    named = PAPER_SIZES.get(str(text).strip().lower())
+    if named is not None:
+        return named
     match = _SIZE.match(str(text))
     if not match:
-        raise CodecArgumentError(f"a model size is a number of parameters such as 0.3M or 300k, got {text!r}")
+        raise CodecArgumentError(f"a model size is a number of parameters such as 0.3M or 300k, or one of "
+                                 f"{', '.join(PAPER_SIZES)}; got {text!r}")
     value = float(match.group(1)) * (1e-3 if match.group(2) in "kK" else 1.0)
     return round(value, 6)
 
 
 def looks_like_model_size(text) -> bool:
-    return isinstance(text, str) and bool(_SIZE.match(text))
+    return isinstance(text, str) and (bool(_SIZE.match(text)) or text.strip().lower() in PAPER_SIZES)

@@ -156,7 +156,7 @@ def test_bad_arguments_are_typed(pan):
         nc.decode(data, frames=[2])
     with pytest.raises(CodecArgumentError):
         registry.load("nerv").latents(data)
-    assert parse_model_size("0.3M") == 0.3 and parse_model_size("300k") == 0.3
+    assert parse_model_size("0.3M") == 0.3 and parse_model_size("300k") == 0.3 and parse_model_size("NeRV-S") == 3.2
     with pytest.raises(CodecArgumentError):
         parse_model_size("0.3")
 
