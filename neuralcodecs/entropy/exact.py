@@ -236,6 +236,7 @@ def freeze_conv_stack(
     output_fraction_bits: torch.Tensor,
     input_bound: int,
     activation_quantile: float = 1.0,
+    weight_max: int = WEIGHT_MAX,
 ) -> IntegerNetwork:
     """Freeze a float stack into an :class:`IntegerNetwork`.
 
@@ -249,6 +250,8 @@ def freeze_conv_stack(
         input_bound: largest absolute input value the network will be given.
         activation_quantile: quantile of the calibration activations taken as the clip
             range of each hidden layer (1.0 = the maximum).
+        weight_max: largest integer weight (per output channel, the largest weight maps to
+            it); below ``WEIGHT_MAX`` for networks whose weights travel in the stream.
     """
     stack = stack.float().cpu().eval()
     _, activations = stack(calibration_inputs.float().cpu(), return_activations=True)
@@ -258,7 +261,7 @@ def freeze_conv_stack(
     for i, (conv, upscale) in enumerate(zip(stack.convs, stack.upscales)):
         w = conv.weight.detach().to(torch.float64)
         b = conv.bias.detach().to(torch.float64)
-        w_scale = w.abs().flatten(1).amax(1).clamp_min(1e-12) / WEIGHT_MAX  # per output channel
+        w_scale = w.abs().flatten(1).amax(1).clamp_min(1e-12) / weight_max  # per output channel
         w_int = torch.round(w / w_scale[:, None, None, None]).to(torch.int64)
         acc_scale = w_scale * act_scale_in  # real value of one accumulator unit
         b_int = torch.round(b / acc_scale).to(torch.int64)

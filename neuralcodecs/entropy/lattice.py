@@ -31,22 +31,40 @@ TAIL_MASS = 1e-9
 _FIELDS = ("cdf", "cdf_length", "offset")
 
 
-def build_table(fractions: int = FRACTIONS) -> CdfTable:
-    """The ``NUM_SCALES * fractions`` rows (CompressAI layout: last interval is the escape)."""
+def _gaussian_cdf(x: torch.Tensor, scale: float) -> torch.Tensor:
+    return 0.5 * torch.erfc(-x / (scale * math.sqrt(2)))
+
+
+def _laplace_cdf(x: torch.Tensor, scale: float) -> torch.Tensor:
+    return torch.where(x < 0, 0.5 * torch.exp(x / scale), 1 - 0.5 * torch.exp(-x / scale))
+
+
+def build_table(fractions: int = FRACTIONS, distribution: str = "gaussian", max_half: int | None = None) -> CdfTable:
+    """The ``NUM_SCALES * fractions`` rows (CompressAI layout: last interval is the escape).
+
+    ``distribution``: ``"gaussian"`` (scale = standard deviation) or ``"laplace"`` (scale = ``b``);
+    ``max_half``: at most ``2 * max_half + 1`` symbols per row (values beyond take the escape).
+    """
     from compressai.entropy_models import GaussianConditional
 
     helper = GaussianConditional(None)
     sigmas = scale_table()
-    reach = -math.sqrt(2) * torch.special.erfinv(torch.tensor(2 * (TAIL_MASS / 2) - 1, dtype=torch.float64)).item()
+    if distribution == "gaussian":
+        cdf_of = _gaussian_cdf
+        reach = -math.sqrt(2) * torch.special.erfinv(torch.tensor(2 * (TAIL_MASS / 2) - 1, dtype=torch.float64)).item()
+    elif distribution == "laplace":
+        cdf_of, reach = _laplace_cdf, math.log(1 / TAIL_MASS)
+    else:
+        raise ValueError(f"unknown distribution {distribution!r}")
     pmfs, lengths, offsets = [], [], []
     for sigma in sigmas:
         half = int(math.ceil(sigma * reach)) + 1
+        if max_half is not None:
+            half = min(half, max_half)
         for f in range(fractions):
             mu = f / fractions
             k = torch.arange(-half, half + 1, dtype=torch.float64)
-            upper = 0.5 * torch.erfc(-(k + 0.5 - mu) / (sigma * math.sqrt(2)))
-            lower = 0.5 * torch.erfc(-(k - 0.5 - mu) / (sigma * math.sqrt(2)))
-            pmfs.append((upper - lower).float())
+            pmfs.append((cdf_of(k + 0.5 - mu, sigma) - cdf_of(k - 0.5 - mu, sigma)).float())
             lengths.append(len(k))
             offsets.append(-half)
     max_length = max(lengths)

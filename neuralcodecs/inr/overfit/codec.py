@@ -1,0 +1,219 @@
+"""The ``overfit`` image codec: each image is encoded by fitting a Cool-chic-style decoder to it.
+
+Encoding: fit :class:`~neuralcodecs.inr.overfit.model.OverfitModel` (``effort`` steps, rate point
+``quality`` = a lambda of :data:`LAMBDAS`), round the latent grids, freeze the ARM into integers
+(:mod:`~neuralcodecs.inr.overfit.coding`), quantize the upsampling and synthesis parameters with
+the bit depth (per module, searched) that minimizes ``MSE + lambda * bits / pixel`` of the whole
+file, and write:
+
+* header config: ``levels``, ``hidden``, ``context``, ``arm_hidden`` (the architecture),
+  ``synthesis_bits``, ``upsampling_bits`` (the searched depths);
+* section 0: upsampling and synthesis parameters (:mod:`~neuralcodecs.inr.weight_coding`, ascending
+  names);
+* section 1: the integer ARM (per layer: weights as 8-bit symbols through the parameter coder, then
+  int32 biases, uint16 multipliers and uint8 shifts, raw);
+* section 2: the latent grids, coded in wavefronts.
+
+``bitstreams/FORMAT.md``, "overfit sections", is the normative description.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+
+import numpy as np
+import torch
+
+from ...bitstream import Header
+from ...codec import WEIGHTS_IN_STREAM, CodecOption, Latents, QualitySpec
+from ...entropy.exact import ACTIVATION_MAX, IntegerLayer, IntegerNetwork
+from ...errors import CorruptPayloadError, HeaderFieldError, SectionLayoutError, WeightsError
+from ...image.base import ImageCodec
+from ..options import FIT_STATE_OPTION
+from ..weight_coding import QuantizedTensors, decode, dequantize, encode, quantize
+from .coding import LATENT_BOUND, decode_grids, encode_grids, freeze_arm, grid_bits
+from .fitting import ImageFitConfig, fit_image
+from .model import OverfitConfig, OverfitModel, grid_shapes
+
+CODEC_NAME = "overfit"
+REVISION = 1
+LAMBDAS = (0.02, 0.008, 0.0032, 0.00128, 0.000512, 0.0002)  # quality 1..6
+EFFORT_STEPS = {"fast": 1000, "medium": 3000, "best": 10000}
+EFFORT_OPTION = CodecOption("effort", str, "medium", "fitting steps per image: fast 1000, medium 3000, best 10000",
+                            choices=tuple(EFFORT_STEPS))
+QUALITY = QualitySpec.from_ladder(range(1, len(LAMBDAS) + 1), default=3, unit="rate point")
+BIT_CHOICES = tuple(range(5, 13))
+ARCH_KEYS = ("levels", "hidden", "context", "arm_hidden")
+CONFIG_KEYS = set(ARCH_KEYS) | {"synthesis_bits", "upsampling_bits"}
+
+
+def module_layout(model_or_cfg, bits: dict[str, int]) -> list[tuple[str, tuple[int, ...], int]]:
+    """``(name, shape, bits)`` of the upsampling and synthesis tensors, ascending names."""
+    state = _coded_state(model_or_cfg)
+    return [(n, tuple(t.shape), bits[n.split(".")[0]]) for n, t in sorted(state.items())]
+
+
+def _coded_state(model) -> dict[str, torch.Tensor]:
+    return {n: t for n, t in model.state_dict().items() if n.split(".")[0] in ("upsampler", "synthesis")}
+
+
+def _meta_model(cfg: OverfitConfig) -> OverfitModel:
+    with torch.device("meta"):
+        return OverfitModel(cfg, 2 ** (cfg.levels - 1), 2 ** (cfg.levels - 1))
+
+
+def pack_arm(net: IntegerNetwork) -> bytes:
+    """The integer ARM's bytes (module docstring)."""
+    weights = [layer.weight.reshape(layer.weight.shape[0], -1) for layer in net.layers]
+    q = QuantizedTensors([f"w{i}" for i in range(len(weights))], [tuple(w.shape) for w in weights], [8] * len(weights),
+                         [w.numpy().astype(np.int64) for w in weights], [np.ones(w.shape[0], np.float32) for w in weights])
+    raw = b""
+    for layer in net.layers:
+        if int(layer.bias.abs().max()) >= 2**31 or int(layer.multiplier.max()) >= 2**16 or int(layer.shift.max()) > 62:
+            raise ValueError("ARM layer does not fit the stream's integer fields")
+        raw += layer.bias.numpy().astype("<i4").tobytes() + layer.multiplier.numpy().astype("<u2").tobytes()
+        raw += layer.shift.numpy().astype("u1").tobytes()
+    coded = encode(q)
+    return struct.pack("<I", len(coded)) + coded + raw
+
+
+def unpack_arm(data: bytes, cfg: OverfitConfig) -> IntegerNetwork:
+    widths = [cfg.context, cfg.arm_hidden, cfg.arm_hidden, 2]
+    shapes = [(b, a) for a, b in zip(widths[:-1], widths[1:])]
+    if len(data) < 4:
+        raise CorruptPayloadError("ARM section too short")
+    (n,) = struct.unpack_from("<I", data)
+    raw_size = sum(7 * c_out for c_out, _ in shapes)
+    if len(data) != 4 + n + raw_size:
+        raise CorruptPayloadError(f"ARM section has {len(data)} bytes, its layout needs {4 + n + raw_size}")
+    q = decode(data[4 : 4 + n], [(f"w{i}", s, 8) for i, s in enumerate(shapes)])
+    pos, layers = 4 + n, []
+    for i, ((c_out, c_in), w) in enumerate(zip(shapes, q.values)):
+        bias = np.frombuffer(data, "<i4", c_out, pos).astype(np.int64)
+        mult = np.frombuffer(data, "<u2", c_out, pos + 4 * c_out).astype(np.int64)
+        shift = np.frombuffer(data, "u1", c_out, pos + 6 * c_out).astype(np.int64)
+        pos += 7 * c_out
+        last = i == len(shapes) - 1
+        layers.append(IntegerLayer(torch.from_numpy(w.reshape(c_out, c_in, 1, 1).copy()), torch.from_numpy(bias),
+                                   torch.from_numpy(mult), torch.from_numpy(shift), 1, None if last else ACTIVATION_MAX))
+    try:
+        return IntegerNetwork(layers, LATENT_BOUND)
+    except WeightsError as exc:
+        raise CorruptPayloadError(f"ARM section: {exc}") from None
+
+
+def synthesize_pixels(model: OverfitModel, grids: list[torch.Tensor], height: int, width: int) -> np.ndarray:
+    with torch.no_grad():
+        out = model.synthesize(grids)[0, :, :height, :width].clamp(0, 1)
+    return out.mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+
+
+class OverfitCodec(ImageCodec):
+    """Cool-chic-style overfitted image codec (see the module docstring)."""
+
+    name = CODEC_NAME
+    quality = QUALITY
+    options = (EFFORT_OPTION, FIT_STATE_OPTION)
+    weights_policy = WEIGHTS_IN_STREAM
+
+    def __init__(self, device="cpu", cfg: OverfitConfig | None = None):
+        super().__init__(hashlib.sha256(f"neuralcodecs-inr:{CODEC_NAME}:{REVISION}".encode()).digest()[:16], device)
+        self.cfg = cfg or OverfitConfig()
+        self.last_report: dict = {}
+
+    # ------------------------------------------------------------------ encode
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, effort: str = "medium", fit_state: str = ""):
+        H, W, _ = pixels.shape
+        lam = LAMBDAS[int(quality) - 1]
+        image = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float().div(255).to(self.device)
+        torch.manual_seed(0)
+        model = OverfitModel(self.cfg, H, W).to(self.device)
+        identity = {"shape": [H, W], "checksum": int(pixels.astype(np.int64).sum()), "cfg": self.cfg.to_json()}
+        fit = fit_image(model, image, ImageFitConfig(steps=EFFORT_STEPS[effort], lam=lam), checkpoint=fit_state or None,
+                        progress=False, identity=identity)
+        model = model.cpu().float()
+        with torch.no_grad():
+            grids = [torch.round(g).clamp(-LATENT_BOUND, LATENT_BOUND) for g in model.grids]
+        ints = [g[0, 0].to(torch.int64).numpy() for g in grids]
+        net = freeze_arm(model.arm.stack, ints, self.cfg.offsets)
+        latents = encode_grids(net, ints, self.cfg.offsets)
+        arm = pack_arm(net)
+        bits, params, psnr = self._search_bits(model, grids, image.cpu(), lam, 8 * (len(latents) + len(arm)))
+        sections = [params, arm, latents]
+        config = {**{k: getattr(self.cfg, k) for k in ARCH_KEYS}, "synthesis_bits": bits["synthesis"],
+                  "upsampling_bits": bits["upsampler"]}
+        total = sum(len(s) for s in sections)
+        self.last_report = {"fit_seconds": fit["seconds"], "fit_psnr": fit["psnr"], "fit_bpp": fit["bpp"], "psnr": psnr,
+                            "latent_bytes": len(latents), "arm_bytes": len(arm), "parameter_bytes": len(params),
+                            "latent_ideal_bits": grid_bits(net, ints, self.cfg.offsets), "payload_bytes": total}
+        return config, sections
+
+    def _search_bits(self, model: OverfitModel, grids, image, lam: float, other_bits: int):
+        """Per module (upsampler, synthesis) the bit depth minimizing ``MSE + lambda * bits / pixel``."""
+        _, _, H, W = image.shape
+        original = {n: t.clone() for n, t in _coded_state(model).items()}
+        bits = {"upsampler": 8, "synthesis": 8}
+        best_cost = None
+        for module in ("synthesis", "upsampler"):
+            for b in BIT_CHOICES:
+                trial = {**bits, module: b}
+                q = quantize(dict(sorted(original.items())), {n: trial[n.split(".")[0]] for n in original})
+                model.load_state_dict({**model.state_dict(), **dequantize(q)})
+                pixels = synthesize_pixels(model, grids, H, W)
+                mse = float(np.mean((pixels.astype(np.float64) / 255 - image[0].permute(1, 2, 0).numpy()) ** 2))
+                cost = mse + lam * (other_bits + 8 * len(encode(q))) / (H * W)
+                if best_cost is None or cost < best_cost[0]:
+                    best_cost = (cost, dict(trial), mse)
+            bits = best_cost[1]
+        q = quantize(dict(sorted(original.items())), {n: bits[n.split(".")[0]] for n in original})
+        model.load_state_dict({**model.state_dict(), **dequantize(q)})
+        return bits, encode(q), -10 * math.log10(max(best_cost[2], 1e-12))
+
+    # ------------------------------------------------------------------ decode
+    def _config(self, header: Header) -> tuple[OverfitConfig, dict]:
+        if set(header.config) != CONFIG_KEYS:
+            raise HeaderFieldError(f"overfit config must hold {sorted(CONFIG_KEYS)}, got {sorted(header.config)}")
+        try:
+            cfg = OverfitConfig(**{k: header.config[k] for k in ARCH_KEYS})
+        except (TypeError, ValueError) as exc:
+            raise HeaderFieldError(f"overfit architecture: {exc}") from None
+        bits = {"synthesis": header.config["synthesis_bits"], "upsampler": header.config["upsampling_bits"]}
+        if any(b not in BIT_CHOICES for b in bits.values()):
+            raise HeaderFieldError(f"parameter bit depths {bits} outside {BIT_CHOICES[0]}..{BIT_CHOICES[-1]}")
+        return cfg, bits
+
+    def decode_memory(self, header: Header) -> int:
+        pixels = header.width * header.height
+        return 64 * 2**20 + 400 * pixels
+
+    def _check_layout(self, header: Header, sections) -> None:
+        self._config(header)
+        if len(sections) != 3:
+            raise SectionLayoutError(f"overfit streams have 3 sections, this one has {len(sections)}")
+
+    def _decoded_model(self, header: Header, sections) -> tuple[OverfitModel, list[np.ndarray]]:
+        cfg, bits = self._config(header)
+        model = OverfitModel(cfg, header.height, header.width)
+        params = decode(sections[0], module_layout(_meta_model(cfg), bits))
+        model.load_state_dict({**model.state_dict(), **dequantize(params)})
+        net = unpack_arm(sections[1], cfg)
+        ints = decode_grids(net, sections[2], grid_shapes(header.height, header.width, cfg.levels), cfg.offsets)
+        return model.to(self.device), ints
+
+    def _decode_sections(self, header: Header, sections) -> np.ndarray:
+        model, ints = self._decoded_model(header, sections)
+        grids = [torch.from_numpy(g).float()[None, None].to(self.device) for g in ints]
+        return synthesize_pixels(model, grids, header.height, header.width)
+
+    def symbol_arrays(self, header: Header, sections) -> list[np.ndarray]:
+        self._check_layout(header, sections)
+        return self._decoded_model(header, sections)[1]
+
+    def _latents_sections(self, header: Header, sections) -> Latents:
+        """The finest latent grid (the others are coarser copies); stride 1."""
+        _, ints = self._decoded_model(header, sections)
+        return Latents(tensor=torch.from_numpy(ints[0]).float()[None], stride=(1, 1), height=header.height,
+                       width=header.width, codec=self.name)
+

@@ -1,0 +1,98 @@
+"""Fitting the overfitted image model to one image: ``min MSE + lambda * bits / pixel``.
+
+Two phases, as Cool-chic and C3: (1) ``noise_fraction`` of the steps with uniform noise in place
+of rounding (latents seen by the synthesis and priced by the ARM), Adam at ``lr`` with a cosine
+decay; (2) the rest with straight-through rounding at ``lr * final_lr_factor``, so the network
+adapts to the integer latents it will decode.  bf16 autocast for the synthesis on the CPU.
+Resumable: a checkpoint (model, optimizer, step) every ``save_every`` steps, written atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ...errors import CodecArgumentError
+from .model import OverfitModel
+
+
+@dataclass(frozen=True)
+class ImageFitConfig:
+    steps: int = 2000
+    lam: float = 1e-3  # weight of the rate (bits per pixel) against the MSE (pixels in [0, 1])
+    lr: float = 1e-2
+    noise_fraction: float = 0.8
+    final_lr_factor: float = 0.1
+    save_every: int = 250
+    seed: int = 0
+
+
+def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, checkpoint: str | os.PathLike | None = None,
+              progress: bool = False, identity: dict | None = None) -> dict:
+    """Fit ``model`` to ``image`` ``(1, 3, H, W)`` in [0, 1].  Returns ``{"seconds", "bpp", "psnr", "loss"}``
+    estimated with rounded latents (the float ARM; the file adds the networks and the coding overhead)."""
+    _, _, H, W = image.shape
+    pad_h, pad_w = model.shapes[0]
+    target = F.pad(image, (0, pad_w - W, 0, pad_h - H), mode="replicate")
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    torch.manual_seed(cfg.seed)
+    step = 0
+    path = Path(checkpoint) if checkpoint else None
+    if path is not None and path.exists():
+        state = torch.load(path, weights_only=False)
+        if state["config"] != asdict(cfg) or state.get("identity") != identity:
+            raise CodecArgumentError(f"{path} was made by another fit (another image, model or settings)")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        step = state["step"]
+    noise_steps = int(cfg.noise_fraction * cfg.steps)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=step, desc="fitting", unit="step", dynamic_ncols=True)
+    started = time.time()
+    pixels = H * W
+    while step < cfg.steps:
+        noisy = step < noise_steps
+        if noisy:
+            lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / max(1, noise_steps)))
+        else:
+            lr = cfg.lr * cfg.final_lr_factor * 0.5 * (1 + math.cos(math.pi * (step - noise_steps) / max(1, cfg.steps - noise_steps)))
+        for group in optimizer.param_groups:
+            group["lr"] = max(lr, 1e-6)
+        grids = model.quantized_grids("noise" if noisy else "ste")
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=image.device.type == "cpu"):
+            out = model.synthesize(grids)
+        mse = F.mse_loss(out.float()[:, :, :H, :W], target[:, :, :H, :W])
+        bits = model.rate_bits(grids)
+        loss = mse + cfg.lam * bits / pixels
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        if bar is not None:
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix(psnr=f"{-10 * math.log10(max(mse.item(), 1e-10)):.2f}", bpp=f"{bits.item() / pixels:.3f}")
+        if path is not None and (step % cfg.save_every == 0 or step == cfg.steps):
+            temporary = path.with_name(path.name + ".tmp")
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                        "rng": torch.get_rng_state(), "config": asdict(cfg), "identity": identity}, temporary)
+            os.replace(temporary, path)
+    if bar is not None:
+        bar.close()
+    with torch.no_grad():
+        grids = model.quantized_grids("round")
+        out = model.synthesize(grids).clamp(0, 1)
+        mse = F.mse_loss(torch.round(out[:, :, :H, :W] * 255) / 255, image).item()
+        bits = model.rate_bits(grids).item()
+    return {"seconds": time.time() - started, "bpp": bits / pixels, "psnr": -10 * math.log10(max(mse, 1e-10)),
+            "loss": mse + cfg.lam * bits / pixels}

@@ -1,0 +1,221 @@
+"""The overfitted image model (Cool-chic 3 / C3 style), in float: what fitting trains.
+
+An image is represented by a **latent pyramid** of ``levels`` one-channel grids, grid ``l`` of
+``ceil(H / 2**l) x ceil(W / 2**l)`` values (the image padded to a multiple of ``2**(levels-1)``),
+a **learned upsampling** and a small **synthesis** network:
+
+* upsampling (coarsest first): ``u = grid[L-1]``; for ``l = L-2 .. 0``:
+  ``u = cat(grid[l], up(u))`` where ``up`` is a stride-2 transposed convolution with one learned
+  8x8 kernel shared by every channel (initialised to the bicubic filter), so the full-resolution
+  tensor has ``L`` channels, channel ``c`` coming from grid ``c``;
+* synthesis: ``conv1x1 (L -> hidden) -> ReLU -> conv1x1 (hidden -> 3) -> ReLU ->
+  conv3x3 residual -> ReLU -> conv3x3 residual`` (Cool-chic's "hidden-1-linear-relu,
+  3-1-linear-relu, 3-3-residual-relu, 3-3-residual-none"), output clamped to [0, 1] at decode.
+
+The **auto-regressive model** (ARM) gives every latent value a Laplace distribution from its
+``context`` causal neighbours in the same grid (:data:`CONTEXT_OFFSETS`, nearest first; zero
+outside the grid): ``MLP(context) -> (mu, log_b)``, two hidden ReLU layers of ``arm_hidden``
+units.  The rate of integer latents ``v`` is ``-log2 (F(v + 1/2) - F(v - 1/2))``, ``F`` the
+Laplace CDF.  While fitting, rounding is replaced by uniform noise (phase 1) or a
+straight-through round (phase 2).
+
+Multiply-accumulates per decoded pixel (:func:`macs_per_pixel`): the ARM on about ``4/3`` latents
+per pixel, the upsampling and the synthesis; about 1.7k for the default configuration.
+
+Shapes: ``grids`` a list of ``(1, 1, h_l, w_l)``; ``synthesize(grids) -> (1, 3, H', W')``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ...entropy.exact import IntegerReadyConvStack
+
+UPSAMPLING_KERNEL = 8
+LATENT_BOUND = 255  # |latent value|: the exact ARM's input bound (coding.py)
+
+
+def causal_offsets(radius: int = 4) -> list[tuple[int, int]]:
+    """Causal neighbours ``(dy, dx)`` (rows above within ``radius``, or the same row to the left),
+    nearest first, ties by row then column."""
+    cells = [(dy, dx) for dy in range(-radius, 1) for dx in range(-radius, radius + 1) if dy < 0 or dx < 0]
+    return sorted(cells, key=lambda c: (c[0] ** 2 + c[1] ** 2, c[0], c[1]))
+
+
+CONTEXT_OFFSETS = causal_offsets()
+
+
+@dataclass(frozen=True)
+class OverfitConfig:
+    levels: int = 7
+    hidden: int = 16  # synthesis width
+    context: int = 16  # ARM causal neighbours
+    arm_hidden: int = 16
+
+    def __post_init__(self):
+        if not (1 <= self.levels <= 12 and 1 <= self.hidden <= 256 and 1 <= self.context <= len(CONTEXT_OFFSETS)
+                and 1 <= self.arm_hidden <= 256):
+            raise ValueError(f"invalid overfitted-codec configuration {self}")
+
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        return CONTEXT_OFFSETS[: self.context]
+
+    @property
+    def pad(self) -> int:
+        return 2 ** (self.levels - 1)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+#: named configurations: Cool-chic 3's "high" decoder (ARM 24 neighbours, 2 x 24 hidden, synthesis 40)
+#: and the default fitted on the CPU
+CONFIGS = {"cpu": {}, "paper": {"hidden": 40, "context": 24, "arm_hidden": 24}}
+
+
+def grid_shapes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
+    """Grid ``l``: the padded image ``/ 2**l`` (the image is padded to a multiple of ``2**(levels-1)``)."""
+    pad = 2 ** (levels - 1)
+    H, W = -(-height // pad) * pad, -(-width // pad) * pad
+    return [(H >> l, W >> l) for l in range(levels)]
+
+
+def bicubic_kernel() -> torch.Tensor:
+    """The 8x8 separable kernel of 2x bicubic (Keys, a = -0.5) upsampling for a stride-2 transposed convolution."""
+    def cubic(x):
+        x = abs(x)
+        a = -0.5  # Keys: reproduces linear ramps exactly
+        if x <= 1:
+            return (a + 2) * x**3 - (a + 3) * x**2 + 1
+        if x < 2:
+            return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
+        return 0.0
+
+    taps = torch.tensor([cubic((i - 3.5) / 2) for i in range(UPSAMPLING_KERNEL)], dtype=torch.float32)
+    return taps[:, None] * taps[None, :]
+
+
+class Upsampler(nn.Module):
+    """One learned 8x8 transposed-convolution kernel, stride 2, applied to every channel alike."""
+
+    def __init__(self):
+        super().__init__()
+        self.kernel = nn.Parameter(bicubic_kernel())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        weight = self.kernel.expand(c, 1, UPSAMPLING_KERNEL, UPSAMPLING_KERNEL)
+        pad = UPSAMPLING_KERNEL // 2 - 1
+        x = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        out = F.conv_transpose2d(x, weight, stride=2, groups=c)
+        return out[:, :, 2 + pad : -(2 + pad), 2 + pad : -(2 + pad)]
+
+
+class Synthesis(nn.Module):
+    def __init__(self, levels: int, hidden: int):
+        super().__init__()
+        self.linear1 = nn.Conv2d(levels, hidden, 1)
+        self.linear2 = nn.Conv2d(hidden, 3, 1)
+        self.residual1 = nn.Conv2d(3, 3, 3, padding=1, padding_mode="replicate")
+        self.residual2 = nn.Conv2d(3, 3, 3, padding=1, padding_mode="replicate")
+        for conv in (self.residual1, self.residual2):
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.linear2(F.relu(self.linear1(x))))
+        x = F.relu(x + self.residual1(x))
+        return x + self.residual2(x)
+
+
+class AutoRegressiveModel(nn.Module):
+    """Context ``(N, context)`` -> ``(mu, log_b)`` each ``(N,)``: 1x1 convolutions over the ``N``
+    positions laid out as ``(1, context, N, 1)``, an :class:`~neuralcodecs.entropy.exact.IntegerReadyConvStack`
+    so that it freezes into the exact integer network the file's coding uses."""
+
+    def __init__(self, context: int, hidden: int):
+        super().__init__()
+        self.stack = IntegerReadyConvStack([context, hidden, hidden, 2], [1, 1, 1], [1, 1, 1])
+        nn.init.zeros_(self.stack.convs[-1].weight)
+        nn.init.zeros_(self.stack.convs[-1].bias)
+
+    def forward(self, ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.stack(ctx.t()[None, :, :, None])[0, :, :, 0]
+        return out[0], out[1]
+
+
+def gather_context(grid: torch.Tensor, offsets: list[tuple[int, int]]) -> torch.Tensor:
+    """``(1, 1, h, w)`` -> ``(h * w, len(offsets))``: each position's causal neighbours (zero outside)."""
+    _, _, h, w = grid.shape
+    r = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
+    padded = F.pad(grid, (r, r, r, 0))
+    columns = [padded[0, 0, r + dy : r + dy + h, r + dx : r + dx + w].reshape(-1) for dy, dx in offsets]
+    return torch.stack(columns, 1)
+
+
+def laplace_bits(v: torch.Tensor, mu: torch.Tensor, log_b: torch.Tensor) -> torch.Tensor:
+    """``-log2 P(v)`` of integers (or noisy values) ``v`` under ``Laplace(mu, exp(log_b))`` integrated over ``v +- 1/2``."""
+    b = torch.exp(log_b.clamp(-5.0, 6.0))
+    x = v - mu
+
+    def cdf(t):
+        return 0.5 + 0.5 * torch.sign(t) * (1 - torch.exp(-t.abs() / b))
+
+    p = cdf(x + 0.5) - cdf(x - 0.5)
+    return -torch.log2(p.clamp_min(2**-30))
+
+
+class OverfitModel(nn.Module):
+    """Latent grids + upsampler + synthesis + ARM, fitted to one image."""
+
+    def __init__(self, cfg: OverfitConfig, height: int, width: int):
+        super().__init__()
+        self.cfg = cfg
+        self.shapes = grid_shapes(height, width, cfg.levels)
+        self.grids = nn.ParameterList(nn.Parameter(torch.zeros(1, 1, h, w)) for h, w in self.shapes)
+        self.upsampler = Upsampler()
+        self.synthesis = Synthesis(cfg.levels, cfg.hidden)
+        self.arm = AutoRegressiveModel(cfg.context, cfg.arm_hidden)
+
+    def quantized_grids(self, mode: str) -> list[torch.Tensor]:
+        """``"noise"``: ``g + U(-1/2, 1/2)``; ``"ste"``: straight-through rounding; ``"round"``: rounded."""
+        out = []
+        for g in self.grids:
+            g = g.clamp(-LATENT_BOUND, LATENT_BOUND)
+            if mode == "noise":
+                out.append(g + torch.empty_like(g).uniform_(-0.5, 0.5))
+            elif mode == "ste":
+                out.append(g + (torch.round(g) - g).detach())
+            else:
+                out.append(torch.round(g))
+        return out
+
+    def synthesize(self, grids: list[torch.Tensor]) -> torch.Tensor:
+        u = grids[-1]
+        for g in reversed(grids[:-1]):
+            u = torch.cat([g, self.upsampler(u)], 1)
+        return self.synthesis(u)
+
+    def rate_bits(self, grids: list[torch.Tensor]) -> torch.Tensor:
+        """Estimated bits of all latent values (ARM contexts from the same, quantized grids)."""
+        total = 0.0
+        for g in grids:
+            ctx = gather_context(g, self.cfg.offsets)
+            mu, log_b = self.arm(ctx)
+            total = total + laplace_bits(g.reshape(-1), mu, log_b).sum()
+        return total
+
+
+def macs_per_pixel(cfg: OverfitConfig) -> float:
+    """Multiply-accumulates per pixel of the decoder (ARM on every latent, upsampling, synthesis)."""
+    latents_per_pixel = sum(4.0 ** -l for l in range(cfg.levels))
+    arm = cfg.context * cfg.arm_hidden + cfg.arm_hidden * cfg.arm_hidden + cfg.arm_hidden * 2
+    # upsampling: a transposed 8x8 kernel at stride 2 costs 16 MACs per output sample, per channel
+    upsampling = sum(16 * (cfg.levels - 1 - l) * 4.0 ** -l for l in range(cfg.levels - 1))
+    synthesis = cfg.levels * cfg.hidden + cfg.hidden * 3 + 2 * 27
+    return latents_per_pixel * arm + upsampling + synthesis

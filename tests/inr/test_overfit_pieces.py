@@ -1,0 +1,75 @@
+"""The overfitted image codec's pieces (not registered yet): upsampling, exact wavefront coding of
+the latent pyramid under a frozen integer ARM, and a tiny end-to-end round trip."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from neuralcodecs.demo import PHOTO
+from neuralcodecs.errors import CorruptPayloadError
+from neuralcodecs.inr.overfit import codec as overfit_codec
+from neuralcodecs.inr.overfit.coding import decode_grids, encode_grids, freeze_arm, grid_bits, wavefronts
+from neuralcodecs.inr.overfit.model import (CONTEXT_OFFSETS, OverfitConfig, OverfitModel, Upsampler, grid_shapes,
+                                            macs_per_pixel)
+
+
+def test_bicubic_upsampling_keeps_a_ramp_a_ramp():
+    up = Upsampler()
+    x = torch.arange(16.0).reshape(1, 1, 1, 16).expand(1, 1, 16, 16)
+    y = up(x).detach()[0, 0, 8]
+    assert y.shape[0] == 32
+    expected = torch.arange(32.0) / 2 - 0.25
+    assert torch.allclose(y[4:28], expected[4:28], atol=1e-5)  # away from the replicated border
+
+
+def test_wavefronts_respect_the_causal_context():
+    cfg = OverfitConfig()
+    reach = max(dx for dy, dx in cfg.offsets if dy < 0)
+    fronts = wavefronts(5, 7, reach)
+    when = np.empty(35, dtype=np.int64)
+    for t, flat in enumerate(fronts):
+        when[flat] = t
+    for flat in range(35):
+        i, j = divmod(flat, 7)
+        for dy, dx in cfg.offsets:
+            if 0 <= i + dy < 5 and 0 <= j + dx < 7:
+                assert when[(i + dy) * 7 + j + dx] < when[flat]
+    assert len(CONTEXT_OFFSETS) >= 24 and macs_per_pixel(cfg) < 3000
+
+
+def test_latent_grids_round_trip_exactly_through_the_integer_arm():
+    cfg = OverfitConfig()
+    torch.manual_seed(0)
+    model = OverfitModel(cfg, 37, 53)
+    for conv in model.arm.stack.convs:  # an ARM that predicts something (the fitted one starts at zero)
+        torch.nn.init.normal_(conv.weight, std=0.3)
+    g = torch.Generator().manual_seed(1)
+    ints = [torch.randint(-6, 7, (h, w), generator=g).numpy().astype(np.int64) for h, w in grid_shapes(37, 53, cfg.levels)]
+    ints[0][0, 0] = 250  # escapes (beyond the table) round trip too
+    net = freeze_arm(model.arm.stack, ints, cfg.offsets)
+    data = encode_grids(net, ints, cfg.offsets)
+    back = decode_grids(net, data, [g.shape for g in ints], cfg.offsets)
+    for a, b in zip(ints, back):
+        assert np.array_equal(a, b)
+    assert 8 * len(data) <= grid_bits(net, ints, cfg.offsets) * 1.02 + 64
+    with pytest.raises(CorruptPayloadError):
+        decode_grids(net, data[: len(data) // 2], [g.shape for g in ints], cfg.offsets)
+
+
+def test_a_tiny_fit_round_trips_through_a_file(monkeypatch):
+    monkeypatch.setitem(overfit_codec.EFFORT_STEPS, "fast", 60)
+    photo = np.asarray(Image.open(PHOTO).convert("RGB"))[100:123, 200:241]  # 23 x 41: odd sizes
+    codec = overfit_codec.OverfitCodec()
+    data = codec.encode(photo, quality=4, effort="fast")
+    out = codec.decode(data)
+    assert out.shape == photo.shape
+    psnr = 10 * np.log10(255**2 / np.mean((out.astype(float) - photo) ** 2))
+    assert abs(psnr - codec.last_report["psnr"]) < 1e-6  # the decoder sees exactly what the encoder measured
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = codec.decode(data)
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(one, out)
