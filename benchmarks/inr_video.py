@@ -164,13 +164,13 @@ def markdown(result: dict) -> str:
     lines += ["", "Random access (frame decoded alone vs full decode, identical pixels):", ""]
     for p in result["points"]:
         a = p["access"]
-        lines.append(f"- {p['codec']} {p['size_m']:g}M: frame {a['frame']} alone {a['alone_seconds']:.3f} s vs all "
+        lines.append(f"- {p['codec']} {p['size_m']:g}M ({p['effort']}): frame {a['frame']} alone {a['alone_seconds']:.3f} s vs all "
                      f"{a['full_seconds']:.2f} s, identical: {a['identical']}")
     lines += ["", "Weight coding, same quantized values (bits; steps excluded from all three):", "",
               "| file | part | values | constriction ANS | Huffman + table | fixed length | ANS vs Huffman |", "|---|---|---|---|---|---|---|"]
     for p in result["points"]:
         for w in p["weight_coding"]:
-            lines.append(f"| {p['codec']} {p['size_m']:g}M | {w['part']} | {w['values']} | {w['entropy_coded_bits']} | "
+            lines.append(f"| {p['codec']} {p['size_m']:g}M ({p['effort']}) | {w['part']} | {w['values']} | {w['entropy_coded_bits']} | "
                          f"{w['huffman_bits']} | {w['fixed_bits']} | {100 * (w['entropy_coded_bits'] / w['huffman_bits'] - 1):+.2f}% |")
     return "\n".join(lines) + "\n"
 

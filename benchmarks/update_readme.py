@@ -205,6 +205,18 @@ def effort() -> str | None:
     return "\n".join(lines)
 
 
+def inr_paper_scale() -> str:
+    r = json.loads((RESULTS / "inr_paper_scale.json").read_text())
+    m = r["meta"]
+    lines = [f"{m['clip']}, {m['frames']} frames, {m['device']} (torch {m['torch']}); `{m['command']}`", "",
+             "| codec | values | effort (epochs) | bpp | PSNR-RGB (dB) | fitting (s) | decode (fps) |", "|---|---|---|---|---|---|---|"]
+    epochs = {"fast": 60, "medium": 200, "best": 600}
+    for row in r["rows"]:
+        lines.append(f"| {row['codec']} | {row['parameters']:,} | {row['effort']} ({epochs[row['effort']]}) | {row['bpp']:.4f} | "
+                     f"{row['psnr-rgb']:.2f} | {row['fit_seconds']:.0f} | {row['decode_fps']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 TABLES = {
     "training_throughput": throughput,
     "training_curve": lambda: _markdown("training_curve.md"),
@@ -223,6 +235,8 @@ TABLES = {
     "walloc_prediction": lambda: _markdown("walloc_prediction.md"),
     "token_budget": lambda: _markdown("token_budget.md"),
     "stem_video": lambda: _markdown("stem_video.md"),
+    "inr_video": lambda: _markdown("inr_video.md"),
+    "inr_paper_scale": inr_paper_scale,
     "exactness": exactness,
     "decoder_budget": decoder_budget,
 }

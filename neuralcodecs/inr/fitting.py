@@ -82,6 +82,24 @@ def psnr_of(model, frames: torch.Tensor, times: torch.Tensor, batch: int = 4) ->
     return sum(values) / len(values)
 
 
+def save_state(path: Path, state: dict) -> None:
+    """Write a fitting checkpoint atomically (a temporary file, then a rename)."""
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def load_state(path: Path | None, settings: dict) -> dict | None:
+    """The checkpoint at ``path`` (None if there is none); :class:`CodecArgumentError` unless it was
+    saved with the same ``settings`` (each key compared with the checkpoint's)."""
+    if path is None or not path.exists():
+        return None
+    state = torch.load(path, weights_only=False)
+    if any(state.get(key) != value for key, value in settings.items()):
+        raise CodecArgumentError(f"{path} was made by another fit (another input, model or fitting configuration)")
+    return state
+
+
 def fit(model: torch.nn.Module, frames: torch.Tensor, cfg: FitConfig, inputs: torch.Tensor | None = None,
         checkpoint: str | os.PathLike | None = None, progress: bool = False, identity: dict | None = None) -> dict:
     """Fit ``model`` to ``frames`` ``(T, 3, H, W)`` in [0, 1]; resumes from ``checkpoint`` if it exists.
@@ -97,10 +115,8 @@ def fit(model: torch.nn.Module, frames: torch.Tensor, cfg: FitConfig, inputs: to
     generator = torch.Generator().manual_seed(cfg.seed)
     step = 0
     path = Path(checkpoint) if checkpoint is not None else None
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=False)
-        if state["config"] != asdict(cfg) or state.get("identity") != identity:
-            raise CodecArgumentError(f"{path} was made by another fit (another clip, model or fitting configuration)")
+    state = load_state(path, {"config": asdict(cfg), "identity": identity})
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
@@ -126,10 +142,8 @@ def fit(model: torch.nn.Module, frames: torch.Tensor, cfg: FitConfig, inputs: to
         if bar is not None:
             bar.update(1)
         if path is not None and (step % cfg.save_every == 0 or step == cfg.steps):
-            temporary = path.with_name(path.name + ".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                        "generator": generator.get_state(), "config": asdict(cfg), "identity": identity}, temporary)
-            os.replace(temporary, path)
+            save_state(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                              "generator": generator.get_state(), "config": asdict(cfg), "identity": identity})
     if bar is not None:
         bar.close()
     return {"steps": step, "seconds": time.time() - started, "psnr": psnr_of(model, frames, times)}

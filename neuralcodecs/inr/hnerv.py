@@ -30,6 +30,8 @@ import torch
 import torch.nn as nn
 from torchvision.models.convnext import CNBlock, LayerNorm2d
 
+from .sizing import nearest_size
+
 REDUCTION = 1.2
 LOWER_WIDTH = 12
 MAX_KERNEL = 5
@@ -143,18 +145,14 @@ def for_size(height: int, width: int, frames: int, target: int, embed_channels: 
     """A configuration whose decoder plus ``frames`` embeddings hold about ``target`` values; the
     first decoder width is searched (HNeRV solves the same size equation)."""
     base, strides = plan_strides(height, width)
-    best = None
-    for c0 in range(4, 4097, 2):
+
+    def make(c0: int) -> HnervConfig:
         widths = [c0]
         for _ in strides:
             widths.append(max(LOWER_WIDTH, int(round(widths[-1] / REDUCTION))))
-        cfg = HnervConfig(base, strides, tuple(widths), embed_channels, encoder_width)
-        n = stored_values(cfg, frames)
-        if best is None or abs(n - target) < abs(best[0] - target):
-            best = (n, cfg)
-        if n > target:
-            break
-    return best[1]
+        return HnervConfig(base, strides, tuple(widths), embed_channels, encoder_width)
+
+    return nearest_size(make, lambda cfg: stored_values(cfg, frames), target, range(4, 4097, 2))
 
 
 def pad_frames(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

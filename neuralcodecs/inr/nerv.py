@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
+from .sizing import nearest_size
+
 
 @dataclass(frozen=True)
 class NervConfig:
@@ -122,15 +124,11 @@ def for_size(height: int, width: int, target: int, reduction: float = 1.2, encod
     shrink by ``reduction`` per block (HNeRV's channel reduction), the MLP is 4x the first width
     (32..512); the first width is searched."""
     base, strides = plan_strides(height, width)
-    best = None
-    for c0 in range(4, 2049, 2):
+
+    def make(c0: int) -> NervConfig:
         widths = [c0]
         for _ in strides:
             widths.append(max(8, int(round(widths[-1] / reduction))))
-        cfg = NervConfig(base, strides, tuple(widths), min(512, max(32, 4 * c0)), encoding_levels)
-        n = count_parameters(cfg)
-        if best is None or abs(n - target) < abs(best[0] - target):
-            best = (n, cfg)
-        if n > target:
-            break
-    return best[1]
+        return NervConfig(base, strides, tuple(widths), min(512, max(32, 4 * c0)), encoding_levels)
+
+    return nearest_size(make, count_parameters, target, range(4, 2049, 2))

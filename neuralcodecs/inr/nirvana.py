@@ -34,6 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .sizing import nearest_size
+
 SIREN_W0 = 30.0
 MAX_LATENT = 2047  # latents stay within 12-bit symbols
 QUANTIZED = ("mlp0", "mlp1", "mlp2")  # the MLP layers whose weights are integer latents
@@ -151,15 +153,7 @@ def count_parameters(cfg: NirvanaConfig) -> int:
 
 def for_size(target: int, patch: int = 16, channels: int = 8, group: int = 3) -> NirvanaConfig:
     """The configuration whose group network has about ``target`` values (hidden width searched)."""
-    best = None
-    for h in range(4, 4097, 2):
-        cfg = NirvanaConfig(patch, channels, h, group)
-        n = count_parameters(cfg)
-        if best is None or abs(n - target) < abs(best[0] - target):
-            best = (n, cfg)
-        if n > target:
-            break
-    return best[1]
+    return nearest_size(lambda h: NirvanaConfig(patch, channels, h, group), count_parameters, target, range(4, 4097, 2))
 
 
 def patch_grid(height: int, width: int, patch: int) -> tuple[int, int]:

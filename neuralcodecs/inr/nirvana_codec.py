@@ -17,14 +17,14 @@ network per frame.  ``quality`` is the size of one group's network.
 from __future__ import annotations
 
 import math
-import os
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import CodecArgumentError, CorruptPayloadError, HeaderFieldError
+from ..errors import CorruptPayloadError, HeaderFieldError
+from .fitting import load_state, save_state
 from .hnerv import pad_frames
 from .nirvana import (QUANTIZED, NirvanaConfig, NirvanaGroupNet, assemble, count_parameters, for_size, frame_codes,
                       patch_coordinates, patch_grid)
@@ -150,10 +150,8 @@ class NirvanaCodec(OverfittedVideoCodec):
         identity = clip_identity(self.name, architecture_of(cfg), frames)
         path = state_path(options)
         sections, previous, start, fit_seconds = [], None, 0, 0.0
-        if path is not None and path.exists():
-            state = torch.load(path, weights_only=False)
-            if state["identity"] != identity or state["effort"] != options["effort"]:
-                raise CodecArgumentError(f"{path} was made by another fit (another clip, model or effort)")
+        state = load_state(path, {"identity": identity, "effort": options["effort"]})
+        if state is not None:
             net.load_state_dict(state["net"])
             optimizer.load_state_dict(state["optimizer"])
             sections, previous, start, fit_seconds = state["sections"], state["previous"], state["group"], state["seconds"]
@@ -186,11 +184,9 @@ class NirvanaCodec(OverfittedVideoCodec):
             sections.append(section)
             fit_seconds += time.time() - began
             if path is not None:
-                temporary = path.with_name(path.name + ".tmp")
-                torch.save({"identity": identity, "effort": options["effort"], "net": net.state_dict(),
-                            "optimizer": optimizer.state_dict(), "sections": sections, "previous": previous,
-                            "group": g + 1, "seconds": fit_seconds}, temporary)
-                os.replace(temporary, path)
+                save_state(path, {"identity": identity, "effort": options["effort"], "net": net.state_dict(),
+                                  "optimizer": optimizer.state_dict(), "sections": sections, "previous": previous,
+                                  "group": g + 1, "seconds": fit_seconds})
         del padded
         if bar is not None:
             bar.close()

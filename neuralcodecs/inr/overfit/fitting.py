@@ -10,7 +10,6 @@ Resumable: a checkpoint (model, optimizer, step) every ``save_every`` steps, wri
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ...errors import CodecArgumentError
+from ..fitting import load_state, save_state
 from .model import OverfitModel
 
 
@@ -33,7 +32,7 @@ class ImageFitConfig:
     seed: int = 0
 
 
-def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, checkpoint: str | os.PathLike | None = None,
+def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, checkpoint: str | Path | None = None,
               progress: bool = False, identity: dict | None = None) -> dict:
     """Fit ``model`` to ``image`` ``(1, 3, H, W)`` in [0, 1].  Returns ``{"seconds", "bpp", "psnr", "loss"}``
     estimated with rounded latents (the float ARM; the file adds the networks and the coding overhead)."""
@@ -44,10 +43,8 @@ def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, che
     torch.manual_seed(cfg.seed)
     step = 0
     path = Path(checkpoint) if checkpoint else None
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=False)
-        if state["config"] != asdict(cfg) or state.get("identity") != identity:
-            raise CodecArgumentError(f"{path} was made by another fit (another image, model or settings)")
+    state = load_state(path, {"config": asdict(cfg), "identity": identity})
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
@@ -83,10 +80,8 @@ def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, che
             if step % 50 == 0:
                 bar.set_postfix(psnr=f"{-10 * math.log10(max(mse.item(), 1e-10)):.2f}", bpp=f"{bits.item() / pixels:.3f}")
         if path is not None and (step % cfg.save_every == 0 or step == cfg.steps):
-            temporary = path.with_name(path.name + ".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                        "rng": torch.get_rng_state(), "config": asdict(cfg), "identity": identity}, temporary)
-            os.replace(temporary, path)
+            save_state(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                              "rng": torch.get_rng_state(), "config": asdict(cfg), "identity": identity})
     if bar is not None:
         bar.close()
     with torch.no_grad():
