@@ -59,11 +59,12 @@ def main() -> int:
         ]
         budget = 4 * 72 * 120 * 6
     else:
+        fast = {"effort": "fast"} if any(o.name == "effort" for o in codec.options) else {}
         seeds = [
-            codec.encode(photo[:64, :64], quality=low),
-            codec.encode(photo[100:228, 300:492], quality=middle),
-            codec.encode(photo[:17, :33], quality=high),
-            codec.encode(photo[200:330, 0:150, 1], quality=default),  # grayscale
+            codec.encode(photo[:64, :64], quality=low, **fast),
+            codec.encode(photo[100:228, 300:492], quality=middle, **fast),
+            codec.encode(photo[:17, :33], quality=high, **fast),
+            codec.encode(photo[200:330, 0:150, 1], quality=default, **fast),  # grayscale
         ]
         budget = 4 * 128 * 192
     tally = run_fuzz(seeds, args.count, lambda d: nc.decode(d, max_pixels=budget), seed=args.seed, progress=True)

@@ -74,7 +74,7 @@ def main() -> int:
             continue
         codec = nc.load_codec(codec_name)
         declared = {o.name for o in codec.options}
-        options = {k: v for k, v in (("intra_period", 3), ("effort", "fast")) if k in declared and codec.kind == "video"}
+        options = {k: v for k, v in (("intra_period", 3), ("effort", "fast")) if k in declared}
         data = codec.encode(np.ascontiguousarray(pixels), quality=quality, **options)
         decoded = nc.decode(data)
         (FOLDER / name).write_bytes(data)

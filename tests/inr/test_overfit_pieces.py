@@ -73,3 +73,10 @@ def test_a_tiny_fit_round_trips_through_a_file(monkeypatch):
     finally:
         torch.set_num_threads(threads)
     assert np.array_equal(one, out)
+
+
+def test_the_shipped_laplace_table_is_the_one_the_format_names():
+    from neuralcodecs.inr.overfit.coding import TABLE_SHA256, build_laplace_table, laplace_coder, table_digest
+
+    assert table_digest(laplace_coder().table) == TABLE_SHA256
+    assert table_digest(build_laplace_table()) == TABLE_SHA256  # rebuilt from float64 on this machine

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ...bitstream import Header
-from ...codec import WEIGHTS_IN_STREAM, CodecOption, Latents, QualitySpec
+from ...codec import WEIGHTS_IN_STREAM, Latents
 from ...entropy.exact import ACTIVATION_MAX, IntegerLayer, IntegerNetwork
 from ...errors import CorruptPayloadError, HeaderFieldError, SectionLayoutError, WeightsError
 from ...image.base import ImageCodec
@@ -36,14 +36,10 @@ from ..weight_coding import QuantizedTensors, decode, dequantize, encode, quanti
 from .coding import LATENT_BOUND, decode_grids, encode_grids, freeze_arm, grid_bits
 from .fitting import ImageFitConfig, fit_image
 from .model import OverfitConfig, OverfitModel, grid_shapes
+from .options import EFFORT_OPTION, EFFORT_STEPS, LAMBDAS, QUALITY
 
 CODEC_NAME = "overfit"
 REVISION = 1
-LAMBDAS = (0.02, 0.008, 0.0032, 0.00128, 0.000512, 0.0002)  # quality 1..6
-EFFORT_STEPS = {"fast": 1000, "medium": 3000, "best": 10000}
-EFFORT_OPTION = CodecOption("effort", str, "medium", "fitting steps per image: fast 1000, medium 3000, best 10000",
-                            choices=tuple(EFFORT_STEPS))
-QUALITY = QualitySpec.from_ladder(range(1, len(LAMBDAS) + 1), default=3, unit="rate point")
 BIT_CHOICES = tuple(range(5, 13))
 ARCH_KEYS = ("levels", "hidden", "context", "arm_hidden")
 CONFIG_KEYS = set(ARCH_KEYS) | {"synthesis_bits", "upsampling_bits"}
@@ -66,9 +62,9 @@ def _meta_model(cfg: OverfitConfig) -> OverfitModel:
 
 def pack_arm(net: IntegerNetwork) -> bytes:
     """The integer ARM's bytes (module docstring)."""
-    weights = [layer.weight.reshape(layer.weight.shape[0], -1) for layer in net.layers]
+    weights = [layer.weight.reshape(-1) for layer in net.layers]  # 1-D: one (unused) step per layer
     q = QuantizedTensors([f"w{i}" for i in range(len(weights))], [tuple(w.shape) for w in weights], [8] * len(weights),
-                         [w.numpy().astype(np.int64) for w in weights], [np.ones(w.shape[0], np.float32) for w in weights])
+                         [w.numpy().astype(np.int64) for w in weights], [np.ones(1, np.float32) for _ in weights])
     raw = b""
     for layer in net.layers:
         if int(layer.bias.abs().max()) >= 2**31 or int(layer.multiplier.max()) >= 2**16 or int(layer.shift.max()) > 62:
@@ -88,7 +84,7 @@ def unpack_arm(data: bytes, cfg: OverfitConfig) -> IntegerNetwork:
     raw_size = sum(7 * c_out for c_out, _ in shapes)
     if len(data) != 4 + n + raw_size:
         raise CorruptPayloadError(f"ARM section has {len(data)} bytes, its layout needs {4 + n + raw_size}")
-    q = decode(data[4 : 4 + n], [(f"w{i}", s, 8) for i, s in enumerate(shapes)])
+    q = decode(data[4 : 4 + n], [(f"w{i}", (c_out * c_in,), 8) for i, (c_out, c_in) in enumerate(shapes)])
     pos, layers = 4 + n, []
     for i, ((c_out, c_in), w) in enumerate(zip(shapes, q.values)):
         bias = np.frombuffer(data, "<i4", c_out, pos).astype(np.int64)

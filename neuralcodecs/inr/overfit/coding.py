@@ -6,7 +6,8 @@ The fitted float ARM is frozen into an :class:`~neuralcodecs.entropy.exact.Integ
 mean's quarter fraction select a row of the **Laplace lattice table** (:mod:`neuralcodecs.entropy.lattice`
 built with ``distribution="laplace"``, rows of at most ``2 * TABLE_HALF + 1`` symbols, the escape
 beyond).  Every step is integer arithmetic, so encoder and decoder agree on every machine and
-thread count; the table is built once from float64 and checked against :data:`TABLE_SHA256`.
+thread count; the table ships as a package asset (built once from float64 Laplace CDFs) and is
+checked against :data:`TABLE_SHA256` when loaded.
 
 **Wavefronts.** A latent's context reaches ``r`` columns to the right in the rows above
 (``r = max dx`` over the offsets with ``dy < 0``), so position ``(i, j)`` depends only on
@@ -26,27 +27,50 @@ import torch
 from ...entropy.coders import ChunkDecoder, TableCoder
 from ...entropy.exact import IntegerNetwork, freeze_conv_stack
 from ...entropy.gaussian import MEAN_FRACTION_BITS, LOG_SCALE_FRACTION_BITS, scale_indexes
-from ...entropy.lattice import build_table, lattice_rows, table_state
+from ...entropy.lattice import build_table, lattice_rows, table_from_state, table_state
+from ...errors import WeightsError
+from ...paths import ASSETS_DIR
 from .model import LATENT_BOUND
 
 ARM_WEIGHT_MAX = 127  # 8-bit ARM weights: they travel in every file
 TABLE_HALF = 96
-TABLE_SHA256 = None  # set once the table has been built on the reference machine (see tests)
+TABLE_ASSET = ASSETS_DIR / "laplace_lattice.safetensors"
+#: SHA-256 of the normative table (``bitstreams/FORMAT.md``, "overfit sections")
+TABLE_SHA256 = "9105912073193249d07afcebb47c07cc8435a5904387fd7072078961b11426a9"
 
 
-@lru_cache(maxsize=1)
-def laplace_coder() -> TableCoder:
-    """The Laplace lattice table coder (built once per process)."""
-    return TableCoder(build_table(distribution="laplace", max_half=TABLE_HALF))
+def build_laplace_table():
+    """The table from float64 Laplace CDFs (what the asset was made from: ``write_table_asset``)."""
+    return build_table(distribution="laplace", max_half=TABLE_HALF)
 
 
-def table_digest() -> str:
-    """SHA-256 of the Laplace table as stored end to end (rows, lengths, offsets; int32 little-endian)."""
-    state = table_state(laplace_coder().table, "t")
+def table_digest(table) -> str:
+    """SHA-256 of a table as stored end to end (rows, lengths, offsets; int32 little-endian)."""
+    state = table_state(table, "t")
     digest = hashlib.sha256()
     for key in ("t.cdf", "t.cdf_length", "t.offset"):
         digest.update(state[key].numpy().astype("<i4").tobytes())
     return digest.hexdigest()
+
+
+def write_table_asset(path=TABLE_ASSET) -> None:
+    from safetensors.torch import save_file
+
+    save_file(table_state(build_laplace_table(), "laplace"), str(path))
+
+
+@lru_cache(maxsize=1)
+def laplace_coder() -> TableCoder:
+    """The Laplace lattice table coder, from the package asset (checked against :data:`TABLE_SHA256`)."""
+    from safetensors.torch import load_file
+
+    try:
+        table = table_from_state(load_file(str(TABLE_ASSET)), "laplace")
+    except (OSError, KeyError, ValueError) as exc:
+        raise WeightsError(f"{TABLE_ASSET} is missing or damaged ({exc}); reinstall neuralcodecs") from None
+    if table_digest(table) != TABLE_SHA256:
+        raise WeightsError(f"{TABLE_ASSET} is not the format's Laplace table (digest mismatch); reinstall neuralcodecs")
+    return TableCoder(table)
 
 
 def context_offsets_reach(offsets: list[tuple[int, int]]) -> int:

@@ -25,10 +25,11 @@ from .model import OverfitModel
 class ImageFitConfig:
     steps: int = 2000
     lam: float = 1e-3  # weight of the rate (bits per pixel) against the MSE (pixels in [0, 1])
-    lr: float = 1e-2
+    lr: float = 2e-2  # 1e-2 reached a higher loss in 1,000 steps on a BSDS crop (0.0018 vs 0.0016)
     noise_fraction: float = 0.8
     final_lr_factor: float = 0.1
     save_every: int = 250
+    bf16: bool = True  # autocast the synthesis on the CPU
     seed: int = 0
 
 
@@ -66,7 +67,7 @@ def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, che
         for group in optimizer.param_groups:
             group["lr"] = max(lr, 1e-6)
         grids = model.quantized_grids("noise" if noisy else "ste")
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=image.device.type == "cpu"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16 and image.device.type == "cpu"):
             out = model.synthesize(grids)
         mse = F.mse_loss(out.float()[:, :, :H, :W], target[:, :, :H, :W])
         bits = model.rate_bits(grids)

@@ -1,0 +1,15 @@
+"""Quality and options of the ``overfit`` image codec (no torch here: the registry and the CLI read them).
+
+Quality is a rate point: ``LAMBDAS[q - 1]`` weighs bits per pixel against the MSE (pixels in
+[0, 1]) while fitting; ``effort`` sets the fitting steps.
+"""
+
+from __future__ import annotations
+
+from ...codec import CodecOption, QualitySpec
+
+LAMBDAS = (0.02, 0.008, 0.0032, 0.00128, 0.000512, 0.0002)  # quality 1..6
+EFFORT_STEPS = {"fast": 1000, "medium": 3000, "best": 10000}
+EFFORT_OPTION = CodecOption("effort", str, "medium", "fitting steps per image: fast 1000, medium 3000 (default), best 10000",
+                            choices=tuple(EFFORT_STEPS))
+QUALITY = QualitySpec.from_ladder(range(1, len(LAMBDAS) + 1), default=3, unit="rate point")
