@@ -295,6 +295,91 @@ class ChunkDecoder:
         _pop_sentinel(self.coder)
 
 
+class RowCoder:
+    """Codes symbols each under its own row of a table whose rows all have the same length.
+
+    The rows are :class:`CdfTable` rows (16-bit CDFs, last interval the escape) turned into the
+    format's 24-bit tables as for :class:`TableCoder`; because every row has the same length, a
+    whole chunk is coded by **one** constriction call with a row per symbol (no grouping by
+    row), which makes context-adaptive decoding of many small chunks fast.  Stream order, as
+    decoded: per chunk, its symbols in order, then its escaped values (uniform over
+    ``[-SYMBOL_LIMIT, SYMBOL_LIMIT]``) in order; after the last chunk the sentinel.
+    """
+
+    def __init__(self, table: CdfTable):
+        table.validate()
+        lengths = table.cdf_length.to(torch.int64).numpy()
+        if len(set(lengths.tolist())) != 1:
+            raise ValueError("RowCoder needs a table whose rows all have the same length")
+        self.table = table
+        self.offsets = table.offset.to(torch.int64).numpy()
+        self.escape = int(lengths[0]) - 2
+        cdf = table.cdf.to(torch.int64).numpy()[:, : lengths[0]]
+        self.tables = integer_table(np.diff(cdf, axis=1))  # (K, n) 24-bit probabilities
+        self._floats = _constriction_input(self.tables)
+
+    def _values(self, symbols: np.ndarray, rows: np.ndarray):
+        symbols = np.asarray(symbols).reshape(-1).astype(np.int64)
+        rows = np.asarray(rows).reshape(-1).astype(np.int64)
+        if symbols.shape != rows.shape:
+            raise ValueError("symbols and rows must have the same number of elements")
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self.offsets)):
+            raise ValueError("table row out of range")
+        if symbols.size and np.abs(symbols).max() > SYMBOL_LIMIT:
+            raise ValueError(f"symbols must lie in [-{SYMBOL_LIMIT}, {SYMBOL_LIMIT}]")
+        values = symbols - self.offsets[rows]
+        escaped = (values < 0) | (values >= self.escape)
+        return symbols, rows, np.where(escaped, self.escape, values), escaped
+
+    def encode_chunks(self, chunks: list[tuple[np.ndarray, np.ndarray]]) -> bytes:
+        """Encode ``(symbols, rows)`` chunks into one section, decoded in list order."""
+        prepared = [self._values(symbols, rows) for symbols, rows in chunks]
+        coder = _AnsCoder()
+        _push_sentinel(coder)
+        for symbols, rows, values, escaped in reversed(prepared):  # a stack: last decoded goes in first
+            if escaped.any():
+                coder.encode_reverse((symbols[escaped] + SYMBOL_LIMIT).astype(np.int32), _ESCAPE_MODEL)
+            if values.size:
+                coder.encode_reverse(values.astype(np.int32), _Categorical(perfect=False), self._floats[rows])
+        return _words_to_bytes(coder.get_compressed())
+
+    def symbol_bits(self, symbols: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``-log2 p`` of each symbol (escapes included); float64."""
+        symbols, rows, values, escaped = self._values(symbols, rows)
+        bits = PROBABILITY_BITS - np.log2(self.tables[rows, values].astype(np.float64))
+        return bits + escaped * np.log2(2 * SYMBOL_LIMIT + 1)
+
+    def ideal_bits(self, symbols: np.ndarray, rows: np.ndarray) -> float:
+        return float(self.symbol_bits(symbols, rows).sum())
+
+
+class RowChunkDecoder:
+    """Reads a :meth:`RowCoder.encode_chunks` section one chunk at a time (``next(rows)``, ``finish()``)."""
+
+    def __init__(self, coder: RowCoder, data: bytes):
+        self.row_coder = coder
+        self.coder = _bytes_to_coder(data)
+
+    def next(self, rows: np.ndarray) -> np.ndarray:
+        rc = self.row_coder
+        rows = np.asarray(rows).reshape(-1).astype(np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(rc.offsets)):
+            raise ValueError("table row out of range")
+        try:
+            values = np.asarray(self.coder.decode(_Categorical(perfect=False), rc._floats[rows]), dtype=np.int64)
+            escaped = values == rc.escape
+            symbols = values + rc.offsets[rows]
+            count = int(escaped.sum())
+            if count:
+                symbols[escaped] = np.asarray(self.coder.decode(_ESCAPE_MODEL, count), dtype=np.int64) - SYMBOL_LIMIT
+        except (AssertionError, ValueError) as exc:  # constriction: reading past the end of the stream
+            raise CorruptPayloadError(f"entropy-coded section ends early or is damaged ({exc})") from None
+        return symbols
+
+    def finish(self) -> None:
+        _pop_sentinel(self.coder)
+
+
 class CategoricalCoder:
     """Codes symbols from ``{0..n-1}`` under integer weights (vector-quantized codecs).
 

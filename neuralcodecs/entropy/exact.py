@@ -172,7 +172,10 @@ def _integer_layer_forward(layer: IntegerLayer, x: torch.Tensor, device: torch.d
     b, c, h, w = x.shape
     k = layer.kernel_size
     weight = layer.weight.to(device=device, dtype=torch.float64).reshape(layer.weight.shape[0], -1)
-    columns = F.unfold(x.to(torch.float64), kernel_size=k, padding=k // 2)  # (B, C*k*k, h*w)
+    if k == 1:  # a 1x1 convolution is the product itself (same integers, same exact sums)
+        columns = x.to(torch.float64).reshape(b, c, h * w)
+    else:
+        columns = F.unfold(x.to(torch.float64), kernel_size=k, padding=k // 2)  # (B, C*k*k, h*w)
     acc = torch.matmul(weight, columns)  # exact: integers below 2**53
     acc = acc.to(torch.int64) + layer.bias.to(device)[:, None]
     multiplier = layer.multiplier.to(device)[:, None]

@@ -39,11 +39,13 @@ def _laplace_cdf(x: torch.Tensor, scale: float) -> torch.Tensor:
     return torch.where(x < 0, 0.5 * torch.exp(x / scale), 1 - 0.5 * torch.exp(-x / scale))
 
 
-def build_table(fractions: int = FRACTIONS, distribution: str = "gaussian", max_half: int | None = None) -> CdfTable:
+def build_table(fractions: int = FRACTIONS, distribution: str = "gaussian", max_half: int | None = None,
+                equal_rows: bool = False) -> CdfTable:
     """The ``NUM_SCALES * fractions`` rows (CompressAI layout: last interval is the escape).
 
     ``distribution``: ``"gaussian"`` (scale = standard deviation) or ``"laplace"`` (scale = ``b``);
-    ``max_half``: at most ``2 * max_half + 1`` symbols per row (values beyond take the escape).
+    ``max_half``: at most ``2 * max_half + 1`` symbols per row (values beyond take the escape);
+    ``equal_rows``: every row spans ``-max_half..max_half`` (for :class:`~neuralcodecs.entropy.coders.RowCoder`).
     """
     from compressai.entropy_models import GaussianConditional
 
@@ -60,7 +62,7 @@ def build_table(fractions: int = FRACTIONS, distribution: str = "gaussian", max_
     for sigma in sigmas:
         half = int(math.ceil(sigma * reach)) + 1
         if max_half is not None:
-            half = min(half, max_half)
+            half = max_half if equal_rows else min(half, max_half)
         for f in range(fractions):
             mu = f / fractions
             k = torch.arange(-half, half + 1, dtype=torch.float64)

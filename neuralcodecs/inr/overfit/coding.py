@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ...entropy.coders import ChunkDecoder, TableCoder
+from ...entropy.coders import RowChunkDecoder, RowCoder
 from ...entropy.exact import IntegerNetwork, freeze_conv_stack
 from ...entropy.gaussian import MEAN_FRACTION_BITS, LOG_SCALE_FRACTION_BITS, scale_indexes
 from ...entropy.lattice import build_table, lattice_rows, table_from_state, table_state
@@ -36,12 +36,13 @@ ARM_WEIGHT_MAX = 127  # 8-bit ARM weights: they travel in every file
 TABLE_HALF = 96
 TABLE_ASSET = ASSETS_DIR / "laplace_lattice.safetensors"
 #: SHA-256 of the normative table (``bitstreams/FORMAT.md``, "overfit sections")
-TABLE_SHA256 = "9105912073193249d07afcebb47c07cc8435a5904387fd7072078961b11426a9"
+TABLE_SHA256 = "a423b6ae1e76c3de2e19339498418c0d29f010a92c3291d81145209cff439630"
 
 
 def build_laplace_table():
-    """The table from float64 Laplace CDFs (what the asset was made from: ``write_table_asset``)."""
-    return build_table(distribution="laplace", max_half=TABLE_HALF)
+    """The table from float64 Laplace CDFs (what the asset was made from: ``write_table_asset``);
+    every row spans ``-TABLE_HALF..TABLE_HALF`` plus the escape, so a chunk decodes in one call."""
+    return build_table(distribution="laplace", max_half=TABLE_HALF, equal_rows=True)
 
 
 def table_digest(table) -> str:
@@ -60,7 +61,7 @@ def write_table_asset(path=TABLE_ASSET) -> None:
 
 
 @lru_cache(maxsize=1)
-def laplace_coder() -> TableCoder:
+def laplace_coder() -> RowCoder:
     """The Laplace lattice table coder, from the package asset (checked against :data:`TABLE_SHA256`)."""
     from safetensors.torch import load_file
 
@@ -70,7 +71,7 @@ def laplace_coder() -> TableCoder:
         raise WeightsError(f"{TABLE_ASSET} is missing or damaged ({exc}); reinstall neuralcodecs") from None
     if table_digest(table) != TABLE_SHA256:
         raise WeightsError(f"{TABLE_ASSET} is not the format's Laplace table (digest mismatch); reinstall neuralcodecs")
-    return TableCoder(table)
+    return RowCoder(table)
 
 
 def context_offsets_reach(offsets: list[tuple[int, int]]) -> int:
@@ -91,7 +92,10 @@ def contexts_at(padded: np.ndarray, flat: np.ndarray, w: int, offsets, r: int) -
     """Contexts ``(len(flat), len(offsets))`` int64 of positions ``flat`` of a grid held in ``padded``
     (the grid with ``r`` zero rows above and ``r`` zero columns on each side)."""
     i, j = np.divmod(flat, w)
-    return np.stack([padded[i + r + dy, j + r + dx] for dy, dx in offsets], 1)
+    stride = padded.shape[1]
+    centre = (i + r) * stride + (j + r)
+    deltas = np.array([dy * stride + dx for dy, dx in offsets], dtype=np.int64)
+    return padded.reshape(-1)[centre[:, None] + deltas[None, :]]
 
 
 def pad_grid(grid: np.ndarray, r: int) -> np.ndarray:
@@ -141,7 +145,7 @@ def decode_grids(net: IntegerNetwork, data: bytes, shapes: list[tuple[int, int]]
     reach = context_offsets_reach(offsets)
     padded = [np.zeros((h + r, w + 2 * r), dtype=np.int64) for h, w in shapes]
     fronts = [wavefronts(h, w, reach) for h, w in shapes]
-    reader = ChunkDecoder(laplace_coder(), data)
+    reader = RowChunkDecoder(laplace_coder(), data)
     for t in range(max(len(f) for f in fronts)):
         active = [k for k in range(len(shapes)) if t < len(fronts[k])]
         contexts = [contexts_at(padded[k], fronts[k][t], shapes[k][1], offsets, r) for k in active]
