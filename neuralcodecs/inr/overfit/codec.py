@@ -8,10 +8,10 @@ file, and write:
 
 * header config: ``levels``, ``hidden``, ``context``, ``arm_hidden`` (the architecture),
   ``synthesis_bits``, ``upsampling_bits`` (the searched depths);
-* section 0: upsampling and synthesis parameters (:mod:`~neuralcodecs.inr.weight_coding`, ascending
-  names);
-* section 1: the integer ARM (per layer: weights as 8-bit symbols through the parameter coder, then
-  int32 biases, uint16 multipliers and uint8 shifts, raw);
+* section 0: one parameter coding (:mod:`~neuralcodecs.inr.weight_coding`) of the integer ARM's
+  weights (8 bits) and the upsampling and synthesis tensors, all flattened (one step per tensor),
+  ascending names -- one shared model per bit depth;
+* section 1: the integer ARM's biases (int32), multipliers (uint16) and shifts (uint8), raw;
 * section 2: the latent grids, coded in wavefronts.
 
 ``bitstreams/FORMAT.md``, "overfit sections", is the normative description.
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import struct
 
 import numpy as np
 import torch
@@ -40,19 +39,14 @@ from .options import EFFORT_OPTION, EFFORT_STEPS, LAMBDAS, QUALITY
 
 CODEC_NAME = "overfit"
 REVISION = 1
-BIT_CHOICES = tuple(range(5, 13))
+BIT_CHOICES = tuple(range(4, 9))  # at most 8: a depth's model costs 2**b - 1 bytes
 ARCH_KEYS = ("levels", "hidden", "context", "arm_hidden")
 CONFIG_KEYS = set(ARCH_KEYS) | {"synthesis_bits", "upsampling_bits"}
 
 
-def module_layout(model_or_cfg, bits: dict[str, int]) -> list[tuple[str, tuple[int, ...], int]]:
-    """``(name, shape, bits)`` of the upsampling and synthesis tensors, ascending names."""
-    state = _coded_state(model_or_cfg)
-    return [(n, tuple(t.shape), bits[n.split(".")[0]]) for n, t in sorted(state.items())]
-
-
 def _coded_state(model) -> dict[str, torch.Tensor]:
-    return {n: t for n, t in model.state_dict().items() if n.split(".")[0] in ("upsampler", "synthesis")}
+    """The upsampling and synthesis tensors (what section 0 quantizes), ascending names."""
+    return dict(sorted((n, t) for n, t in model.state_dict().items() if n.split(".")[0] in ("upsampler", "synthesis")))
 
 
 def _meta_model(cfg: OverfitConfig) -> OverfitModel:
@@ -60,33 +54,57 @@ def _meta_model(cfg: OverfitConfig) -> OverfitModel:
         return OverfitModel(cfg, 2 ** (cfg.levels - 1), 2 ** (cfg.levels - 1))
 
 
-def pack_arm(net: IntegerNetwork) -> bytes:
-    """The integer ARM's bytes (module docstring)."""
-    weights = [layer.weight.reshape(-1) for layer in net.layers]  # 1-D: one (unused) step per layer
-    q = QuantizedTensors([f"w{i}" for i in range(len(weights))], [tuple(w.shape) for w in weights], [8] * len(weights),
-                         [w.numpy().astype(np.int64) for w in weights], [np.ones(1, np.float32) for _ in weights])
+def _arm_shapes(cfg: OverfitConfig) -> list[tuple[int, int]]:
+    widths = [cfg.context, cfg.arm_hidden, cfg.arm_hidden, 2]
+    return [(b, a) for a, b in zip(widths[:-1], widths[1:])]
+
+
+def parameter_layout(cfg: OverfitConfig, bits: dict[str, int]) -> list[tuple[str, tuple[int, ...], int]]:
+    """Section 0's layout: the ARM's integer weights (8 bits) and the float tensors, all 1-D
+    (one step per tensor), ascending names."""
+    arm = [(f"arm.w{i}", (c_out * c_in,), 8) for i, (c_out, c_in) in enumerate(_arm_shapes(cfg))]
+    floats = [(n, (t.numel(),), bits[n.split(".")[0]]) for n, t in _coded_state(_meta_model(cfg)).items()]
+    return arm + floats
+
+
+def code_parameters(model: OverfitModel, net: IntegerNetwork, bits: dict[str, int]) -> tuple[bytes, dict[str, torch.Tensor]]:
+    """Section 0 and the dequantized float tensors a decoder will use."""
+    state = _coded_state(model)
+    qf = quantize({n: t.reshape(-1) for n, t in state.items()}, {n: bits[n.split(".")[0]] for n in state})
+    arm = [layer.weight.reshape(-1).numpy().astype(np.int64) for layer in net.layers]
+    q = QuantizedTensors([f"arm.w{i}" for i in range(len(arm))] + qf.names, [a.shape for a in arm] + qf.shapes,
+                         [8] * len(arm) + qf.bits, arm + qf.values, [np.ones(1, np.float32) for _ in arm] + qf.steps)
+    floats = {n: t.reshape(state[n].shape) for n, t in dequantize(qf).items()}
+    return encode(q), floats
+
+
+def decode_parameters(data: bytes, cfg: OverfitConfig, bits: dict[str, int]) -> tuple[list[np.ndarray], dict[str, torch.Tensor]]:
+    """ARM integer weights ``(out, in)`` and the float tensors of section 0."""
+    layout = parameter_layout(cfg, bits)
+    q = decode(data, layout)
+    arm = [v.reshape(shape) for v, shape in zip(q.values[:3], _arm_shapes(cfg))]
+    shapes = {n: t.shape for n, t in _coded_state(_meta_model(cfg)).items()}
+    rest = QuantizedTensors(q.names[3:], q.shapes[3:], q.bits[3:], q.values[3:], q.steps[3:])
+    return arm, {n: t.reshape(shapes[n]) for n, t in dequantize(rest).items()}
+
+
+def pack_arm_integers(net: IntegerNetwork) -> bytes:
+    """Section 1: per layer its biases (i32), multipliers (u16) and shifts (u8)."""
     raw = b""
     for layer in net.layers:
         if int(layer.bias.abs().max()) >= 2**31 or int(layer.multiplier.max()) >= 2**16 or int(layer.shift.max()) > 62:
             raise ValueError("ARM layer does not fit the stream's integer fields")
         raw += layer.bias.numpy().astype("<i4").tobytes() + layer.multiplier.numpy().astype("<u2").tobytes()
         raw += layer.shift.numpy().astype("u1").tobytes()
-    coded = encode(q)
-    return struct.pack("<I", len(coded)) + coded + raw
+    return raw
 
 
-def unpack_arm(data: bytes, cfg: OverfitConfig) -> IntegerNetwork:
-    widths = [cfg.context, cfg.arm_hidden, cfg.arm_hidden, 2]
-    shapes = [(b, a) for a, b in zip(widths[:-1], widths[1:])]
-    if len(data) < 4:
-        raise CorruptPayloadError("ARM section too short")
-    (n,) = struct.unpack_from("<I", data)
-    raw_size = sum(7 * c_out for c_out, _ in shapes)
-    if len(data) != 4 + n + raw_size:
-        raise CorruptPayloadError(f"ARM section has {len(data)} bytes, its layout needs {4 + n + raw_size}")
-    q = decode(data[4 : 4 + n], [(f"w{i}", (c_out * c_in,), 8) for i, (c_out, c_in) in enumerate(shapes)])
-    pos, layers = 4 + n, []
-    for i, ((c_out, c_in), w) in enumerate(zip(shapes, q.values)):
+def unpack_arm(weights: list[np.ndarray], data: bytes, cfg: OverfitConfig) -> IntegerNetwork:
+    shapes = _arm_shapes(cfg)
+    if len(data) != sum(7 * c_out for c_out, _ in shapes):
+        raise CorruptPayloadError(f"ARM section has {len(data)} bytes, its layout needs {sum(7 * c for c, _ in shapes)}")
+    pos, layers = 0, []
+    for i, ((c_out, c_in), w) in enumerate(zip(shapes, weights)):
         bias = np.frombuffer(data, "<i4", c_out, pos).astype(np.int64)
         mult = np.frombuffer(data, "<u2", c_out, pos + 4 * c_out).astype(np.int64)
         shift = np.frombuffer(data, "u1", c_out, pos + 6 * c_out).astype(np.int64)
@@ -135,8 +153,8 @@ class OverfitCodec(ImageCodec):
         ints = [g[0, 0].to(torch.int64).numpy() for g in grids]
         net = freeze_arm(model.arm.stack, ints, self.cfg.offsets)
         latents = encode_grids(net, ints, self.cfg.offsets)
-        arm = pack_arm(net)
-        bits, params, psnr = self._search_bits(model, grids, image.cpu(), lam, 8 * (len(latents) + len(arm)))
+        arm = pack_arm_integers(net)
+        bits, params, psnr = self._search_bits(model, net, grids, image.cpu(), lam, 8 * (len(latents) + len(arm)))
         sections = [params, arm, latents]
         config = {**{k: getattr(self.cfg, k) for k in ARCH_KEYS}, "synthesis_bits": bits["synthesis"],
                   "upsampling_bits": bits["upsampler"]}
@@ -146,26 +164,28 @@ class OverfitCodec(ImageCodec):
                             "latent_ideal_bits": grid_bits(net, ints, self.cfg.offsets), "payload_bytes": total}
         return config, sections
 
-    def _search_bits(self, model: OverfitModel, grids, image, lam: float, other_bits: int):
-        """Per module (upsampler, synthesis) the bit depth minimizing ``MSE + lambda * bits / pixel``."""
+    def _search_bits(self, model: OverfitModel, net: IntegerNetwork, grids, image, lam: float, other_bits: int):
+        """Per module (synthesis, then upsampler) the bit depth minimizing ``MSE + lambda * bits / pixel``
+        of the whole file; returns the depths, section 0 and the PSNR the decoder will see."""
         _, _, H, W = image.shape
         original = {n: t.clone() for n, t in _coded_state(model).items()}
+        target = image[0].permute(1, 2, 0).numpy()
         bits = {"upsampler": 8, "synthesis": 8}
-        best_cost = None
+        best = None
         for module in ("synthesis", "upsampler"):
             for b in BIT_CHOICES:
                 trial = {**bits, module: b}
-                q = quantize(dict(sorted(original.items())), {n: trial[n.split(".")[0]] for n in original})
-                model.load_state_dict({**model.state_dict(), **dequantize(q)})
-                pixels = synthesize_pixels(model, grids, H, W)
-                mse = float(np.mean((pixels.astype(np.float64) / 255 - image[0].permute(1, 2, 0).numpy()) ** 2))
-                cost = mse + lam * (other_bits + 8 * len(encode(q))) / (H * W)
-                if best_cost is None or cost < best_cost[0]:
-                    best_cost = (cost, dict(trial), mse)
-            bits = best_cost[1]
-        q = quantize(dict(sorted(original.items())), {n: bits[n.split(".")[0]] for n in original})
-        model.load_state_dict({**model.state_dict(), **dequantize(q)})
-        return bits, encode(q), -10 * math.log10(max(best_cost[2], 1e-12))
+                data, floats = code_parameters(model, net, trial)
+                model.load_state_dict({**model.state_dict(), **floats})
+                mse = float(np.mean((synthesize_pixels(model, grids, H, W).astype(np.float64) / 255 - target) ** 2))
+                model.load_state_dict({**model.state_dict(), **original})
+                cost = mse + lam * (other_bits + 8 * len(data)) / (H * W)
+                if best is None or cost < best[0]:
+                    best = (cost, dict(trial), mse)
+            bits = best[1]
+        data, floats = code_parameters(model, net, bits)
+        model.load_state_dict({**model.state_dict(), **floats})
+        return bits, data, -10 * math.log10(max(best[2], 1e-12))
 
     # ------------------------------------------------------------------ decode
     def _config(self, header: Header) -> tuple[OverfitConfig, dict]:
@@ -192,9 +212,12 @@ class OverfitCodec(ImageCodec):
     def _decoded_model(self, header: Header, sections) -> tuple[OverfitModel, list[np.ndarray]]:
         cfg, bits = self._config(header)
         model = OverfitModel(cfg, header.height, header.width)
-        params = decode(sections[0], module_layout(_meta_model(cfg), bits))
-        model.load_state_dict({**model.state_dict(), **dequantize(params)})
-        net = unpack_arm(sections[1], cfg)
+        try:
+            arm_weights, floats = decode_parameters(sections[0], cfg, bits)
+        except CorruptPayloadError as exc:
+            raise CorruptPayloadError(f"parameter section: {exc}") from None
+        model.load_state_dict({**model.state_dict(), **floats})
+        net = unpack_arm(arm_weights, sections[1], cfg)
         ints = decode_grids(net, sections[2], grid_shapes(header.height, header.width, cfg.levels), cfg.offsets)
         return model.to(self.device), ints
 
