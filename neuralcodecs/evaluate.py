@@ -95,10 +95,11 @@ def build_contender(name: str, qualities: list[float] | None, device: str = "cpu
 
 
 def default_codec_args() -> list[str]:
-    """Every registered codec with shipped weights, then every anchor."""
+    """Every registered codec with shipped weights, then every anchor (overfitted codecs, which fit a
+    network to every image, only when asked for)."""
     from . import registry
 
-    learned = [n for n in registry.names(IMAGE) if registry.spec(n).ready]
+    learned = [n for n in registry.names(IMAGE) if registry.spec(n).ready and not registry.spec(n).capabilities.get("overfitted")]
     return learned + list(ANCHORS)
 
 

@@ -379,3 +379,30 @@ _register_inr("hnerv", "HNeRV (Chen 2023): a ConvNeXt encoder's per-frame embedd
 _register_inr("nirvana", "NIRVANA (Maiya 2023): per-group SIREN patch networks started from the previous group, integer "
               "weight latents with learned per-layer steps, coded as differences; quality = one group's size (M parameters)",
               "nirvana_codec", "NirvanaCodec", (inr_options.EFFORT_OPTION, inr_options.FIT_STATE_OPTION))
+
+
+def _load_overfit(weights_path, device):
+    from .inr.overfit.codec import OverfitCodec
+
+    return OverfitCodec(device)
+
+
+def _register_overfit():
+    from .inr.overfit import options as overfit_options
+
+    register(
+        CodecSpec(
+            name="overfit",
+            kind=IMAGE,
+            description="Cool-chic-style overfitted codec: a latent pyramid, learned upsampling and synthesis fitted to each "
+            "image, integer auto-regressive model decoded in wavefronts; quality = rate point (lambda)",
+            load=_load_overfit,
+            quality=overfit_options.QUALITY,
+            weights_policy=WEIGHTS_IN_STREAM,
+            options=(overfit_options.EFFORT_OPTION, inr_options.FIT_STATE_OPTION),
+            capabilities={"overfitted": True, "exact_entropy_parameters": True, "latents": True},
+        )
+    )
+
+
+_register_overfit()

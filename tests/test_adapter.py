@@ -182,14 +182,18 @@ def test_tokens_cli(files, tmp_path):
     assert not (tmp_path / "x.safetensors").exists()
 
 
-def test_every_shipped_image_codec_gives_tokens_within_budget():
+def test_every_shipped_image_codec_gives_tokens_within_budget(monkeypatch):
     from neuralcodecs import load_codec, registry
+    from neuralcodecs.inr.overfit import options as overfit_options
+
+    monkeypatch.setitem(overfit_options.EFFORT_STEPS, "fast", 50)  # a fit per image: keep it short here
 
     picture = np.random.default_rng(2).integers(0, 256, (40, 56, 3), dtype=np.uint8)
     names = [n for n in registry.names("image") if registry.spec(n).ready]
     assert {"hyperprior", "walloc"} <= set(names)
     for name in names:
         codec = load_codec(name)
-        data = codec.encode(picture, quality=codec.quality.default)
+        fast = {"effort": "fast"} if registry.spec(name).capabilities.get("overfitted") else {}  # fitted per image
+        data = codec.encode(picture, quality=codec.quality.default, **fast)
         visual = tokens_from_file(data, strategy="rate", budget=3)
         assert visual.counts == [3] and visual.codec == name, name

@@ -80,3 +80,18 @@ def test_the_shipped_laplace_table_is_the_one_the_format_names():
 
     assert table_digest(laplace_coder().table) == TABLE_SHA256
     assert table_digest(build_laplace_table()) == TABLE_SHA256  # rebuilt from float64 on this machine
+
+
+def test_registered_codec_round_trips_and_its_latents_carry_the_files_bits(monkeypatch):
+    import neuralcodecs as nc
+    from neuralcodecs import bitstream, registry
+
+    monkeypatch.setitem(overfit_codec.EFFORT_STEPS, "fast", 60)
+    photo = np.asarray(Image.open(PHOTO).convert("RGB"))[100:133, 200:251]
+    data = nc.encode(photo, codec="overfit", quality=2, effort="fast")
+    assert nc.decode(data).shape == photo.shape
+    latents = nc.latents(data)
+    assert latents.stride == (8, 8) and latents.tensor.shape[0] == 64 + 16 + 4 + 1 + 3
+    _, sections = bitstream.unpack(data)
+    assert abs(float(latents.bits.sum()) - 8 * len(sections[2])) < 0.02 * 8 * len(sections[2]) + 64
+    assert registry.spec("overfit").weights_policy == "stream"

@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ...bitstream import Header
 from ...codec import WEIGHTS_IN_STREAM, Latents
@@ -32,7 +33,7 @@ from ...errors import CorruptPayloadError, HeaderFieldError, SectionLayoutError,
 from ...image.base import ImageCodec
 from ..options import FIT_STATE_OPTION
 from ..weight_coding import QuantizedTensors, decode, dequantize, encode, quantize
-from .coding import LATENT_BOUND, decode_grids, encode_grids, freeze_arm, grid_bits
+from .coding import LATENT_BOUND, decode_grids, encode_grids, freeze_arm, grid_bits, latent_bits
 from .fitting import ImageFitConfig, fit_image
 from .model import OverfitConfig, OverfitModel, grid_shapes
 from .options import EFFORT_OPTION, EFFORT_STEPS, LAMBDAS, QUALITY
@@ -231,8 +232,30 @@ class OverfitCodec(ImageCodec):
         return self._decoded_model(header, sections)[1]
 
     def _latents_sections(self, header: Header, sections) -> Latents:
-        """The finest latent grid (the others are coarser copies); stride 1."""
-        _, ints = self._decoded_model(header, sections)
-        return Latents(tensor=torch.from_numpy(ints[0]).float()[None], stride=(1, 1), height=header.height,
-                       width=header.width, codec=self.name)
+        """Every grid brought to the grid of level ``s = min(3, L - 1)`` (stride ``2**s``): finer grids
+        by space-to-depth, coarser ones repeated; ``[C, h_s, w_s]`` with ``C = sum 4**(s-l)`` over the
+        finer levels plus one per coarser level.  Bits per position: each latent's cost under the
+        integer ARM, finer latents summed into their cell, coarser ones spread over the cells they cover."""
+        cfg, bits = self._config(header)
+        arm_weights, _ = decode_parameters(sections[0], cfg, bits)
+        net = unpack_arm(arm_weights, sections[1], cfg)
+        shapes = grid_shapes(header.height, header.width, cfg.levels)
+        ints = decode_grids(net, sections[2], shapes, cfg.offsets)
+        costs = latent_bits(net, ints, cfg.offsets)
+        s = min(3, cfg.levels - 1)
+        hs, ws = shapes[s]
+        channels, cell_bits = [], torch.zeros(hs, ws, dtype=torch.float64)
+        for level, (g, c) in enumerate(zip(ints, costs)):
+            g = torch.from_numpy(g).float()[None, None]
+            c = torch.from_numpy(c)[None, None]
+            if level <= s:
+                f = 2 ** (s - level)
+                channels.append(F.pixel_unshuffle(g, f)[0])
+                cell_bits += F.pixel_unshuffle(c, f)[0].sum(0)
+            else:
+                f = 2 ** (level - s)
+                channels.append(g.repeat_interleave(f, 2).repeat_interleave(f, 3)[0, :, :hs, :ws])
+                cell_bits += (c.repeat_interleave(f, 2).repeat_interleave(f, 3)[0, 0, :hs, :ws]) / (f * f)
+        return Latents(tensor=torch.cat(channels), stride=(2**s, 2**s), height=header.height, width=header.width,
+                       bits=cell_bits.float(), codec=self.name, quality=None)
 

@@ -161,13 +161,17 @@ def decode_grids(net: IntegerNetwork, data: bytes, shapes: list[tuple[int, int]]
     return [p[r:, r : r + w] for p, (h, w) in zip(padded, shapes)]
 
 
-def grid_bits(net: IntegerNetwork, grids: list[np.ndarray], offsets) -> float:
-    """Ideal bits of the grids under the integer ARM and the table (the file's payload, before ANS overhead)."""
+def latent_bits(net: IntegerNetwork, grids: list[np.ndarray], offsets) -> list[np.ndarray]:
+    """Bits of every latent (float64, each grid's shape) under the integer ARM and the table."""
     r = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
-    coder = laplace_coder()
-    total = 0.0
+    out = []
     for g in grids:
         h, w = g.shape
         base, rows = arm_rows(net, contexts_at(pad_grid(g, r), np.arange(h * w), w, offsets, r))
-        total += coder.ideal_bits(g.reshape(-1) - base, rows)
-    return total
+        out.append(laplace_coder().symbol_bits(g.reshape(-1) - base, rows).reshape(h, w))
+    return out
+
+
+def grid_bits(net: IntegerNetwork, grids: list[np.ndarray], offsets) -> float:
+    """Ideal bits of the grids under the integer ARM and the table (the file's payload, before ANS overhead)."""
+    return float(sum(b.sum() for b in latent_bits(net, grids, offsets)))
