@@ -110,6 +110,8 @@ def _encode_image(args, name: str, spec) -> tuple[bytes, float]:
         )
         return result.data, result.quality
     quality = args.quality if args.quality is not None else codec.quality.default
+    if spec.capabilities.get("overfitted"):  # fitting takes minutes: show its progress and time estimate
+        options = {**options, "progress": True}
     return codec.encode(args.input, quality=quality, alpha=args.alpha, **options), quality
 
 

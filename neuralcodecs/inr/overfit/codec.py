@@ -137,8 +137,18 @@ class OverfitCodec(ImageCodec):
         super().__init__(hashlib.sha256(f"neuralcodecs-inr:{CODEC_NAME}:{REVISION}".encode()).digest()[:16], device)
         self.cfg = cfg or OverfitConfig()
         self.last_report: dict = {}
+        self._progress = False
 
     # ------------------------------------------------------------------ encode
+    def encode(self, image, quality=None, alpha: str = "refuse", max_pixels=None, progress: bool = False, **options) -> bytes:
+        """:meth:`ImageCodec.encode` plus ``progress``: a fitting progress bar with its time estimate."""
+        self._progress = progress
+        extra = {} if max_pixels is None else {"max_pixels": max_pixels}
+        try:
+            return super().encode(image, quality=quality, alpha=alpha, **extra, **options)
+        finally:
+            self._progress = False
+
     def _encode_pixels(self, pixels: np.ndarray, quality: float, effort: str = "medium", fit_state: str = ""):
         H, W, _ = pixels.shape
         lam = LAMBDAS[int(quality) - 1]
@@ -147,7 +157,7 @@ class OverfitCodec(ImageCodec):
         model = OverfitModel(self.cfg, H, W).to(self.device)
         identity = {"shape": [H, W], "checksum": int(pixels.astype(np.int64).sum()), "cfg": self.cfg.to_json()}
         fit = fit_image(model, image, ImageFitConfig(steps=EFFORT_STEPS[effort], lam=lam), checkpoint=fit_state or None,
-                        progress=False, identity=identity)
+                        progress=self._progress, identity=identity)
         model = model.cpu().float()
         with torch.no_grad():
             grids = [torch.round(g).clamp(-LATENT_BOUND, LATENT_BOUND) for g in model.grids]
