@@ -1,8 +1,8 @@
 """The ``nirvana`` codec: a clip is a chain of per-group networks (:mod:`neuralcodecs.inr.nirvana`).
 
-Encoding fits group 0 for ``epochs`` steps and every later group, started from the previous
-group's network and optimizer, for a quarter of that (each step: every patch of the group's
-frames).  Sections after the architecture (``bitstreams/FORMAT.md``, "nirvana"): one per group,
+Encoding fits group 0 for twice the effort's epochs in steps and every later group, started from
+the previous group's network and optimizer, for a quarter of them (each step: every patch of the
+group's frames), the later groups' latents at a tenth of the learning rate.  Sections after the architecture (``bitstreams/FORMAT.md``, "nirvana"): one per group,
 tagged with its first frame; the frame index lists frame 0.  A group's section: one byte per MLP
 layer (the bit depth of its latents), then :mod:`~neuralcodecs.inr.weight_coding` bytes of the
 layer latents (group 0: ``round(q)``; later groups: the difference to the previous group's
@@ -25,7 +25,6 @@ import torch.nn.functional as F
 
 from ..errors import CorruptPayloadError, HeaderFieldError
 from .fitting import load_state, save_state
-from .hnerv import pad_frames
 from .nirvana import (QUANTIZED, NirvanaConfig, NirvanaGroupNet, assemble, count_parameters, for_size, frame_codes,
                       patch_coordinates, patch_grid)
 from .video_codec import (FittedClip, OverfittedVideoCodec, check_keys, checked_int, clip_identity, epochs_of,
@@ -161,7 +160,6 @@ class NirvanaCodec(OverfittedVideoCodec):
 
             bar = tqdm(total=first + later * (groups - 1), initial=first + later * (start - 1) if start else 0,
                        desc="nirvana fitting", unit="step", dynamic_ncols=True)
-        padded = pad_frames(frames, (rows * cfg.patch, cols * cfg.patch))
         for g in range(start, groups):
             began = time.time()
             target = frames[g * cfg.group : (g + 1) * cfg.group]
@@ -187,7 +185,6 @@ class NirvanaCodec(OverfittedVideoCodec):
                 save_state(path, {"identity": identity, "effort": options["effort"], "net": net.state_dict(),
                                   "optimizer": optimizer.state_dict(), "sections": sections, "previous": previous,
                                   "group": g + 1, "seconds": fit_seconds})
-        del padded
         if bar is not None:
             bar.close()
         tags = [g * cfg.group for g in range(groups)]
