@@ -152,7 +152,7 @@ class OverfitCodec(ImageCodec):
     def _encode_pixels(self, pixels: np.ndarray, quality: float, effort: str = "medium", fit_state: str = ""):
         H, W, _ = pixels.shape
         lam = LAMBDAS[int(quality) - 1]
-        image = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float().div(255).to(self.device)
+        image = torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1)[None].float().div(255).to(self.device)
         torch.manual_seed(0)
         model = OverfitModel(self.cfg, H, W).to(self.device)
         identity = {"shape": [H, W], "checksum": int(pixels.astype(np.int64).sum()), "cfg": self.cfg.to_json()}
