@@ -95,3 +95,24 @@ def test_registered_codec_round_trips_and_its_latents_carry_the_files_bits(monke
     _, sections = bitstream.unpack(data)
     assert abs(float(latents.bits.sum()) - 8 * len(sections[2])) < 0.02 * 8 * len(sections[2]) + 64
     assert registry.spec("overfit").weights_policy == "stream"
+
+
+def test_the_decoding_synthesis_ignores_the_thread_count_at_photo_sizes():
+    """A library 1x1 convolution on a Kodak-size input changed with the thread count; the decoding
+    form (fixed-order multiply-adds) does not, and computes the same function."""
+    torch.manual_seed(0)
+    model = OverfitModel(OverfitConfig(), 256, 384).eval()
+    for p in model.synthesis.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    grids = [torch.randint(-5, 6, g.shape).float() for g in model.grids]
+    threads = torch.get_num_threads()
+    try:
+        outs = []
+        for t in (1, 2):
+            torch.set_num_threads(t)
+            outs.append(model.synthesize(grids, decoding=True))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(outs[0], outs[1])
+    with torch.no_grad():
+        assert torch.allclose(outs[0], model.synthesize(grids), atol=1e-4)

@@ -121,7 +121,7 @@ def unpack_arm(weights: list[np.ndarray], data: bytes, cfg: OverfitConfig) -> In
 
 def synthesize_pixels(model: OverfitModel, grids: list[torch.Tensor], height: int, width: int) -> np.ndarray:
     with torch.no_grad():
-        out = model.synthesize(grids)[0, :, :height, :width].clamp(0, 1)
+        out = model.synthesize(grids, decoding=True)[0, :, :height, :width].clamp(0, 1)
     return out.mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 

@@ -132,6 +132,31 @@ class Synthesis(nn.Module):
         x = F.relu(x + self.residual1(x))
         return x + self.residual2(x)
 
+    @torch.no_grad()
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """The same function for decoding, every output a fixed sequence of elementwise multiply-adds
+        (inputs and taps in a fixed order), so the pixels do not depend on the thread count (a
+        library convolution may split its sums differently with more threads)."""
+        x = F.relu(_ordered_conv(x, self.linear1))
+        x = F.relu(_ordered_conv(x, self.linear2))
+        x = F.relu(x + _ordered_conv(x, self.residual1))
+        return x + _ordered_conv(x, self.residual2)
+
+
+def _ordered_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(x)`` (stride 1, 1x1 or 3x3 with edge-replicated padding) as elementwise multiply-adds
+    over input channels and taps in a fixed order; ``x`` ``(1, C, H, W)``."""
+    k = conv.kernel_size[0]
+    w = conv.weight.float()
+    _, c_in, H, W = x.shape
+    padded = F.pad(x, (k // 2,) * 4, mode="replicate") if k > 1 else x
+    out = conv.bias.float().reshape(-1, 1, 1).expand(-1, H, W).clone()
+    for c in range(c_in):
+        for dy in range(k):
+            for dx in range(k):
+                out += w[:, c, dy, dx].reshape(-1, 1, 1) * padded[0, c, dy : dy + H, dx : dx + W]
+    return out[None]
+
 
 class AutoRegressiveModel(nn.Module):
     """Context ``(N, context)`` -> ``(mu, log_b)`` each ``(N,)``: 1x1 convolutions over the ``N``
@@ -202,11 +227,12 @@ class OverfitModel(nn.Module):
                 out.append(torch.round(g))
         return out
 
-    def synthesize(self, grids: list[torch.Tensor]) -> torch.Tensor:
+    def synthesize(self, grids: list[torch.Tensor], decoding: bool = False) -> torch.Tensor:
+        """``decoding``: the synthesis in its thread-count-independent form (:meth:`Synthesis.decode`)."""
         u = grids[-1]
         for g in reversed(grids[:-1]):
             u = torch.cat([g, self.upsampler(u)], 1)
-        return self.synthesis(u)
+        return self.synthesis.decode(u) if decoding else self.synthesis(u)
 
     def rate_bits(self, grids: list[torch.Tensor]) -> torch.Tensor:
         """Estimated bits of all latent values (ARM contexts from the same, quantized grids)."""
