@@ -21,6 +21,7 @@ decoded alone is bit-identical to the same frame of a full decode.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -200,7 +201,7 @@ class OverfittedVideoCodec(Codec):
             from tqdm import tqdm
 
             steps = tqdm(wanted, desc=f"{self.name} decode", unit="frame")
-        with torch.no_grad():
+        with torch.no_grad(), one_thread():
             for i, t in enumerate(steps):
                 out[i] = tensor_to_frame(render(t), header.height, header.width)
         return out
@@ -208,6 +209,19 @@ class OverfittedVideoCodec(Codec):
     def latents_parsed(self, header: Header, sections: list[bytes]) -> Latents:
         architecture = self.parse(header, sections)
         return self.latents_of(architecture, header, list(sections[1:]))
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run the rendering networks on one torch thread: a library convolution or matrix product may
+    split its sums differently with more threads (NeRV's frames differed by one level at 320x180
+    between 1 and 2 threads), and decoded pixels must not depend on the caller's thread count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def checked_int(d: dict, key: str, low: int, high: int) -> int:

@@ -232,3 +232,14 @@ def test_cli_encodes_with_a_model_size_and_decodes(tmp_path, pan, capsys):
 
 def test_default_video_codec_is_still_stem():
     assert registry.default_codec("video") == "stem"
+
+
+def test_decoding_ignores_the_thread_count_at_a_real_frame_size(monkeypatch):
+    """At 320x180 a NeRV's library convolutions gave frames one level apart with 1 and 2 threads;
+    decoding renders on one thread whatever the caller's setting."""
+    from neuralcodecs.inr import options
+
+    monkeypatch.setitem(options.EFFORT_EPOCHS, "fast", 3)
+    clip = np.random.default_rng(0).integers(0, 256, (3, 180, 320, 3), dtype=np.uint8)
+    codec = registry.load("nerv")
+    assert_decoding_ignores_thread_count(codec, codec.encode(clip, quality=0.1, effort="fast"))
