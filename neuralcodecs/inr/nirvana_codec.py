@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -56,11 +57,16 @@ def config_of(arch: dict) -> NirvanaConfig:
                          checked_int(arch, "group", 1, 64))
 
 
+@lru_cache(maxsize=8)
+def tensor_shapes(cfg: NirvanaConfig) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape in a group network of ``cfg`` (built once per configuration, on the meta device)."""
+    with torch.device("meta"):
+        return {n: tuple(t.shape) for n, t in NirvanaGroupNet(cfg).state_dict().items()}
+
+
 def other_layout(cfg: NirvanaConfig) -> list[tuple[str, tuple[int, ...]]]:
     """Names and shapes of the group network's non-latent tensors (coded at 8 bits), ascending."""
-    with torch.device("meta"):
-        net = NirvanaGroupNet(cfg)
-    return [(n, tuple(t.shape)) for n, t in sorted(net.state_dict().items()) if _is_other(n)]
+    return [(n, shape) for n, shape in sorted(tensor_shapes(cfg).items()) if _is_other(n)]
 
 
 def _is_other(name: str) -> bool:
@@ -68,9 +74,9 @@ def _is_other(name: str) -> bool:
 
 
 def latent_shapes(cfg: NirvanaConfig) -> list[tuple[str, tuple[int, ...]]]:
-    with torch.device("meta"):
-        net = NirvanaGroupNet(cfg)
-    return [(name, (getattr(net, name).q.numel(),)) for name in QUANTIZED]
+    """The MLP layers' latents as coded: flattened."""
+    shapes = tensor_shapes(cfg)
+    return [(name, (math.prod(shapes[f"{name}.q"]),)) for name in QUANTIZED]
 
 
 def depth_for(values: np.ndarray) -> int:
@@ -114,11 +120,10 @@ def decode_group(cfg: NirvanaConfig, data: bytes, previous: dict[str, torch.Tens
             raise CorruptPayloadError(f"{name}: latent integers out of range")
     others = QuantizedTensors(q.names[len(latents):], q.shapes[len(latents):], q.bits[len(latents):],
                               q.values[len(latents):], q.steps[len(latents):])
-    with torch.device("meta"):
-        shapes = {name: tuple(getattr(NirvanaGroupNet(cfg), name).q.shape) for name in QUANTIZED}
+    shapes = tensor_shapes(cfg)
     for i, (name, _) in enumerate(latents):
         step = torch.from_numpy(q.steps[i])
-        ints[name] = ints[name].reshape(shapes[name])
+        ints[name] = ints[name].reshape(shapes[f"{name}.q"])
         weights[name] = step * ints[name].to(torch.float32)
     return ints, weights, dequantize(others)
 

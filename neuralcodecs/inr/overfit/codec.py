@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -50,9 +51,12 @@ def _coded_state(model) -> dict[str, torch.Tensor]:
     return dict(sorted((n, t) for n, t in model.state_dict().items() if n.split(".")[0] in ("upsampler", "synthesis")))
 
 
-def _meta_model(cfg: OverfitConfig) -> OverfitModel:
+@lru_cache(maxsize=8)
+def _coded_shapes(cfg: OverfitConfig) -> dict[str, tuple[int, ...]]:
+    """Shapes of the upsampling and synthesis tensors of ``cfg``, ascending names (meta device, once per configuration)."""
     with torch.device("meta"):
-        return OverfitModel(cfg, 2 ** (cfg.levels - 1), 2 ** (cfg.levels - 1))
+        model = OverfitModel(cfg, 2 ** (cfg.levels - 1), 2 ** (cfg.levels - 1))
+    return {n: tuple(t.shape) for n, t in _coded_state(model).items()}
 
 
 def _arm_shapes(cfg: OverfitConfig) -> list[tuple[int, int]]:
@@ -64,7 +68,7 @@ def parameter_layout(cfg: OverfitConfig, bits: dict[str, int]) -> list[tuple[str
     """Section 0's layout: the ARM's integer weights (8 bits) and the float tensors, all 1-D
     (one step per tensor), ascending names."""
     arm = [(f"arm.w{i}", (c_out * c_in,), 8) for i, (c_out, c_in) in enumerate(_arm_shapes(cfg))]
-    floats = [(n, (t.numel(),), bits[n.split(".")[0]]) for n, t in _coded_state(_meta_model(cfg)).items()]
+    floats = [(n, (math.prod(shape),), bits[n.split(".")[0]]) for n, shape in _coded_shapes(cfg).items()]
     return arm + floats
 
 
@@ -84,7 +88,7 @@ def decode_parameters(data: bytes, cfg: OverfitConfig, bits: dict[str, int]) -> 
     layout = parameter_layout(cfg, bits)
     q = decode(data, layout)
     arm = [v.reshape(shape) for v, shape in zip(q.values[:3], _arm_shapes(cfg))]
-    shapes = {n: t.shape for n, t in _coded_state(_meta_model(cfg)).items()}
+    shapes = _coded_shapes(cfg)
     rest = QuantizedTensors(q.names[3:], q.shapes[3:], q.bits[3:], q.values[3:], q.steps[3:])
     return arm, {n: t.reshape(shapes[n]) for n, t in dequantize(rest).items()}
 
