@@ -159,11 +159,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", nargs="*", default=list(SUBSET))
     ap.add_argument("--qualities", default="2,3,4,5")
-    ap.add_argument("--effort", default="medium")
+    ap.add_argument("--effort", default="fast")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    out = Path(args.out or RESULTS / ("overfit_kodak" if args.effort == "medium" else f"overfit_kodak_{args.effort}"))
+    out = Path(args.out or RESULTS / ("overfit_kodak" if args.effort == "fast" else f"overfit_kodak_{args.effort}"))
     log = out.with_suffix(".points.jsonl")
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     have = {(p["image"], p["quality"]) for p in done if p["effort"] == args.effort}

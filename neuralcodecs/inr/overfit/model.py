@@ -16,8 +16,8 @@ The **auto-regressive model** (ARM) gives every latent value a Laplace distribut
 ``context`` causal neighbours in the same grid (:data:`CONTEXT_OFFSETS`, nearest first; zero
 outside the grid): ``MLP(context) -> (mu, log_b)``, two hidden ReLU layers of ``arm_hidden``
 units.  The rate of integer latents ``v`` is ``-log2 (F(v + 1/2) - F(v - 1/2))``, ``F`` the
-Laplace CDF.  While fitting, rounding is replaced by uniform noise (phase 1) or a
-straight-through round (phase 2).
+Laplace CDF.  While fitting, rounding is replaced by C3's soft rounding with noise (phase 1,
+:func:`soft_quantize`) or a straight-through round (phase 2).
 
 Multiply-accumulates per decoded pixel (:func:`macs_per_pixel`): the ARM on about ``4/3`` latents
 per pixel, the upsampling and the synthesis; about 1.5k for the default configuration.
@@ -27,6 +27,7 @@ Shapes: ``grids`` a list of ``(1, 1, h_l, w_l)``; ``synthesize(grids) -> (1, 3, 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -128,7 +129,12 @@ class Synthesis(nn.Module):
             nn.init.zeros_(conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.linear2(F.relu(self.linear1(x))))
+        # the 1x1 layers as matrix products over channels-last pixels: the same function as the
+        # convolutions, 2-3x faster to train on a CPU in bf16 (forward + backward at 512x768)
+        h = x.permute(0, 2, 3, 1)
+        h = F.linear(F.relu(F.linear(h, self.linear1.weight.flatten(1), self.linear1.bias)), self.linear2.weight.flatten(1),
+                     self.linear2.bias)
+        x = F.relu(h.permute(0, 3, 1, 2))
         x = F.relu(x + self.residual1(x))
         return x + self.residual2(x)
 
@@ -137,10 +143,22 @@ class Synthesis(nn.Module):
         """The same function for decoding, every output a fixed sequence of elementwise multiply-adds
         (inputs and taps in a fixed order), so the pixels do not depend on the thread count (a
         library convolution may split its sums differently with more threads)."""
-        x = F.relu(_ordered_conv(x, self.linear1))
-        x = F.relu(_ordered_conv(x, self.linear2))
+        x = _ordered_pointwise(x, (self.linear1, self.linear2))
         x = F.relu(x + _ordered_conv(x, self.residual1))
         return x + _ordered_conv(x, self.residual2)
+
+
+def _ordered_pointwise(x: torch.Tensor, layers: tuple[nn.Conv2d, ...], rows: int = 8) -> torch.Tensor:
+    """``relu(...relu(layers[0](x))...)`` of 1x1 layers by :func:`_ordered_conv`, ``rows`` image rows
+    at a time so that the wide hidden tensor stays in the cache (the same arithmetic per pixel)."""
+    _, _, H, W = x.shape
+    out = x.new_empty(1, layers[-1].out_channels, H, W)
+    for r in range(0, H, rows):
+        t = x[:, :, r : r + rows]
+        for layer in layers:
+            t = F.relu(_ordered_conv(t, layer))
+        out[:, :, r : r + rows] = t
+    return out
 
 
 def _ordered_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
@@ -190,6 +208,25 @@ def gather_context(grid: torch.Tensor, offsets: list[tuple[int, int]]) -> torch.
     return torch.stack(columns, 1)
 
 
+def soft_round(x: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Agustsson & Theis' soft rounding: ``floor(x) + 1/2 + tanh(d / T) / (2 tanh(1 / (2T)))`` with
+    ``d = x - floor(x) - 1/2``; the identity as ``T -> inf``, rounding as ``T -> 0``; continuous and
+    differentiable everywhere (its derivative is what the fitting's phase 1 learns through)."""
+    floor = torch.floor(x)
+    delta = x - floor - 0.5
+    return floor + 0.5 + 0.5 * torch.tanh(delta / temperature) / math.tanh(0.5 / temperature)
+
+
+def soft_quantize(x: torch.Tensor, temperature: float, noise: float) -> torch.Tensor:
+    """C3's training-time stand-in for rounding: ``soft_round(soft_round(x, T) + n, T)``, ``n``
+    uniform in ``[-noise, noise]`` (the noise keeps the synthesis from learning the inverse of the
+    soft rounding; the outer soft rounding pulls the values back towards integers).  C3's long
+    schedules use Gaussian noise of standard deviation 0.25 -> 0.1; at 1,000 steps on a BSDS image
+    that fitted 2.2 dB worse at equal lambda than uniform noise of half-width 1/2."""
+    y = soft_round(x, temperature)
+    return soft_round(y + torch.empty_like(y).uniform_(-noise, noise), temperature)
+
+
 def laplace_bits(v: torch.Tensor, mu: torch.Tensor, log_b: torch.Tensor) -> torch.Tensor:
     """``-log2 P(v)`` of integers (or noisy values) ``v`` under ``Laplace(mu, exp(log_b))`` integrated over ``v +- 1/2``."""
     b = torch.exp(log_b.clamp(-5.0, 6.0))
@@ -214,12 +251,15 @@ class OverfitModel(nn.Module):
         self.synthesis = Synthesis(cfg.levels, cfg.hidden)
         self.arm = AutoRegressiveModel(cfg.context, cfg.arm_hidden)
 
-    def quantized_grids(self, mode: str) -> list[torch.Tensor]:
-        """``"noise"``: ``g + U(-1/2, 1/2)``; ``"ste"``: straight-through rounding; ``"round"``: rounded."""
+    def quantized_grids(self, mode: str, temperature: float = 0.3, noise: float = 0.5) -> list[torch.Tensor]:
+        """``"soft"``: :func:`soft_quantize` at ``temperature`` and ``noise``; ``"noise"``:
+        ``g + U(-1/2, 1/2)``; ``"ste"``: straight-through rounding; ``"round"``: rounded."""
         out = []
         for g in self.grids:
             g = g.clamp(-LATENT_BOUND, LATENT_BOUND)
-            if mode == "noise":
+            if mode == "soft":
+                out.append(soft_quantize(g, temperature, noise))
+            elif mode == "noise":
                 out.append(g + torch.empty_like(g).uniform_(-0.5, 0.5))
             elif mode == "ste":
                 out.append(g + (torch.round(g) - g).detach())
