@@ -217,6 +217,26 @@ def inr_paper_scale() -> str:
     return "\n".join(lines) + "\n"
 
 
+def overfit_effort() -> str | None:
+    """One row per ``overfit_kodak[_EFFORT].json``: what each fitting effort costs and gives."""
+    sys.path.insert(0, str(ROOT))
+    from neuralcodecs.inr.overfit.options import EFFORT_STEPS
+
+    rows = []
+    for effort, steps in EFFORT_STEPS.items():
+        data = _load("overfit_kodak.json" if effort == "fast" else f"overfit_kodak_{effort}.json")
+        if not data:
+            continue
+        s, points = data["summary"], data["points"]
+        bd = s["bd_rate_vs_webp_psnr"].get("overfit")
+        rows.append(f"| {effort} | {steps:,} | {', '.join(s['images'])} | {len(points)} | "
+                    f"{s['encode_minutes_per_image_and_rate']:.1f} | {'no overlap' if bd is None else f'{bd:+.1f}%'} |")
+    if not rows:
+        return None
+    return "\n".join(["| effort | fitting steps | images | points | encode minutes per image and rate (one core) | "
+                      "BD-rate vs WebP on those images (PSNR) |", "|---|---:|---|---:|---:|---:|", *rows])
+
+
 TABLES = {
     "training_throughput": throughput,
     "training_curve": lambda: _markdown("training_curve.md"),
@@ -237,6 +257,8 @@ TABLES = {
     "stem_video": lambda: _markdown("stem_video.md"),
     "inr_video": lambda: _markdown("inr_video.md"),
     "inr_paper_scale": inr_paper_scale,
+    "overfit_kodak": lambda: _markdown("overfit_kodak.md"),
+    "overfit_effort": overfit_effort,
     "exactness": exactness,
     "decoder_budget": decoder_budget,
 }

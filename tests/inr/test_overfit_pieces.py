@@ -9,9 +9,10 @@ from PIL import Image
 from neuralcodecs.demo import PHOTO
 from neuralcodecs.errors import CorruptPayloadError
 from neuralcodecs.inr.overfit import codec as overfit_codec
-from neuralcodecs.inr.overfit.coding import decode_grids, encode_grids, freeze_arm, grid_bits, wavefronts
-from neuralcodecs.inr.overfit.model import (CONTEXT_OFFSETS, OverfitConfig, OverfitModel, Upsampler, grid_shapes,
-                                            macs_per_pixel)
+from neuralcodecs.inr.overfit.coding import (ArmEvaluator, decode_grids, encode_grids, freeze_arm, grid_bits,
+                                             wavefronts)
+from neuralcodecs.inr.overfit.model import (CONTEXT_OFFSETS, OverfitConfig, OverfitModel, Synthesis, Upsampler,
+                                            grid_shapes, macs_per_pixel, soft_quantize, soft_round)
 
 
 def test_bicubic_upsampling_keeps_a_ramp_a_ramp():
@@ -21,6 +22,31 @@ def test_bicubic_upsampling_keeps_a_ramp_a_ramp():
     assert y.shape[0] == 32
     expected = torch.arange(32.0) / 2 - 0.25
     assert torch.allclose(y[4:28], expected[4:28], atol=1e-5)  # away from the replicated border
+
+
+def test_soft_rounding_goes_from_rounding_to_the_identity_and_is_continuous():
+    x = torch.linspace(-3.2, 3.2, 641, dtype=torch.float64)
+    away = ((x.frac().abs() - 0.5).abs() > 0.02)  # not at a rounding boundary
+    assert torch.allclose(soft_round(x, 1e-3)[away], torch.round(x)[away])
+    assert torch.allclose(soft_round(x, 50.0), x, atol=1e-3)
+    for half in (-1.5, 0.5, 2.5):  # continuous where floor jumps
+        eps = 1e-9
+        assert abs(soft_round(torch.tensor(half - eps, dtype=torch.float64), 0.3)
+                   - soft_round(torch.tensor(half + eps, dtype=torch.float64), 0.3)) < 1e-6
+    torch.manual_seed(0)
+    y = torch.randn(10_000, dtype=torch.float64) * 3
+    q = soft_quantize(y, 0.1, 0.5)
+    assert (q - y).abs().max() <= 1.0 + 1e-9  # soft rounding moves a value by at most 1/2, the noise by 1/2
+    assert not torch.equal(q, soft_quantize(y, 0.1, 0.5))  # noisy
+
+
+def test_synthesis_training_and_decoding_forms_agree():
+    torch.manual_seed(0)
+    syn = Synthesis(7, 40)
+    for conv in (syn.residual1, syn.residual2):
+        torch.nn.init.normal_(conv.weight, std=0.2)
+    x = torch.randn(1, 7, 19, 23)
+    assert torch.allclose(syn(x), syn.decode(x), atol=1e-5)
 
 
 def test_wavefronts_respect_the_causal_context():
@@ -55,6 +81,23 @@ def test_latent_grids_round_trip_exactly_through_the_integer_arm():
     assert 8 * len(data) <= grid_bits(net, ints, cfg.offsets) * 1.02 + 64
     with pytest.raises(CorruptPayloadError):
         decode_grids(net, data[: len(data) // 2], [g.shape for g in ints], cfg.offsets)
+
+
+def test_the_numpy_arm_gives_the_integer_networks_integers():
+    cfg = OverfitConfig()
+    torch.manual_seed(3)
+    model = OverfitModel(cfg, 16, 16)
+    for conv in model.arm.stack.convs:
+        torch.nn.init.normal_(conv.weight, std=0.5)
+        torch.nn.init.normal_(conv.bias, std=0.5)
+    g = torch.Generator().manual_seed(4)
+    calibration = [torch.randint(-40, 41, (16, 16), generator=g).numpy().astype(np.int64)]
+    net = freeze_arm(model.arm.stack, calibration, cfg.offsets)
+    contexts = torch.randint(-300, 301, (5000, cfg.context), generator=g)  # beyond the bound too: both clamp
+    contexts[:10] = 255
+    contexts[10:20] = -255
+    expected = net(contexts.t()[None, :, :, None])[0, :, :, 0].t().numpy()
+    assert np.array_equal(ArmEvaluator(net)(contexts.numpy()), expected)
 
 
 def test_a_tiny_fit_round_trips_through_a_file(monkeypatch):

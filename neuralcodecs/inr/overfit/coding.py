@@ -114,12 +114,46 @@ def freeze_arm(stack, grids: list[np.ndarray], offsets) -> IntegerNetwork:
     return freeze_conv_stack(stack, calibration, bits, LATENT_BOUND, weight_max=ARM_WEIGHT_MAX)
 
 
-def arm_rows(net: IntegerNetwork, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+class ArmEvaluator:
+    """The frozen integer ARM as numpy arrays, for the thousands of small calls of wavefront coding.
+
+    The same integers as :meth:`IntegerNetwork.__call__ <neuralcodecs.entropy.exact.IntegerNetwork.__call__>`:
+    every product sum is an integer below ``2**53`` (the network's checked bounds), so the float64
+    matrix product is exact whatever its summation order; then the same bias, multiplier, rounding
+    term and arithmetic shift per output channel, and the same clamp.  A numpy call costs a few
+    microseconds against torch's tens, which is most of a wavefront's time."""
+
+    def __init__(self, net: IntegerNetwork):
+        self.bound = net.input_bound
+        self.layers = []
+        for layer in net.layers:
+            if layer.kernel_size != 1 or layer.upscale != 1:
+                raise ValueError("the ARM is a stack of 1x1 integer layers")
+            shift = layer.shift.to(torch.int64)
+            rounding = torch.bitwise_left_shift(torch.ones_like(shift), shift - 1)  # as IntegerNetwork computes it
+            weight = layer.weight.to(torch.float64).reshape(layer.weight.shape[0], -1).t().contiguous().numpy()
+            self.layers.append((weight, layer.bias.to(torch.int64).numpy(), layer.multiplier.to(torch.int64).numpy(),
+                                rounding.numpy(), shift.numpy(), layer.clamp_max))
+
+    def __call__(self, contexts: np.ndarray) -> np.ndarray:
+        """``(N, context)`` integer contexts -> ``(N, 2)`` int64 fixed-point (mean, log-scale)."""
+        x = np.minimum(np.maximum(contexts.astype(np.int64), -self.bound), self.bound)  # np.clip, without its overhead
+        for weight, bias, multiplier, rounding, shift, clamp_max in self.layers:
+            acc = (x.astype(np.float64) @ weight).astype(np.int64)
+            acc += bias
+            acc *= multiplier
+            acc += rounding
+            x = acc >> shift
+            if clamp_max is not None:
+                np.minimum(np.maximum(x, 0, out=x), clamp_max, out=x)
+        return x
+
+
+def arm_rows(arm: ArmEvaluator, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(base, row)`` int64 per context row: the symbol is ``value - base`` under table ``row``."""
-    x = torch.from_numpy(contexts).t()[None, :, :, None]
-    out = net(x)[0, :, :, 0]
-    means = out[0].to(torch.float64) / 2**MEAN_FRACTION_BITS
-    base, rows = lattice_rows(means, scale_indexes(out[1]))
+    out = torch.from_numpy(arm(contexts))
+    means = out[:, 0].to(torch.float64) / 2**MEAN_FRACTION_BITS
+    base, rows = lattice_rows(means, scale_indexes(out[:, 1]))
     return base.numpy(), rows.numpy()
 
 
@@ -127,10 +161,10 @@ def encode_grids(net: IntegerNetwork, grids: list[np.ndarray], offsets) -> bytes
     """One section holding every grid's values in wavefront order (module docstring)."""
     r = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
     reach = context_offsets_reach(offsets)
-    per_grid = []
+    per_grid, arm = [], ArmEvaluator(net)
     for g in grids:
         h, w = g.shape
-        base, rows = arm_rows(net, contexts_at(pad_grid(g, r), np.arange(h * w), w, offsets, r))
+        base, rows = arm_rows(arm, contexts_at(pad_grid(g, r), np.arange(h * w), w, offsets, r))
         per_grid.append((g.reshape(-1) - base, rows, wavefronts(h, w, reach)))
     chunks = []  # one chunk per wavefront: the decoder reads them one at a time
     for t in range(max(len(fronts) for _, _, fronts in per_grid)):
@@ -145,11 +179,11 @@ def decode_grids(net: IntegerNetwork, data: bytes, shapes: list[tuple[int, int]]
     reach = context_offsets_reach(offsets)
     padded = [np.zeros((h + r, w + 2 * r), dtype=np.int64) for h, w in shapes]
     fronts = [wavefronts(h, w, reach) for h, w in shapes]
-    reader = RowChunkDecoder(laplace_coder(), data)
+    reader, arm = RowChunkDecoder(laplace_coder(), data), ArmEvaluator(net)
     for t in range(max(len(f) for f in fronts)):
         active = [k for k in range(len(shapes)) if t < len(fronts[k])]
         contexts = [contexts_at(padded[k], fronts[k][t], shapes[k][1], offsets, r) for k in active]
-        base, rows = arm_rows(net, np.concatenate(contexts))
+        base, rows = arm_rows(arm, np.concatenate(contexts))
         values = reader.next(rows) + base
         start = 0
         for k, ctx in zip(active, contexts):
@@ -164,10 +198,10 @@ def decode_grids(net: IntegerNetwork, data: bytes, shapes: list[tuple[int, int]]
 def latent_bits(net: IntegerNetwork, grids: list[np.ndarray], offsets) -> list[np.ndarray]:
     """Bits of every latent (float64, each grid's shape) under the integer ARM and the table."""
     r = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
-    out = []
+    out, arm = [], ArmEvaluator(net)
     for g in grids:
         h, w = g.shape
-        base, rows = arm_rows(net, contexts_at(pad_grid(g, r), np.arange(h * w), w, offsets, r))
+        base, rows = arm_rows(arm, contexts_at(pad_grid(g, r), np.arange(h * w), w, offsets, r))
         out.append(laplace_coder().symbol_bits(g.reshape(-1) - base, rows).reshape(h, w))
     return out
 
