@@ -218,23 +218,28 @@ def inr_paper_scale() -> str:
 
 
 def overfit_effort() -> str | None:
-    """One row per ``overfit_kodak[_EFFORT].json``: what each fitting effort costs and gives."""
+    """One row per ``overfit_kodak[_EFFORT].json``: encode minutes, and the mean rate and PSNR of its
+    points beside those of the default effort's points at the same images and rate points."""
     sys.path.insert(0, str(ROOT))
     from neuralcodecs.inr.overfit.options import EFFORT_STEPS
 
+    runs = {e: _load("overfit_kodak.json" if e == "fast" else f"overfit_kodak_{e}.json") for e in EFFORT_STEPS}
+    base = {(p["image"], p["quality"]): p for p in (runs["fast"] or {}).get("points", [])}
     rows = []
-    for effort, steps in EFFORT_STEPS.items():
-        data = _load("overfit_kodak.json" if effort == "fast" else f"overfit_kodak_{effort}.json")
+    for effort, data in runs.items():
         if not data:
             continue
-        s, points = data["summary"], data["points"]
-        bd = s["bd_rate_vs_webp_psnr"].get("overfit")
-        rows.append(f"| {effort} | {steps:,} | {', '.join(s['images'])} | {len(points)} | "
-                    f"{s['encode_minutes_per_image_and_rate']:.1f} | {'no overlap' if bd is None else f'{bd:+.1f}%'} |")
+        points = data["points"]
+        same = [base.get((p["image"], p["quality"])) for p in points]
+        mean = lambda pts, k: sum(p[k] for p in pts) / len(pts)  # noqa: E731
+        fast = f"{mean(same, 'bpp'):.3f} / {mean(same, 'psnr'):.2f}" if all(same) else "-"
+        rows.append(f"| {effort} | {EFFORT_STEPS[effort]:,} | {', '.join(sorted({p['image'] for p in points}))} | "
+                    f"{', '.join(str(q) for q in sorted({p['quality'] for p in points}))} | "
+                    f"{mean(points, 'encode_minutes'):.1f} | {mean(points, 'bpp'):.3f} / {mean(points, 'psnr'):.2f} | {fast} |")
     if not rows:
         return None
-    return "\n".join(["| effort | fitting steps | images | points | encode minutes per image and rate (one core) | "
-                      "BD-rate vs WebP on those images (PSNR) |", "|---|---:|---|---:|---:|---:|", *rows])
+    return "\n".join(["| effort | fitting steps | images | rate points | encode minutes per image and rate (one core) | "
+                      "mean bpp / PSNR (dB) | the same points at fast |", "|---|---:|---|---|---:|---|---|", *rows])
 
 
 TABLES = {
@@ -259,6 +264,7 @@ TABLES = {
     "inr_paper_scale": inr_paper_scale,
     "overfit_kodak": lambda: _markdown("overfit_kodak.md"),
     "overfit_effort": overfit_effort,
+    "overfit_ablation": lambda: _markdown("overfit_fit_ablation.md"),
     "exactness": exactness,
     "decoder_budget": decoder_budget,
 }
