@@ -40,7 +40,7 @@ from .model import OverfitConfig, OverfitModel, grid_shapes
 from .options import EFFORT_OPTION, EFFORT_STEPS, LAMBDAS, QUALITY
 
 CODEC_NAME = "overfit"
-REVISION = 1
+REVISION = 2  # 2: no ReLU after the second linear layer (Cool-chic's X-1-linear-none); fixed-order upsampling
 BIT_CHOICES = tuple(range(4, 9))  # at most 8: a depth's model costs 2**b - 1 bytes
 ARCH_KEYS = ("levels", "hidden", "context", "arm_hidden")
 CONFIG_KEYS = set(ARCH_KEYS) | {"synthesis_bits", "upsampling_bits"}

@@ -8,9 +8,11 @@ a **learned upsampling** and a small **synthesis** network:
   ``u = cat(grid[l], up(u))`` where ``up`` is a stride-2 transposed convolution with one learned
   8x8 kernel shared by every channel (initialised to the bicubic filter), so the full-resolution
   tensor has ``L`` channels, channel ``c`` coming from grid ``c``;
-* synthesis: ``conv1x1 (L -> hidden) -> ReLU -> conv1x1 (hidden -> 3) -> ReLU ->
-  conv3x3 residual -> ReLU -> conv3x3 residual`` (Cool-chic's "hidden-1-linear-relu,
-  3-1-linear-relu, 3-3-residual-relu, 3-3-residual-none"), output clamped to [0, 1] at decode.
+* synthesis: ``conv1x1 (L -> hidden) -> ReLU -> conv1x1 (hidden -> 3) -> conv3x3 residual ->
+  ReLU -> conv3x3 residual`` (Cool-chic's "hidden-1-linear-relu, X-1-linear-none,
+  X-3-residual-relu, X-3-residual-none"), output clamped to [0, 1] at decode.  The second linear
+  layer's bias starts at 1/2 (mid-grey), so that no colour channel starts negative at every pixel
+  (the latents start at zero) and dies in the ReLU of the first residual layer.
 
 The **auto-regressive model** (ARM) gives every latent value a Laplace distribution from its
 ``context`` causal neighbours in the same grid (:data:`CONTEXT_OFFSETS`, nearest first; zero
@@ -116,6 +118,26 @@ class Upsampler(nn.Module):
         out = out[:, :, 2 + pad : -(2 + pad), 2 + pad : -(2 + pad)]
         return out.reshape(b, c, 2 * h, 2 * w)
 
+    @torch.no_grad()
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """The same function for decoding as elementwise multiply-adds in a fixed order (a library
+        transposed convolution may split its sums by thread count).  Output ``(2m + p, 2n + q)``
+        takes the 16 taps ``K[ky, kx]`` with ``ky = 1 - p (mod 2)``, ``kx = 1 - q (mod 2)``, from the
+        edge-replicated input at row ``m + (5 + p - ky) / 2`` (column likewise), zero beyond it."""
+        b, c, h, w = x.shape
+        kernel = self.kernel.float()
+        padded = F.pad(F.pad(x.float(), (1, 1, 1, 1), mode="replicate"), (1, 1, 1, 1))  # replicate, then zeros
+        out = x.new_zeros(b, c, 2 * h, 2 * w, dtype=torch.float32)
+        for p in range(2):
+            for q in range(2):
+                phase = out[:, :, p::2, q::2]
+                for ky in range(1 - p, UPSAMPLING_KERNEL, 2):
+                    row = (5 + p - ky) // 2 + 1  # + 1: the zero border
+                    for kx in range(1 - q, UPSAMPLING_KERNEL, 2):
+                        col = (5 + q - kx) // 2 + 1
+                        phase += kernel[ky, kx] * padded[:, :, row : row + h, col : col + w]
+        return out
+
 
 class Synthesis(nn.Module):
     def __init__(self, levels: int, hidden: int):
@@ -127,6 +149,7 @@ class Synthesis(nn.Module):
         for conv in (self.residual1, self.residual2):
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
+        nn.init.constant_(self.linear2.bias, 0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # the 1x1 layers as matrix products over channels-last pixels: the same function as the
@@ -134,7 +157,7 @@ class Synthesis(nn.Module):
         h = x.permute(0, 2, 3, 1)
         h = F.linear(F.relu(F.linear(h, self.linear1.weight.flatten(1), self.linear1.bias)), self.linear2.weight.flatten(1),
                      self.linear2.bias)
-        x = F.relu(h.permute(0, 3, 1, 2))
+        x = h.permute(0, 3, 1, 2)
         x = F.relu(x + self.residual1(x))
         return x + self.residual2(x)
 
@@ -149,14 +172,16 @@ class Synthesis(nn.Module):
 
 
 def _ordered_pointwise(x: torch.Tensor, layers: tuple[nn.Conv2d, ...], rows: int = 8) -> torch.Tensor:
-    """``relu(...relu(layers[0](x))...)`` of 1x1 layers by :func:`_ordered_conv`, ``rows`` image rows
+    """``layers[-1](relu(...relu(layers[0](x))...))`` of 1x1 layers by :func:`_ordered_conv`, ``rows`` image rows
     at a time so that the wide hidden tensor stays in the cache (the same arithmetic per pixel)."""
     _, _, H, W = x.shape
     out = x.new_empty(1, layers[-1].out_channels, H, W)
     for r in range(0, H, rows):
         t = x[:, :, r : r + rows]
-        for layer in layers:
-            t = F.relu(_ordered_conv(t, layer))
+        for i, layer in enumerate(layers):
+            t = _ordered_conv(t, layer)
+            if i < len(layers) - 1:
+                t = F.relu(t)
         out[:, :, r : r + rows] = t
     return out
 
@@ -268,10 +293,12 @@ class OverfitModel(nn.Module):
         return out
 
     def synthesize(self, grids: list[torch.Tensor], decoding: bool = False) -> torch.Tensor:
-        """``decoding``: the synthesis in its thread-count-independent form (:meth:`Synthesis.decode`)."""
+        """``decoding``: upsampling and synthesis in their thread-count-independent forms
+        (:meth:`Upsampler.decode`, :meth:`Synthesis.decode`)."""
         u = grids[-1]
+        up = self.upsampler.decode if decoding else self.upsampler
         for g in reversed(grids[:-1]):
-            u = torch.cat([g, self.upsampler(u)], 1)
+            u = torch.cat([g, up(u)], 1)
         return self.synthesis.decode(u) if decoding else self.synthesis(u)
 
     def rate_bits(self, grids: list[torch.Tensor]) -> torch.Tensor:
