@@ -8,7 +8,7 @@ estimate at the end of fitting.  Points run in ``--workers`` processes, one torc
 every finished point is appended to ``OUT.points.jsonl`` and a rerun skips the points there
 (the run resumes).
 
-    python benchmarks/overfit_kodak.py --effort fast                # 6 images x 4 rates: ~1.5 h on 2 cores
+    python benchmarks/overfit_kodak.py --effort fast                # 6 images x 4 rates: ~1 h on 2 cores
     python benchmarks/overfit_kodak.py --effort fast --images kodim23 --qualities 3 --out /tmp/smoke   # smoke
 
 Writes ``benchmarks/results/overfit_kodak[_EFFORT].{json,md}``.
