@@ -22,7 +22,7 @@ Laplace CDF.  While fitting, rounding is replaced by C3's soft rounding with noi
 :func:`soft_quantize`) or a straight-through round (phase 2).
 
 Multiply-accumulates per decoded pixel (:func:`macs_per_pixel`): the ARM on about ``4/3`` latents
-per pixel, the upsampling and the synthesis; about 1.5k for the default configuration.
+per pixel, the upsampling and the synthesis; about 1.3k for the default configuration.
 
 Shapes: ``grids`` a list of ``(1, 1, h_l, w_l)``; ``synthesize(grids) -> (1, 3, H', W')``.
 """
@@ -247,7 +247,7 @@ def soft_quantize(x: torch.Tensor, temperature: float, noise: float) -> torch.Te
     uniform in ``[-noise, noise]`` (the noise keeps the synthesis from learning the inverse of the
     soft rounding; the outer soft rounding pulls the values back towards integers).  C3's long
     schedules use Gaussian noise of standard deviation 0.25 -> 0.1; at 1,000 steps on a BSDS image
-    that fitted 2.2 dB worse at equal lambda than uniform noise of half-width 1/2."""
+    that fitted 2.2 dB worse at equal lambda than uniform noise of half-width 1/2 (revision 1's synthesis)."""
     y = soft_round(x, temperature)
     return soft_round(y + torch.empty_like(y).uniform_(-noise, noise), temperature)
 
