@@ -63,12 +63,16 @@ def run_fit(name: str, lam: float, quantizer: str, steps: int) -> dict:
     model = OverfitModel(OverfitConfig(), H, W)
     image = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
     fit = fit_image(model, image, ImageFitConfig(steps=steps, lam=lam, quantizer=quantizer))
-    rates, psnrs = webp_curve(img)
-    inside = min(rates) <= fit["bpp"] <= max(rates)
-    webp = float(np.interp(np.log(fit["bpp"]), np.log(rates), psnrs)) if inside else None
     return {"image": name, "lambda": lam, "quantizer": quantizer, "steps": steps, "bpp": fit["bpp"], "psnr": fit["psnr"],
-            "webp_psnr_at_rate": webp, "gain_vs_webp_db": None if webp is None else fit["psnr"] - webp,
             "fit_minutes": fit["seconds"] / 60}
+
+
+def beside_webp(row: dict, curve: tuple[list[float], list[float]]) -> dict:
+    """``row`` plus WebP's PSNR at its rate (log-rate interpolation; None outside WebP's range)."""
+    rates, psnrs = curve
+    inside = min(rates) <= row["bpp"] <= max(rates)
+    webp = float(np.interp(np.log(row["bpp"]), np.log(rates), psnrs)) if inside else None
+    return {**row, "webp_psnr_at_rate": webp, "gain_vs_webp_db": None if webp is None else row["psnr"] - webp}
 
 
 def markdown(rows: list[dict]) -> str:
@@ -94,6 +98,8 @@ def main() -> int:
     jobs = [(i, lam, q) for i in args.images for lam in LAMBDAS for q in QUANTIZERS]
     with ProcessPoolExecutor(args.workers) as pool:
         rows = list(pool.map(run_fit, *zip(*jobs), [args.steps] * len(jobs)))
+    curves = {name: webp_curve(_pixels(name)) for name in args.images}  # once per image
+    rows = [beside_webp(r, curves[r["image"]]) for r in rows]
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps({"rows": rows, "date": time.strftime("%Y-%m-%d")}, indent=1))
     out.with_suffix(".md").write_text(markdown(rows))

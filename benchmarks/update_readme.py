@@ -217,31 +217,6 @@ def inr_paper_scale() -> str:
     return "\n".join(lines) + "\n"
 
 
-def overfit_effort() -> str | None:
-    """One row per ``overfit_kodak[_EFFORT].json``: encode minutes, and the mean rate and PSNR of its
-    points beside those of the default effort's points at the same images and rate points."""
-    sys.path.insert(0, str(ROOT))
-    from neuralcodecs.inr.overfit.options import EFFORT_STEPS
-
-    runs = {e: _load("overfit_kodak.json" if e == "fast" else f"overfit_kodak_{e}.json") for e in EFFORT_STEPS}
-    base = {(p["image"], p["quality"]): p for p in (runs["fast"] or {}).get("points", [])}
-    rows = []
-    for effort, data in runs.items():
-        if not data:
-            continue
-        points = data["points"]
-        same = [base.get((p["image"], p["quality"])) for p in points]
-        mean = lambda pts, k: sum(p[k] for p in pts) / len(pts)  # noqa: E731
-        fast = f"{mean(same, 'bpp'):.3f} / {mean(same, 'psnr'):.2f}" if all(same) else "-"
-        rows.append(f"| {effort} | {EFFORT_STEPS[effort]:,} | {', '.join(sorted({p['image'] for p in points}))} | "
-                    f"{', '.join(str(q) for q in sorted({p['quality'] for p in points}))} | "
-                    f"{mean(points, 'encode_minutes'):.1f} | {mean(points, 'bpp'):.3f} / {mean(points, 'psnr'):.2f} | {fast} |")
-    if not rows:
-        return None
-    return "\n".join(["| effort | fitting steps | images | rate points | encode minutes per image and rate (one core) | "
-                      "mean bpp / PSNR (dB) | the same points at fast |", "|---|---:|---|---|---:|---|---|", *rows])
-
-
 TABLES = {
     "training_throughput": throughput,
     "training_curve": lambda: _markdown("training_curve.md"),
@@ -263,8 +238,6 @@ TABLES = {
     "inr_video": lambda: _markdown("inr_video.md"),
     "inr_paper_scale": inr_paper_scale,
     "overfit_kodak": lambda: _markdown("overfit_kodak.md"),
-    "overfit_effort": overfit_effort,
-    "overfit_ablation": lambda: _markdown("overfit_fit_ablation.md"),
     "exactness": exactness,
     "decoder_budget": decoder_budget,
 }

@@ -9,8 +9,8 @@ from PIL import Image
 from neuralcodecs.demo import PHOTO
 from neuralcodecs.errors import CorruptPayloadError
 from neuralcodecs.inr.overfit import codec as overfit_codec
-from neuralcodecs.inr.overfit.coding import (ArmEvaluator, decode_grids, encode_grids, freeze_arm, grid_bits,
-                                             wavefronts)
+from neuralcodecs.entropy.exact import PointwiseIntegerEvaluator
+from neuralcodecs.inr.overfit.coding import decode_grids, encode_grids, freeze_arm, grid_bits, wavefronts
 from neuralcodecs.inr.overfit.model import (CONTEXT_OFFSETS, OverfitConfig, OverfitModel, Synthesis, Upsampler,
                                             grid_shapes, macs_per_pixel, soft_quantize, soft_round)
 
@@ -97,7 +97,7 @@ def test_the_numpy_arm_gives_the_integer_networks_integers():
     contexts[:10] = 255
     contexts[10:20] = -255
     expected = net(contexts.t()[None, :, :, None])[0, :, :, 0].t().numpy()
-    assert np.array_equal(ArmEvaluator(net)(contexts.numpy()), expected)
+    assert np.array_equal(PointwiseIntegerEvaluator(net)(contexts.numpy()), expected)
 
 
 def test_a_tiny_fit_round_trips_through_a_file(monkeypatch):

@@ -224,16 +224,21 @@ class OverfitCodec(ImageCodec):
         if len(sections) != 3:
             raise SectionLayoutError(f"overfit streams have 3 sections, this one has {len(sections)}")
 
-    def _decoded_model(self, header: Header, sections) -> tuple[OverfitModel, list[np.ndarray]]:
+    def _decoded_sections(self, header: Header, sections) -> tuple[OverfitConfig, dict, IntegerNetwork, list[np.ndarray]]:
+        """The architecture, section 0's float tensors, the integer ARM and the latent grids."""
         cfg, bits = self._config(header)
-        model = OverfitModel(cfg, header.height, header.width)
         try:
             arm_weights, floats = decode_parameters(sections[0], cfg, bits)
         except CorruptPayloadError as exc:
             raise CorruptPayloadError(f"parameter section: {exc}") from None
-        model.load_state_dict({**model.state_dict(), **floats})
         net = unpack_arm(arm_weights, sections[1], cfg)
         ints = decode_grids(net, sections[2], grid_shapes(header.height, header.width, cfg.levels), cfg.offsets)
+        return cfg, floats, net, ints
+
+    def _decoded_model(self, header: Header, sections) -> tuple[OverfitModel, list[np.ndarray]]:
+        cfg, floats, _, ints = self._decoded_sections(header, sections)
+        model = OverfitModel(cfg, header.height, header.width)
+        model.load_state_dict({**model.state_dict(), **floats})
         return model.to(self.device), ints
 
     def _decode_sections(self, header: Header, sections) -> np.ndarray:
@@ -243,21 +248,17 @@ class OverfitCodec(ImageCodec):
 
     def symbol_arrays(self, header: Header, sections) -> list[np.ndarray]:
         self._check_layout(header, sections)
-        return self._decoded_model(header, sections)[1]
+        return self._decoded_sections(header, sections)[3]
 
     def _latents_sections(self, header: Header, sections) -> Latents:
         """Every grid brought to the grid of level ``s = min(3, L - 1)`` (stride ``2**s``): finer grids
         by space-to-depth, coarser ones repeated; ``[C, h_s, w_s]`` with ``C = sum 4**(s-l)`` over the
         finer levels plus one per coarser level.  Bits per position: each latent's cost under the
         integer ARM, finer latents summed into their cell, coarser ones spread over the cells they cover."""
-        cfg, bits = self._config(header)
-        arm_weights, _ = decode_parameters(sections[0], cfg, bits)
-        net = unpack_arm(arm_weights, sections[1], cfg)
-        shapes = grid_shapes(header.height, header.width, cfg.levels)
-        ints = decode_grids(net, sections[2], shapes, cfg.offsets)
+        cfg, _, net, ints = self._decoded_sections(header, sections)
         costs = latent_bits(net, ints, cfg.offsets)
         s = min(3, cfg.levels - 1)
-        hs, ws = shapes[s]
+        hs, ws = ints[s].shape
         channels, cell_bits = [], torch.zeros(hs, ws, dtype=torch.float64)
         for level, (g, c) in enumerate(zip(ints, costs)):
             g = torch.from_numpy(g).float()[None, None]

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ...entropy.coders import RowChunkDecoder, RowCoder
-from ...entropy.exact import IntegerNetwork, freeze_conv_stack
+from ...entropy.exact import IntegerNetwork, PointwiseIntegerEvaluator, freeze_conv_stack
 from ...entropy.gaussian import MEAN_FRACTION_BITS, LOG_SCALE_FRACTION_BITS, scale_indexes
 from ...entropy.lattice import build_table, lattice_rows, table_from_state, table_state
 from ...errors import WeightsError
@@ -114,42 +114,7 @@ def freeze_arm(stack, grids: list[np.ndarray], offsets) -> IntegerNetwork:
     return freeze_conv_stack(stack, calibration, bits, LATENT_BOUND, weight_max=ARM_WEIGHT_MAX)
 
 
-class ArmEvaluator:
-    """The frozen integer ARM as numpy arrays, for the thousands of small calls of wavefront coding.
-
-    The same integers as :meth:`IntegerNetwork.__call__ <neuralcodecs.entropy.exact.IntegerNetwork.__call__>`:
-    every product sum is an integer below ``2**53`` (the network's checked bounds), so the float64
-    matrix product is exact whatever its summation order; then the same bias, multiplier, rounding
-    term and arithmetic shift per output channel, and the same clamp.  A numpy call costs a few
-    microseconds against torch's tens, which is most of a wavefront's time."""
-
-    def __init__(self, net: IntegerNetwork):
-        self.bound = net.input_bound
-        self.layers = []
-        for layer in net.layers:
-            if layer.kernel_size != 1 or layer.upscale != 1:
-                raise ValueError("the ARM is a stack of 1x1 integer layers")
-            shift = layer.shift.to(torch.int64)
-            rounding = torch.bitwise_left_shift(torch.ones_like(shift), shift - 1)  # as IntegerNetwork computes it
-            weight = layer.weight.to(torch.float64).reshape(layer.weight.shape[0], -1).t().contiguous().numpy()
-            self.layers.append((weight, layer.bias.to(torch.int64).numpy(), layer.multiplier.to(torch.int64).numpy(),
-                                rounding.numpy(), shift.numpy(), layer.clamp_max))
-
-    def __call__(self, contexts: np.ndarray) -> np.ndarray:
-        """``(N, context)`` integer contexts -> ``(N, 2)`` int64 fixed-point (mean, log-scale)."""
-        x = np.minimum(np.maximum(contexts.astype(np.int64), -self.bound), self.bound)  # np.clip, without its overhead
-        for weight, bias, multiplier, rounding, shift, clamp_max in self.layers:
-            acc = (x.astype(np.float64) @ weight).astype(np.int64)
-            acc += bias
-            acc *= multiplier
-            acc += rounding
-            x = acc >> shift
-            if clamp_max is not None:
-                np.minimum(np.maximum(x, 0, out=x), clamp_max, out=x)
-        return x
-
-
-def arm_rows(arm: ArmEvaluator, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def arm_rows(arm: PointwiseIntegerEvaluator, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(base, row)`` int64 per context row: the symbol is ``value - base`` under table ``row``."""
     out = torch.from_numpy(arm(contexts))
     means = out[:, 0].to(torch.float64) / 2**MEAN_FRACTION_BITS
@@ -161,7 +126,7 @@ def encode_grids(net: IntegerNetwork, grids: list[np.ndarray], offsets) -> bytes
     """One section holding every grid's values in wavefront order (module docstring)."""
     r = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
     reach = context_offsets_reach(offsets)
-    per_grid, arm = [], ArmEvaluator(net)
+    per_grid, arm = [], PointwiseIntegerEvaluator(net)
     for g in grids:
         h, w = g.shape
         base, rows = arm_rows(arm, contexts_at(pad_grid(g, r), np.arange(h * w), w, offsets, r))
@@ -179,7 +144,7 @@ def decode_grids(net: IntegerNetwork, data: bytes, shapes: list[tuple[int, int]]
     reach = context_offsets_reach(offsets)
     padded = [np.zeros((h + r, w + 2 * r), dtype=np.int64) for h, w in shapes]
     fronts = [wavefronts(h, w, reach) for h, w in shapes]
-    reader, arm = RowChunkDecoder(laplace_coder(), data), ArmEvaluator(net)
+    reader, arm = RowChunkDecoder(laplace_coder(), data), PointwiseIntegerEvaluator(net)
     for t in range(max(len(f) for f in fronts)):
         active = [k for k in range(len(shapes)) if t < len(fronts[k])]
         contexts = [contexts_at(padded[k], fronts[k][t], shapes[k][1], offsets, r) for k in active]
@@ -198,7 +163,7 @@ def decode_grids(net: IntegerNetwork, data: bytes, shapes: list[tuple[int, int]]
 def latent_bits(net: IntegerNetwork, grids: list[np.ndarray], offsets) -> list[np.ndarray]:
     """Bits of every latent (float64, each grid's shape) under the integer ARM and the table."""
     r = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
-    out, arm = [], ArmEvaluator(net)
+    out, arm = [], PointwiseIntegerEvaluator(net)
     for g in grids:
         h, w = g.shape
         base, rows = arm_rows(arm, contexts_at(pad_grid(g, r), np.arange(h * w), w, offsets, r))
