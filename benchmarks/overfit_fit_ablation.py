@@ -78,13 +78,13 @@ def beside_webp(row: dict, curve: tuple[list[float], list[float]]) -> dict:
 def markdown(rows: list[dict]) -> str:
     lines = [f"BSDS500 train {', '.join(sorted({r['image'] for r in rows}))}, {rows[0]['steps']} fitting steps, one core per fit; "
              "`python benchmarks/overfit_fit_ablation.py`", "",
-             "| phase-1 quantizer | lambda | bpp (fit estimate) | PSNR (dB) | WebP at that rate (dB) | vs WebP (dB) |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| image | phase-1 quantizer | lambda | bpp (fit estimate) | PSNR (dB) | WebP at that rate (dB) | vs WebP (dB) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     label = {"noise": "additive uniform noise", "soft": "C3 soft rounding + noise"}
     for r in sorted(rows, key=lambda r: (r["image"], -r["lambda"], r["quantizer"])):
         webp = "-" if r["webp_psnr_at_rate"] is None else f"{r['webp_psnr_at_rate']:.2f}"
         gain = "-" if r["gain_vs_webp_db"] is None else f"{r['gain_vs_webp_db']:+.2f}"
-        lines.append(f"| {label[r['quantizer']]} | {r['lambda']:g} | {r['bpp']:.3f} | {r['psnr']:.2f} | {webp} | {gain} |")
+        lines.append(f"| {r['image']} | {label[r['quantizer']]} | {r['lambda']:g} | {r['bpp']:.3f} | {r['psnr']:.2f} | {webp} | {gain} |")
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,7 @@ every finished point is appended to ``OUT.points.jsonl`` and a rerun skips the p
 
     python benchmarks/overfit_kodak.py --effort fast                # 6 images x 4 rates: ~1 h on 2 cores
     python benchmarks/overfit_kodak.py --effort fast --images kodim23 --qualities 3 --out /tmp/smoke   # smoke
+    python benchmarks/overfit_kodak.py --effort best --streams DIR  # files fitted elsewhere (overfit_fit_streams.py)
 
 Writes ``benchmarks/results/overfit_kodak[_EFFORT].{json,md}``.
 """
@@ -31,10 +32,10 @@ ANCHOR_NAMES = ("webp", "avif", "jpeg2000")
 AMORTIZED = "hyperprior"
 
 
-def _pixels(name: str) -> np.ndarray:
+def _pixels(name: str, kodak: str) -> np.ndarray:
     from PIL import Image
 
-    return np.asarray(Image.open(DEFAULT_KODAK / f"{name}.png").convert("RGB"))
+    return np.asarray(Image.open(Path(kodak) / f"{name}.png").convert("RGB"))
 
 
 def _quality(img: np.ndarray, out: np.ndarray) -> tuple[float, float]:
@@ -44,18 +45,28 @@ def _quality(img: np.ndarray, out: np.ndarray) -> tuple[float, float]:
     return float(10 * np.log10(255**2 / mse)), float(ms_ssim(img, out))
 
 
-def run_overfit(name: str, quality: int, effort: str) -> dict:
+def run_overfit(name: str, quality: int, effort: str, kodak: str, streams: str | None = None) -> dict:
+    """One rate point: encoded here, or with ``streams`` read from the files (and fitting report)
+    that ``overfit_fit_streams.py`` wrote there."""
     import torch
 
     from neuralcodecs import bitstream, registry
 
     torch.set_num_threads(1)
-    img = _pixels(name)
+    img = _pixels(name, kodak)
     codec = registry.load("overfit")
-    t0 = time.perf_counter()
-    data = codec.encode(img, quality=quality, effort=effort)
-    encode_s = time.perf_counter() - t0
-    report = dict(codec.last_report)
+    if streams is None:
+        t0 = time.perf_counter()
+        data = codec.encode(img, quality=quality, effort=effort)
+        encode_s = time.perf_counter() - t0
+        report = dict(codec.last_report, device="this CPU")
+    else:
+        from overfit_fit_streams import stream_name
+
+        data = (Path(streams) / stream_name(name, quality, effort)).read_bytes()
+        fits = [json.loads(line) for line in (Path(streams) / "fits.jsonl").read_text().splitlines()]
+        report = [f for f in fits if (f["image"], f["quality"], f["effort"]) == (name, quality, effort)][-1]
+        encode_s = 60 * report["fit_minutes"]
     times = []
     for _ in range(2):
         t0 = time.perf_counter()
@@ -67,7 +78,7 @@ def run_overfit(name: str, quality: int, effort: str) -> dict:
     psnr, msssim = _quality(img, out)
     _, sections = bitstream.unpack(data)
     H, W, _ = img.shape
-    return {"codec": "overfit", "image": name, "quality": quality, "effort": effort, "bytes": len(data),
+    return {"codec": "overfit", "image": name, "quality": quality, "effort": effort, "encoded_on": report["device"], "bytes": len(data),
             "bpp": 8 * len(data) / (H * W), "psnr": psnr, "ms-ssim": msssim, "encode_minutes": encode_s / 60,
             "decode_ms": 1000 * min(times), "threads_identical": bool(np.array_equal(out, two)),
             "latent_bits": 8 * len(sections[2]), "latent_ideal_bits": report["latent_ideal_bits"],
@@ -75,7 +86,7 @@ def run_overfit(name: str, quality: int, effort: str) -> dict:
             "arm_bytes": report["arm_bytes"]}
 
 
-def run_reference(name: str) -> list[dict]:
+def run_reference(name: str, kodak: str) -> list[dict]:
     """The anchors' sweeps and the amortized codec's ladder on one image."""
     import torch
 
@@ -83,7 +94,7 @@ def run_reference(name: str) -> list[dict]:
     from neuralcodecs.anchors import ANCHORS
 
     torch.set_num_threads(1)
-    img = _pixels(name)
+    img = _pixels(name, kodak)
     H, W, _ = img.shape
     rows = []
     for anchor in ANCHOR_NAMES:
@@ -113,6 +124,18 @@ def curves(rows: list[dict]) -> dict[str, dict]:
     return out
 
 
+def image_bd_rate(points: list[dict], reference: list[dict], image: str) -> float | None:
+    """BD-rate (PSNR) of the overfit points of ``image`` against WebP's sweep on it; None without overlap."""
+    from neuralcodecs.metrics import bd_rate
+
+    ours = sorted((p["bpp"], p["psnr"]) for p in points if p["image"] == image)
+    webp = sorted((r["bpp"], r["psnr"]) for r in reference if r["image"] == image and r["codec"] == "webp")
+    try:
+        return bd_rate(*zip(*webp), *zip(*ours))
+    except ValueError:
+        return None
+
+
 def summary(points: list[dict], reference: list[dict], effort: str) -> dict:
     from neuralcodecs.inr.overfit.model import OverfitConfig, macs_per_pixel
     from neuralcodecs.metrics import bd_rate
@@ -126,26 +149,37 @@ def summary(points: list[dict], reference: list[dict], effort: str) -> dict:
             bd[codec] = bd_rate(c["webp"]["bpp"], c["webp"]["psnr"], c[codec]["bpp"], c[codec]["psnr"])
         except ValueError:
             bd[codec] = None
+    per_image = {image: image_bd_rate(points, reference, image) for image in sorted({p["image"] for p in points})}
     return {"effort": effort, "images": sorted({p["image"] for p in points}), "curves": c, "bd_rate_vs_webp_psnr": bd,
+            "bd_rate_vs_webp_psnr_per_image": per_image,
+            "encoded_on": sorted({p.get("encoded_on", "this CPU") for p in points}),
             "encode_minutes_per_image_and_rate": float(np.mean([p["encode_minutes"] for p in points])),
             "decode_ms_mean": float(np.mean([p["decode_ms"] for p in points])),
             "amortized_decode_ms_mean": float(np.mean([r["decode_ms"] for r in reference if "decode_ms" in r])),
             "macs_per_pixel": macs_per_pixel(OverfitConfig()),
             "threads_identical": all(p["threads_identical"] for p in points),
             "latent_section_vs_ideal": float(np.mean([p["latent_bits"] / p["latent_ideal_bits"] - 1 for p in points])),
-            "latent_section_vs_fit_estimate": float(np.mean([p["latent_bits"] / p["fit_estimate_bits"] - 1 for p in points]))}
+            "latent_section_vs_fit_estimate": float(np.mean([p["latent_bits"] / p["fit_estimate_bits"] - 1 for p in points
+                                                             if p["fit_estimate_bits"] > 0]))}  # 0 only on tiny images
+
+
+def _percent(v: float | None) -> str:
+    return "no overlap" if v is None else f"{v:+.1f}%"
 
 
 def markdown(s: dict) -> str:
-    lines = [f"Kodak subset ({', '.join(s['images'])}), effort `{s['effort']}`, this CPU (one core per process); "
-             "`python benchmarks/overfit_kodak.py`", "",
+    lines = [f"Kodak subset ({', '.join(s['images'])}), effort `{s['effort']}`, fitted on {' and '.join(s['encoded_on'])} "
+             "(one CPU core per process), measured on this CPU; `python benchmarks/overfit_kodak.py`", "",
              "| codec | quality | bpp | PSNR-RGB (dB) | MS-SSIM |", "|---|---|---|---|---|"]
     for codec, cv in s["curves"].items():
         for q, b, p, m in zip(cv["quality"], cv["bpp"], cv["psnr"], cv["ms-ssim"]):
             lines.append(f"| {codec} | {q:g} | {b:.3f} | {p:.2f} | {m:.4f} |")
     lines += ["", "| codec | BD-rate vs WebP (PSNR) |", "|---|---|"]
     for codec, v in s["bd_rate_vs_webp_psnr"].items():
-        lines.append(f"| {codec} | {'no overlap' if v is None else f'{v:+.1f}%'} |")
+        lines.append(f"| {codec} | {_percent(v)} |")
+    lines += ["", "| image | " + " | ".join(s["bd_rate_vs_webp_psnr_per_image"]) + " |",
+              "|---|" + "---|" * len(s["bd_rate_vs_webp_psnr_per_image"]),
+              "| overfit vs WebP | " + " | ".join(_percent(v) for v in s["bd_rate_vs_webp_psnr_per_image"].values()) + " |"]
     lines += ["", f"- encode: {s['encode_minutes_per_image_and_rate']:.1f} min per image and rate point; decode "
               f"{s['decode_ms_mean']:.0f} ms per image (one thread; {AMORTIZED}: {s['amortized_decode_ms_mean']:.0f} ms); "
               f"{s['macs_per_pixel']:.0f} multiply-accumulates per pixel",
@@ -161,6 +195,8 @@ def main() -> int:
     ap.add_argument("--qualities", default="2,3,4,5")
     ap.add_argument("--effort", default="fast")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--kodak", default=str(DEFAULT_KODAK))
+    ap.add_argument("--streams", default=None, help="measure the files overfit_fit_streams.py wrote to this folder")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     out = Path(args.out or RESULTS / ("overfit_kodak" if args.effort == "fast" else f"overfit_kodak_{args.effort}"))
@@ -169,8 +205,8 @@ def main() -> int:
     have = {(p["image"], p["quality"]) for p in done if p["effort"] == args.effort}
     jobs = [(i, int(q)) for i in args.images for q in args.qualities.split(",") if (i, int(q)) not in have]
     with ProcessPoolExecutor(args.workers) as pool:
-        reference = pool.map(run_reference, args.images)
-        futures = [pool.submit(run_overfit, i, q, args.effort) for i, q in jobs]
+        reference = pool.map(run_reference, args.images, [args.kodak] * len(args.images))
+        futures = [pool.submit(run_overfit, i, q, args.effort, args.kodak, args.streams) for i, q in jobs]
         for f in futures:
             point = f.result()
             done.append(point)

@@ -238,6 +238,8 @@ TABLES = {
     "inr_video": lambda: _markdown("inr_video.md"),
     "inr_paper_scale": inr_paper_scale,
     "overfit_kodak": lambda: _markdown("overfit_kodak.md"),
+    "overfit_effort": lambda: _markdown("overfit_effort.md"),
+    "overfit_fit_ablation": lambda: _markdown("overfit_fit_ablation.md"),
     "exactness": exactness,
     "decoder_budget": decoder_budget,
 }
