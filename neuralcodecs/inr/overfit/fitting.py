@@ -7,6 +7,12 @@ synthesis and priced by the ARM), its temperature and noise annealed linearly fr
 with straight-through rounding at ``lr * final_lr_factor``, so the network adapts to the integer
 latents it will decode.  bf16 autocast for the synthesis on the CPU.
 
+The fit ends at its best state, not its last: every ``eval_every`` steps (and at the last) the
+true loss (rounded latents, rounded pixels) is measured, and the model keeps the parameters that
+had the lowest, as Cool-chic does.  Straight-through steps can raise it: on a 128x192 BSDS crop
+at lambda 0.0032, the 1,000 straight-through steps that close a 10,000-step fit took the rate
+from 0.157 to 0.367 bits per pixel for +0.03 dB.
+
 Chosen on a BSDS image (481x321, 1,000 steps, never Kodak): with revision 1's synthesis, C3's
 double soft rounding against additive uniform noise moved the fit from 2.7 dB below WebP at equal
 rate to 0.1 dB above it; with revision 2's it is 0.4 dB below WebP at 0.64 bpp.
@@ -38,6 +44,7 @@ class ImageFitConfig:
     noise: tuple[float, float] = (0.5, 0.5)  # half-width of the uniform noise, phase 1 start / end
     final_lr_factor: float = 0.1
     save_every: int = 250
+    eval_every: int = 50  # steps between measurements of the true loss (the fit keeps its best state)
     bf16: bool = True  # autocast the synthesis on the CPU
     seed: int = 0
 
@@ -48,8 +55,8 @@ class ImageFitConfig:
 
 def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, checkpoint: str | Path | None = None,
               progress: bool = False, identity: dict | None = None) -> dict:
-    """Fit ``model`` to ``image`` ``(1, 3, H, W)`` in [0, 1].  Returns ``{"seconds", "bpp", "psnr", "loss"}``
-    estimated with rounded latents (the float ARM; the file adds the networks and the coding overhead)."""
+    """Fit ``model`` to ``image`` ``(1, 3, H, W)`` in [0, 1]; the model is left at its best state.
+    Returns ``{"seconds"}`` plus :func:`true_loss` of that state."""
     _, _, H, W = image.shape
     pad_h, pad_w = model.shapes[0]
     target = F.pad(image, (0, pad_w - W, 0, pad_h - H), mode="replicate")
@@ -63,6 +70,9 @@ def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, che
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         step = state["step"]
+    best_loss, best_state = math.inf, None
+    if state is not None and state.get("best_state") is not None:
+        best_loss, best_state = state["best_loss"], state["best_state"]
     noise_steps = int(cfg.noise_fraction * cfg.steps)
     bar = None
     if progress:
@@ -97,18 +107,31 @@ def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, che
             bar.update(1)
             if step % 50 == 0:
                 bar.set_postfix(psnr=f"{-10 * math.log10(max(mse.item(), 1e-10)):.2f}", bpp=f"{bits.item() / pixels:.3f}")
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            loss_now = true_loss(model, image, cfg.lam)["loss"]
+            if loss_now < best_loss:
+                best_loss, best_state = loss_now, {k: v.detach().clone() for k, v in model.state_dict().items()}
         if path is not None and (step % cfg.save_every == 0 or step == cfg.steps):
             save_state(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                              "rng": torch.get_rng_state(), "config": asdict(cfg), "identity": identity})
+                              "rng": torch.get_rng_state(), "config": asdict(cfg), "identity": identity,
+                              "best_loss": best_loss, "best_state": best_state})
     if bar is not None:
         bar.close()
-    with torch.no_grad():
-        grids = model.quantized_grids("round")
-        out = model.synthesize(grids).clamp(0, 1)
-        mse = F.mse_loss(torch.round(out[:, :, :H, :W] * 255) / 255, image).item()
-        bits = model.rate_bits(grids).item()
-    return {"seconds": time.time() - started, "bpp": bits / pixels, "psnr": -10 * math.log10(max(mse, 1e-10)),
-            "loss": mse + cfg.lam * bits / pixels}
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return {"seconds": time.time() - started, **true_loss(model, image, cfg.lam)}
+
+
+@torch.no_grad()
+def true_loss(model: OverfitModel, image: torch.Tensor, lam: float) -> dict:
+    """``{"bpp", "psnr", "loss"}`` of ``model`` on ``image`` ``(1, 3, H, W)`` with rounded latents and
+    pixels rounded to 8 bits: the float ARM's estimate (the file adds the networks and the coding overhead)."""
+    _, _, H, W = image.shape
+    grids = model.quantized_grids("round")
+    out = model.synthesize(grids).clamp(0, 1)
+    mse = F.mse_loss(torch.round(out[:, :, :H, :W] * 255) / 255, image).item()
+    bits = model.rate_bits(grids).item()
+    return {"bpp": bits / (H * W), "psnr": -10 * math.log10(max(mse, 1e-10)), "loss": mse + lam * bits / (H * W)}
 
 
 def _anneal(span: tuple[float, float], progress: float) -> float:
