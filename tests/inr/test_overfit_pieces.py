@@ -159,3 +159,25 @@ def test_the_decoding_synthesis_ignores_the_thread_count_at_photo_sizes():
     assert torch.equal(outs[0], outs[1])
     with torch.no_grad():
         assert torch.allclose(outs[0], model.synthesize(grids), atol=1e-4)
+
+
+def test_fit_ends_at_the_state_with_the_lowest_true_loss(monkeypatch):
+    from neuralcodecs.inr.overfit import fitting
+
+    measured = []
+    true_loss = fitting.true_loss
+
+    def recording(model, image, lam):
+        out = true_loss(model, image, lam)
+        measured.append(out["loss"])
+        return out
+
+    monkeypatch.setattr(fitting, "true_loss", recording)
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 16, 24)
+    model = OverfitModel(OverfitConfig(levels=3, hidden=8), 16, 24)
+    report = fitting.fit_image(model, image, fitting.ImageFitConfig(steps=30, lam=0.02, eval_every=1))
+    during, final = measured[:-1], measured[-1]
+    assert len(during) == 30
+    assert final == min(during) == report["loss"]
+    assert true_loss(model, image, 0.02)["loss"] == final  # the model holds that state
