@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 
 from common import RESULTS  # noqa: E402  (also puts the repository on sys.path)
-from overfit_kodak import image_bd_rate
+from overfit_kodak import image_bd_rate, result_stem
 
 from neuralcodecs.inr.overfit.options import EFFORT_STEPS
 
 
 def _run(effort: str) -> dict | None:
-    path = RESULTS / ("overfit_kodak.json" if effort == "fast" else f"overfit_kodak_{effort}.json")
+    path = RESULTS / f"{result_stem(effort)}.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 

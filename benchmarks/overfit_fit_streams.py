@@ -24,8 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from common import DEFAULT_KODAK  # noqa: E402  (also puts the repository on sys.path)
-
-SUBSET = ("kodim01", "kodim04", "kodim08", "kodim15", "kodim20", "kodim23")
+from overfit_kodak import SUBSET
 
 
 def stream_name(image: str, quality: int, effort: str) -> str:

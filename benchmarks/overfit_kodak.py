@@ -32,6 +32,11 @@ ANCHOR_NAMES = ("webp", "avif", "jpeg2000")
 AMORTIZED = "hyperprior"
 
 
+def result_stem(effort: str) -> str:
+    """``benchmarks/results/<stem>.{json,md,points.jsonl}`` of a run at ``effort``."""
+    return "overfit_kodak" if effort == "fast" else f"overfit_kodak_{effort}"
+
+
 def _pixels(name: str, kodak: str) -> np.ndarray:
     from PIL import Image
 
@@ -199,7 +204,7 @@ def main() -> int:
     ap.add_argument("--streams", default=None, help="measure the files overfit_fit_streams.py wrote to this folder")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    out = Path(args.out or RESULTS / ("overfit_kodak" if args.effort == "fast" else f"overfit_kodak_{args.effort}"))
+    out = Path(args.out or RESULTS / result_stem(args.effort))
     log = out.with_suffix(".points.jsonl")
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     have = {(p["image"], p["quality"]) for p in done if p["effort"] == args.effort}
