@@ -197,4 +197,5 @@ def test_training_loss_reaches_every_part_and_counts_usage():
 def test_mutated_mcquic_files_decode_or_raise_bitstream_errors(codec, image):
     seeds = [codec.encode(image, quality=2), codec.encode(image[:20, :33, 0], quality=1)]
     report = assert_mutants_decode_or_raise_bitstream_errors(codec, seeds, 150, 4 * 70 * 83)
-    assert "CorruptPayloadError" in report["rejected_by_class"] or "CrcMismatchError" in report["rejected_by_class"]
+    # the resealed payload mutants reached the entropy decoder, which found the damage (not only the CRC)
+    assert report["rejected_by_class"].get("CorruptPayloadError", 0) > 0, report["rejected_by_class"]

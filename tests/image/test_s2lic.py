@@ -158,4 +158,5 @@ def test_encoder_effort_lowers_the_real_rate_distortion_cost(codec, image, monke
 def test_mutated_s2lic_files_decode_or_raise_bitstream_errors(codec, image):
     seeds = [codec.encode(image, quality=1.5), codec.encode(image[:20, :33, 0], quality=2)]
     report = assert_mutants_decode_or_raise_bitstream_errors(codec, seeds, 120, 4 * 45 * 59)
-    assert "CorruptPayloadError" in report["rejected_by_class"] or "CrcMismatchError" in report["rejected_by_class"]
+    # the resealed payload mutants reached the entropy decoder, which found the damage (not only the CRC)
+    assert report["rejected_by_class"].get("CorruptPayloadError", 0) > 0, report["rejected_by_class"]

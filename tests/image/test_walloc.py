@@ -202,7 +202,8 @@ def test_training_loss_reaches_every_part_and_counts_symbols():
 def test_mutated_walloc_files_decode_or_raise_bitstream_errors(codec, image):
     seeds = [codec.encode(image, quality=2), codec.encode(image[:20, :33, 0], quality=1)]
     report = assert_mutants_decode_or_raise_bitstream_errors(codec, seeds, 150, 4 * 37 * 45)
-    assert "CorruptPayloadError" in report["rejected_by_class"] or "CrcMismatchError" in report["rejected_by_class"]
+    # the resealed payload mutants reached the entropy decoder, which found the damage (not only the CRC)
+    assert report["rejected_by_class"].get("CorruptPayloadError", 0) > 0, report["rejected_by_class"]
 
 
 def test_attention_windows_cover_large_grids_and_equal_global_attention_on_one_window():
