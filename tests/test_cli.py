@@ -195,6 +195,7 @@ def test_vqgan_decode_restores_simulated_and_given_losses(tmp_path, small_photo,
 
     from neuralcodecs.image.vqgan.model import VQGANModel
     from neuralcodecs.image.vqgan.weights import export_weights
+    from neuralcodecs.transmission import drop_indices
 
     args = dict(ch=8, ch_mult=[1, 1, 2], res_blocks=1, code_dim=8, ladder=[4, 16], restorer=[16, 1, 2, 4])
     torch.manual_seed(0)
@@ -212,15 +213,32 @@ def test_vqgan_decode_restores_simulated_and_given_losses(tmp_path, small_photo,
     assert main(["encode", str(png), "-o", str(ncb), "--codec", "vqgan", "--weights", str(weights), "--quality", "16"]) == 0
     common = ["--weights", str(weights)]
     assert main(["decode", str(ncb), "-o", str(tmp_path / "plain.png"), *common]) == 0
-    assert main(["decode", str(ncb), "-o", str(tmp_path / "sim.png"), "--simulate-loss", "0.2", *common]) == 0
+    codec = neuralcodecs.load_codec("vqgan", weights=weights)
+    header, sections = bitstream.unpack(ncb.read_bytes())
+    plain = np.asarray(Image.open(tmp_path / "plain.png"))
+    assert np.array_equal(plain, codec.decode(ncb.read_bytes()))
+    simulated = {}
+    for fraction, seed, method in (("0", "0", "transformer"), ("0.2", "0", "transformer"), ("0.2", "0", "nearest"),
+                                   ("0.2", "1", "nearest")):
+        out = tmp_path / f"sim-{fraction}-{seed}-{method}.png"
+        assert main(["decode", str(ncb), "-o", str(out), "--simulate-loss", fraction, "--loss-seed", seed,
+                     "--restore-method", method, *common]) == 0
+        simulated[fraction, seed, method] = got = np.asarray(Image.open(out))
+        # the seed draws round(fraction * 130) of the 10 x 13 indices; exactly those are restored
+        lost = drop_indices((10, 13), float(fraction), int(seed))
+        assert lost.sum() == round(float(fraction) * 130)
+        assert np.array_equal(got, codec.decode_restored(header, sections, lost, method))
+    assert np.array_equal(simulated["0", "0", "transformer"], plain)  # nothing dropped: the lossless decode
+    for key in (("0.2", "0", "transformer"), ("0.2", "0", "nearest"), ("0.2", "1", "nearest")):
+        assert not np.array_equal(simulated[key], plain), key  # 26 indices dropped and guessed: other pixels
+    assert not np.array_equal(simulated["0.2", "0", "nearest"], simulated["0.2", "1", "nearest"])  # another seed, other losses
     mask = np.full((10, 13), 255, dtype=np.uint8)
     mask[0, 0] = 0  # one index arrives: the nearest fill copies it everywhere
     Image.fromarray(mask).save(tmp_path / "mask.png")
     assert main(["decode", str(ncb), "-o", str(tmp_path / "given.png"), "--restore-lost", str(tmp_path / "mask.png"),
                  "--restore-method", "nearest", *common]) == 0
-    plain, given = (np.asarray(Image.open(tmp_path / f"{n}.png")) for n in ("plain", "given"))
-    codec = neuralcodecs.load_codec("vqgan", weights=weights)
-    _, indices = codec.indices(*bitstream.unpack(ncb.read_bytes()))
+    given = np.asarray(Image.open(tmp_path / "given.png"))
+    _, indices = codec.indices(header, sections)
     assert len(np.unique(indices)) > 1
     assert given.shape == plain.shape == (40, 52, 3)
     assert np.array_equal(given, codec.decode_index_map(np.full_like(indices, indices[0, 0]), 16, 40, 52))
