@@ -125,19 +125,27 @@ def test_the_shipped_laplace_table_is_the_one_the_format_names():
     assert table_digest(build_laplace_table()) == TABLE_SHA256  # rebuilt from float64 on this machine
 
 
-def test_registered_codec_round_trips_and_its_latents_carry_the_files_bits(monkeypatch):
+def test_registered_codec_round_trips_and_its_latents_carry_the_files_bits(monkeypatch, tmp_path):
     import neuralcodecs as nc
     from neuralcodecs import bitstream, registry
+    from neuralcodecs.errors import WeightsError
 
     monkeypatch.setitem(overfit_codec.EFFORT_STEPS, "fast", 60)
     photo = np.asarray(Image.open(PHOTO).convert("RGB"))[100:133, 200:251]
     data = nc.encode(photo, codec="overfit", quality=2, effort="fast")
-    assert nc.decode(data).shape == photo.shape
+    decoded = nc.decode(data)
+    assert decoded.shape == photo.shape
     latents = nc.latents(data)
     assert latents.stride == (8, 8) and latents.tensor.shape[0] == 64 + 16 + 4 + 1 + 3
     _, sections = bitstream.unpack(data)
     assert abs(float(latents.bits.sum()) - 8 * len(sections[2])) < 0.02 * 8 * len(sections[2]) + 64
-    assert registry.spec("overfit").weights_policy == "stream"
+    # the weights travel in the stream: a fresh process with no weights directory at all decodes the
+    # same pixels, and a weights file is refused rather than silently ignored
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "no-weights-here")
+    monkeypatch.setattr(registry, "_CACHE", {})
+    assert np.array_equal(nc.decode(data), decoded)
+    with pytest.raises(WeightsError, match="in the stream"):
+        registry.load("overfit", weights=tmp_path / "overfit.safetensors")
 
 
 def test_the_decoding_synthesis_ignores_the_thread_count_at_photo_sizes():
