@@ -3,10 +3,20 @@
 Images are decoded once into memory (uint8).  Each crop takes a random region, scales it
 down by a random factor (which also removes JPEG artefacts of the source photos), flips it,
 and returns a float tensor ``(3, crop, crop)`` in [0, 1].
+
+Evaluation pictures are refused twice over: a folder whose path names an evaluation set
+(``kodak``, ``kodim``) is refused outright, and every image is recognised by its *content*:
+a picture of the size of a Kodak image is decoded and the SHA-256 of its pixels (upright,
+rotated by a multiple of 90 degrees or mirrored) is looked up in the table of the 24 Kodak
+pictures shipped in ``assets/kodak_pixels.sha256`` -- so a renamed copy, or one re-saved in
+another lossless format, is refused too.  A lossily re-encoded, resized, cropped or recoloured
+copy has other pixels and is not recognised.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -16,9 +26,11 @@ import torch
 from PIL import Image
 
 from .errors import CodecArgumentError
+from .paths import ASSETS_DIR
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff"}
 EVALUATION_ONLY = ("kodak", "kodim")
+EVALUATION_DIGESTS = ASSETS_DIR / "kodak_pixels.sha256"
 
 
 def check_training_folder(folder: str | os.PathLike, evaluation_only: tuple[str, ...] = EVALUATION_ONLY) -> Path:
@@ -32,14 +44,62 @@ def check_training_folder(folder: str | os.PathLike, evaluation_only: tuple[str,
     return root
 
 
+@functools.lru_cache(maxsize=1)
+def evaluation_pictures() -> tuple[dict[str, str], frozenset]:
+    """``({pixel SHA-256: picture name}, {(width, height) of those pictures, either way round})``."""
+    digests, sizes = {}, set()
+    for line in EVALUATION_DIGESTS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            digest, name, size = line.split()
+            width, height = map(int, size.split("x"))
+            digests[digest] = name
+            sizes |= {(width, height), (height, width)}
+    return digests, frozenset(sizes)
+
+
+def evaluation_picture_name(pixels: np.ndarray) -> str | None:
+    """The name of the evaluation picture (e.g. ``kodim23``) whose pixels uint8 ``(H, W, 3)`` these
+    are -- upright, rotated by a multiple of 90 degrees or mirrored -- or ``None``."""
+    digests, sizes = evaluation_pictures()
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or (pixels.shape[1], pixels.shape[0]) not in sizes:
+        return None
+    for turns in range(4):
+        turned = np.rot90(pixels, turns)
+        for view in (turned, turned[:, ::-1]):
+            name = digests.get(hashlib.sha256(np.ascontiguousarray(view).tobytes()).hexdigest())
+            if name is not None:
+                return name
+    return None
+
+
+def check_not_evaluation_picture(path: str | os.PathLike, pixels: np.ndarray | None = None) -> None:
+    """:class:`CodecArgumentError` if the image at ``path`` (or its decoded RGB ``pixels``) is an
+    evaluation picture.  Only files of an evaluation picture's size are decoded; unreadable files
+    are left to whoever reads them."""
+    if pixels is None:
+        try:
+            with Image.open(path) as img:
+                if img.size not in evaluation_pictures()[1]:
+                    return
+                pixels = np.asarray(img.convert("RGB"))
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return
+    name = evaluation_picture_name(pixels)
+    if name is not None:
+        raise CodecArgumentError(f"{path}: this picture is {name} of the Kodak set (recognised by its pixels, "
+                                 "whatever the file is called); it is for evaluation only: never train on it")
+
+
 def list_images(folders: list[str | os.PathLike]) -> list[Path]:
-    """Every image file below the folders, sorted; refuses evaluation-only sets."""
+    """Every image file below the folders, sorted; refuses evaluation-only sets and pictures."""
     files: list[Path] = []
     for folder in folders:
         root = check_training_folder(folder)
         files += sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise CodecArgumentError(f"no images found in {', '.join(map(str, folders))}")
+    for path in files:
+        check_not_evaluation_picture(path)
     return files
 
 
@@ -61,6 +121,7 @@ class RandomCrops:
         for path in files:
             with Image.open(path) as img:
                 rgb = img.convert("RGB")
+            check_not_evaluation_picture(path, np.asarray(rgb))
             if min(rgb.size) >= crop:
                 self.images.append(rgb)
         if not self.images:

@@ -3,12 +3,15 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from neuralcodecs.cli import main
-from neuralcodecs.data import list_images
+from neuralcodecs.data import RandomCrops, list_images
+from neuralcodecs.demo import PHOTO
+from neuralcodecs.errors import CodecArgumentError
 
 
 @pytest.fixture()
@@ -37,11 +40,63 @@ def test_train_resume_and_log(tmp_path, image_folder):
     assert all(r["bpp"] > 0 and r["loss"] > 0 for r in log)
 
 
-def test_training_refuses_kodak(tmp_path, image_folder):
-    kodak = tmp_path / "kodak"
-    shutil.copytree(image_folder, kodak)
-    with pytest.raises(ValueError, match="evaluation only"):
-        list_images([kodak])
+# these tests' names keep clear of "kodak": pytest names tmp_path after the test, and the folder rule
+# reads the whole path
+
+
+def test_training_refuses_evaluation_sets_by_folder_name(tmp_path, image_folder):
+    assert "kodak" not in str(tmp_path).lower()
+    assert len(list_images([image_folder])) == 3
+    for name in ("kodak", "Kodak24", "kodim"):
+        folder = tmp_path / name
+        shutil.copytree(image_folder, folder)
+        with pytest.raises(CodecArgumentError, match="evaluation only"):
+            list_images([folder])
+
+
+def test_training_refuses_evaluation_pictures_by_their_pixels_whatever_they_are_called(tmp_path, image_folder, photo, capsys):
+    """The bundled photo is Kodak's kodim23: a renamed copy in an innocent folder is refused, and so
+    are copies re-saved losslessly in other formats, turned to portrait or mirrored; a picture of
+    the same size with one other pixel, and crops of it, are not Kodak pictures and pass."""
+    assert "kodak" not in str(tmp_path).lower()
+    holiday = tmp_path / "holiday"
+    holiday.mkdir()
+    copy = holiday / "IMG_0412.png"
+    shutil.copy(PHOTO, copy)
+    with pytest.raises(CodecArgumentError, match="kodim23 of the Kodak set"):
+        list_images([holiday])
+    with pytest.raises(CodecArgumentError, match="kodim23"):
+        RandomCrops([copy], 64)  # the loader checks the pixels it decodes, whatever list it is given
+    copy.unlink()
+    for name, pixels in (("a.bmp", photo), ("b.tiff", np.rot90(photo)), ("c.webp", photo[:, ::-1])):
+        path = holiday / name
+        Image.fromarray(np.ascontiguousarray(pixels)).save(path, **({"lossless": True} if name.endswith("webp") else {}))
+        with pytest.raises(CodecArgumentError, match="kodim23"):
+            list_images([holiday])
+        path.unlink()
+    out = tmp_path / "run"
+    shutil.copy(PHOTO, holiday / "IMG_0413.png")
+    assert main(["train", "--data", str(holiday), "--out", str(out), "--steps", "1", "--device", "cpu"]) == 2
+    assert "kodim23" in capsys.readouterr().err and not out.exists()
+    (holiday / "IMG_0413.png").unlink()
+    edited = photo.copy()
+    edited[0, 0] ^= 1
+    Image.fromarray(edited).save(holiday / "edited.png")
+    assert list_images([holiday, image_folder]) == [holiday / "edited.png", *sorted(image_folder.iterdir())]
+
+
+def test_video_training_refuses_a_sequence_holding_an_evaluation_picture(tmp_path, photo):
+    from neuralcodecs.video.training_data import list_sequences
+
+    clip = tmp_path / "clips" / "0001"
+    clip.mkdir(parents=True)
+    for t in range(3):
+        frame = photo if t == 1 else np.roll(photo, t + 1, axis=1)
+        Image.fromarray(frame).save(clip / f"im{t + 1}.png")
+    with pytest.raises(CodecArgumentError, match="im2.png: this picture is kodim23"):
+        list_sequences([tmp_path / "clips"])
+    Image.fromarray(np.roll(photo, 5, axis=0)).save(clip / "im2.png")
+    assert [p.name for p in list_sequences([tmp_path / "clips"])[0]] == ["im1.png", "im2.png", "im3.png"]
 
 
 def test_learning_rate_schedules():

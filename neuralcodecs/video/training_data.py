@@ -7,7 +7,8 @@ the DAVIS layout (``blackswan/00000.jpg ...``) both qualify.  Frames are decoded
 memory (uint8).  A sample picks a sequence (weighted by how many windows it has), a start frame
 and a window of ``length`` frames ``step`` apart, then applies *the same* random crop, downscale
 and horizontal flip to every frame of the window, so that the motion between them is the
-clip's own.  Evaluation clips (BasketballPass, Big Buck Bunny, Kodak) are refused.
+clip's own.  Evaluation clips (BasketballPass, Big Buck Bunny, Kodak) are refused by folder name, and
+Kodak pictures also by their pixels (:func:`neuralcodecs.data.check_not_evaluation_picture`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from PIL import Image
 
 from ..data import EVALUATION_ONLY as IMAGE_EVALUATION_ONLY
-from ..data import check_training_folder
+from ..data import check_not_evaluation_picture, check_training_folder
 from ..errors import CodecArgumentError
 from .io import FRAME_SUFFIXES, natural_key
 
@@ -38,6 +39,8 @@ def list_sequences(folders: list[str | os.PathLike]) -> list[list[Path]]:
             frames = sorted((p for p in directory.iterdir() if p.suffix.lower() in FRAME_SUFFIXES),
                             key=lambda p: natural_key(p.name))
             if len(frames) >= 2:
+                for frame in frames:
+                    check_not_evaluation_picture(frame)
                 sequences.append(frames)
     if not sequences:
         raise CodecArgumentError(f"no folder with two or more frames in {', '.join(map(str, folders))}")
