@@ -348,6 +348,11 @@ def cmd_tokens(args) -> int:
     tokens, positions = visual.sample(0)
     summary = {"codec": visual.codec, "strategy": visual.strategy, "budget": args.budget, "tokens": len(tokens),
                "dim": int(tokens.shape[1]), "grid": list(visual.grid), "projector": args.projector}
+    held = visual.grid[0] * visual.grid[1] * visual.grid[2]
+    if budget is not None and args.strategy == "all":
+        summary["note"] = "strategy 'all' keeps every token: the budget is not applied"
+    elif isinstance(budget, int) and budget > held:
+        summary["note"] = f"the token grid holds only {held} tokens: all of them are kept"
     blob = save({"tokens": tokens.float().contiguous(), "positions": positions.contiguous()},
                 metadata={k: json.dumps(v) for k, v in summary.items()})
     atomic_write_bytes(out, blob, overwrite=args.force)
@@ -543,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("tokens", help="a .ncb file's latents as visual tokens for a vision-language model (no synthesis)")
     s.add_argument("input")
     s.add_argument("-o", "--output", required=True, help="tokens (N, D) and positions (N, 3) as .safetensors")
-    s.add_argument("--strategy", default="all", help="token-budget strategy: all, uniform, dct, kcenter, tome, rate, rate_nms, keyframe")
+    s.add_argument("--strategy", default="all", help="token-budget strategy: all (every token, no budget), uniform, dct, kcenter, "
+                   "tome, rate, rate_nms, keyframe; each but all keeps exactly the budget when the grid holds that many")
     s.add_argument("--budget", help="tokens to keep: a count, a fraction in (0, 1] or 'adaptive' (default: all)")
     s.add_argument("--projector", help="token-projector weights for this codec (default: the latent vectors are the tokens)")
     s.add_argument("--weights", help="codec weights (default: the shipped ones)")

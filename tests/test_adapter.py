@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from neuralcodecs.adapter.core import flatten_grid, select_tokens, tokens_from_file, tokens_from_latents
-from neuralcodecs.adapter.strategies import STRATEGIES, lowpass_grid, parse_budget, resolve_budget
+from neuralcodecs.adapter.strategies import STRATEGIES, coarse_shape, lowpass_grid, parse_budget, resolve_budget
 from neuralcodecs.errors import CodecArgumentError
 
 
@@ -25,19 +25,71 @@ def test_budgets_parse_and_resolve():
 
 
 @pytest.mark.parametrize("name", [n for n in STRATEGIES if n != "keyframe"])
-@pytest.mark.parametrize("k", [1, 5, 16, 42])
-def test_every_image_strategy_keeps_at_most_the_budget_in_grid_order(name, k):
+@pytest.mark.parametrize("k", [1, 5, 16, 41, 42])
+def test_every_image_strategy_keeps_exactly_the_budget_in_grid_order(name, k):
     grid = grid_tokens()
     rate = torch.rand(1, 6, 7)
     tokens, positions = select_tokens(grid, rate, name, k)
-    assert len(tokens) == len(positions) and tokens.shape[1] == 8
-    assert len(tokens) <= (42 if name == "all" else k) and len(tokens) >= 1
+    assert len(tokens) == len(positions) == (42 if name == "all" else k) and tokens.shape[1] == 8
     assert (positions[:, 1] < 6).all() and (positions[:, 2] < 7).all() and (positions >= 0).all()
     key = positions[:, 1] * 7 + positions[:, 2]
-    assert (key[1:] > key[:-1]).all() or name == "dct" and k == 42  # grid order, no duplicates
-    if name in ("uniform", "kcenter", "rate"):  # selections: the tokens are rows of the grid at their positions
+    assert (key[1:] > key[:-1]).all()  # grid order, no duplicates
+    if name in ("uniform", "kcenter", "rate", "rate_nms"):  # selections: the tokens are rows of the grid at their positions
         for token, (t, y, x) in zip(tokens, positions):
             assert torch.equal(token, grid[t, :, y, x])
+
+
+# (frames, h, w) grids: a picture's, Kodak's at stride 16, one row, one column, a square, videos
+GRIDS = [(1, 6, 7), (1, 32, 48), (1, 1, 9), (1, 9, 1), (1, 14, 14), (3, 4, 5), (2, 7, 3)]
+BUDGETS = [1, 2, 5, 7, 16, 29, 41, 63, 64]
+
+
+@pytest.mark.parametrize("name, shape", [(name, shape) for name in sorted(STRATEGIES) for shape in GRIDS
+                                         if name != "keyframe" or shape[0] > 1],  # keyframe selects frames of videos
+                         ids=lambda v: v if isinstance(v, str) else "x".join(map(str, v)))
+def test_every_strategy_returns_exactly_the_budget_when_the_grid_holds_it(name, shape):
+    """``min(k, N)`` tokens for every budget ``k`` (``all``: every token, it applies no budget), each at
+    its own grid position; fractions resolve to ``ceil(f N)`` and are met exactly too."""
+    frames, h, w = shape
+    n = frames * h * w
+    grid = grid_tokens(frames=frames, h=h, w=w, seed=frames * 100 + h * 10 + w)
+    rate = torch.rand(frames, h, w, generator=torch.Generator().manual_seed(n))
+    for budget in [*BUDGETS, n - 1, n, n + 3, 0.5, 0.1]:
+        want = n if name == "all" else resolve_budget(budget, n)
+        assert name == "all" or not isinstance(budget, int) or want == min(budget, n)
+        tokens, positions = select_tokens(grid, rate, name, budget)
+        assert len(tokens) == len(positions) == want, (name, shape, budget, len(tokens))
+        assert len({tuple(p) for p in positions.tolist()}) == want  # distinct cells
+        assert ((positions >= 0) & (positions < torch.tensor(shape))).all()
+
+
+def test_dct_and_uniform_keep_64_of_a_kodak_grid_on_an_8_by_8_coarse_grid():
+    """Item 9's case: 64 tokens of the 32 x 48 grid of a Kodak picture at stride 16 came back as 63
+    (a 7 x 9 grid); 64 factors into 8 x 8, within a factor 2 of the picture's aspect."""
+    assert coarse_shape(32, 48, 64) == (8, 8) and coarse_shape(32, 48, 63) == (7, 9)
+    assert coarse_shape(6, 7, 5) == (2, 3)  # 5 is 1 x 5 or 5 x 1 only: a 2 x 3 grid, its last row cut short
+    assert coarse_shape(1, 9, 4) == (1, 4)  # a one-row grid stays one row
+    grid = grid_tokens(h=32, w=48)
+    for name in ("dct", "uniform"):
+        _, positions = select_tokens(grid, None, name, 64)
+        assert sorted({int(y) for y in positions[:, 1]}) == [2, 6, 10, 14, 18, 22, 26, 30]  # centres of 8 rows of 4
+        assert sorted({int(x) for x in positions[:, 2]}) == [3, 9, 15, 21, 27, 33, 39, 45]  # and of 8 columns of 6
+    tokens, positions = select_tokens(grid_tokens(h=6, w=7), None, "dct", 5)
+    assert positions[:, 1:].tolist() == [[1, 1], [1, 3], [1, 5], [4, 1], [4, 3]]
+
+
+def test_video_budgets_are_shared_out_over_the_frames():
+    grid = grid_tokens(frames=3, h=4, w=5)
+    for name in ("dct", "uniform"):
+        for k, shares in ((7, [2, 2, 3]), (2, [0, 1, 1]), (1, [0, 0, 1])):
+            _, positions = select_tokens(grid, None, name, k)
+            assert [int((positions[:, 0] == t).sum()) for t in range(3)] == shares, (name, k)
+    rate = torch.ones(3, 4, 5)
+    rate[2] *= 3
+    rate[0] *= 2
+    rate[0, 1, 2] = 9.0
+    _, positions = select_tokens(grid, rate, "keyframe", 23)  # frame 2 whole, then frame 0's three costliest
+    assert positions[:, 0].tolist() == [0] * 3 + [2] * 20 and [0, 1, 2] in positions.tolist()
 
 
 def test_rate_keeps_the_most_expensive_positions():
@@ -163,9 +215,16 @@ def test_a_loaded_projector_must_match_the_files_codec_weights(files, tmp_path):
     src.write_bytes(files["walloc"])
     assert main(["tokens", str(src), "--projector", str(wrong), "-o", str(tmp_path / "t.safetensors")]) == 2
     assert main(["tokens", str(src), "--projector", str(right), "-o", str(tmp_path / "t.safetensors")]) == 0
+    from safetensors.torch import load_file
+
+    written, expected = load_file(tmp_path / "t.safetensors"), tokens_from_file(files["walloc"], load_projector(right)[0])
+    assert written["tokens"].shape == (expected.counts[0], 96) and lat.tensor.shape[0] != 96  # the projector's token size D
+    assert torch.equal(written["tokens"], expected.tokens[0].float())
 
 
-def test_tokens_cli(files, tmp_path):
+def test_tokens_cli(files, tmp_path, capsys):
+    import json
+
     from safetensors.torch import load_file
 
     from neuralcodecs.cli import main
@@ -176,6 +235,15 @@ def test_tokens_cli(files, tmp_path):
     assert main(["tokens", str(src), "--budget", "6", "--strategy", "rate", "-o", str(out)]) == 0
     saved = load_file(out)
     assert saved["tokens"].shape[0] == 6 and saved["positions"].shape == (6, 3)
+    assert "note" not in json.loads(capsys.readouterr().out)
+    expected = tokens_from_file(files["hyperprior"], strategy="rate", budget=6)
+    assert torch.equal(saved["tokens"], expected.tokens[0].float()) and torch.equal(saved["positions"], expected.positions[0])
+    n = len(tokens_from_file(files["hyperprior"]).tokens[0])
+    for argv, count, note in ((["--budget", "6"], n, "strategy 'all' keeps every token"),  # the default strategy
+                              (["--budget", str(n + 5), "--strategy", "dct"], n, f"holds only {n} tokens")):
+        assert main(["tokens", str(src), *argv, "-o", str(out), "--force"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["tokens"] == count == load_file(out)["tokens"].shape[0] and note in summary["note"]
     assert main(["tokens", str(src), "--budget", "6", "-o", str(out)]) == 2  # exists without --force
     for bad in (["--budget", "0"], ["--budget", "1.5"], ["--strategy", "nosuch"], ["--projector", str(src)]):
         assert main(["tokens", str(src), *bad, "-o", str(tmp_path / "x.safetensors")]) == 2

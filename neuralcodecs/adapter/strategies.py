@@ -1,16 +1,19 @@
 """Token-budget strategies: which of a picture's (or video's) tokens reach the language model.
 
-Every strategy reduces one sample's tokens ``(N, D)`` at grid positions ``(N, 3)`` = ``(t, y, x)``
-to at most ``k`` tokens; each declares in :attr:`Strategy.needs` what it reads besides the tokens:
+Every strategy but ``all`` reduces one sample's tokens ``(N, D)`` at grid positions ``(N, 3)`` =
+``(t, y, x)`` to exactly ``min(k, N)`` tokens (``all`` keeps every token: it applies no budget);
+each declares in :attr:`Strategy.needs` what it reads besides the tokens:
 
 ==========  ====================================================  ======================
 name        what it does                                          needs
 ==========  ====================================================  ======================
 all         keeps every token                                     --
 uniform     a regular sub-grid (evenly spaced rows and columns)   --
+            of :func:`coarse_shape` cells
 dct         Fourier-VLM: low-pass of the token grid -- the 2-D    --
             DCT of each channel truncated to its lowest
             ``h' x w'`` frequencies and inverted at that size
+            (:func:`coarse_shape`)
 kcenter     ToDRE stage 1: greedy k-center on cosine distance,    --
             the most diverse tokens
 tome        ToMe: bipartite soft matching, the most similar       --
@@ -22,8 +25,15 @@ rate_nms    ours: ``rate`` with non-maximum suppression -- a      ``rate``
             free token is left, so the bits pick *where* and the
             budget is spread over the picture
 keyframe    KFFocus-style: whole frames, those with the most      ``rate``, ``video``
-            bits first, until the budget is used
+            bits first; the first frame that does not fit whole
+            gives its costliest tokens to fill the budget
 ==========  ====================================================  ======================
+
+``uniform`` and ``dct`` lay ``k`` tokens on a coarse ``h' x w'`` grid (:func:`coarse_shape`); when
+no grid of exactly ``k`` cells fits the picture's aspect, the coarse grid has up to ``w' - 1``
+cells more than ``k`` and its last row is cut short, so that the count is still exactly ``k``.
+On video (``T`` frames) the budget is shared out evenly, frame ``t`` getting
+``floor((t + 1) k / T) - floor(t k / T)`` tokens.
 
 A *budget* is an int (tokens), a float in ``(0, 1]`` (a fraction of the tokens) or
 ``"adaptive"``: the fewest tokens that hold :data:`ADAPTIVE_SHARE` of the sample's importance --
@@ -48,7 +58,7 @@ ADAPTIVE_SHARE = 0.8
 @dataclass(frozen=True)
 class Strategy:
     """A token-budget strategy: ``select(tokens (N, D), positions (N, 3), k, rate (N,) | None)
-    -> (tokens (k', D), positions (k', 3))`` with ``k' <= k``."""
+    -> (tokens (k', D), positions (k', 3))`` with ``k' = min(k, N)`` (``all``: ``k' = N``)."""
 
     name: str
     select: Callable
@@ -128,15 +138,45 @@ def keep_all(tokens, positions, k, rate=None):
     return tokens, positions
 
 
-def _coarse_grid(h: int, w: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows and columns of the largest ``h' x w'`` grid with ``h' * w' <= k`` and the aspect of
-    ``h x w``: cell centres of an even partition (``h'`` rows, ``w'`` columns)."""
-    out_h = max(1, min(h, round(math.sqrt(k * h / w))))
-    out_w = max(1, min(w, k // out_h))
-    out_h = max(1, min(h, k // out_w))
-    rows = ((torch.arange(out_h) + 0.5) * h / out_h).long().clamp(max=h - 1)
-    cols = ((torch.arange(out_w) + 0.5) * w / out_w).long().clamp(max=w - 1)
+def coarse_shape(h: int, w: int, k: int) -> tuple[int, int]:
+    """The ``(h', w')`` grid that ``k <= h * w`` tokens of an ``h x w`` grid are laid on.
+
+    Candidates are the grids of ``w' <= w`` columns and ``h' = ceil(k / w') <= h`` rows (at most
+    ``w' - 1`` cells beyond ``k``, cut from the end of the last row).  The ideal shape has the
+    picture's aspect, ``sqrt(k h / w) x sqrt(k w / h)``, kept within ``1..h`` rows and ``1..w``
+    columns (a one-row grid stays one row).  Preferred, in order: an aspect within a factor 2 of
+    the ideal one; the fewest extra cells (none when ``k`` factors into such a grid, e.g. 64
+    tokens of a 32 x 48 grid: 8 x 8); the nearest aspect.
+    """
+    if not 1 <= k <= h * w:
+        raise ValueError(f"a budget of {k} tokens does not fit a {h} x {w} grid")
+    rows = min(max(math.sqrt(k * h / w), 1.0, k / w), h, float(k))
+    target = math.log(rows / (k / rows))
+    best = None
+    for cols in range(1, w + 1):
+        rows = -(-k // cols)
+        if rows > h:
+            continue
+        distortion = abs(math.log(rows / cols) - target)
+        key = (distortion > math.log(2) + 1e-9, rows * cols - k, distortion, cols)
+        if best is None or key < best[0]:
+            best = (key, (rows, cols))
+    return best[1]
+
+
+def coarse_cells(h: int, w: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``(k,)`` and columns ``(k,)`` of the ``h x w`` grid under the first ``k`` cells (raster
+    order) of the :func:`coarse_shape` grid: the cell centres of an even partition."""
+    out_h, out_w = coarse_shape(h, w, k)
+    index = torch.arange(k)
+    rows = ((index // out_w + 0.5) * h / out_h).long().clamp(max=h - 1)
+    cols = ((index % out_w + 0.5) * w / out_w).long().clamp(max=w - 1)
     return rows, cols
+
+
+def frame_shares(k: int, frames: int) -> list[int]:
+    """``k`` tokens shared out evenly over ``frames`` frames (differing by at most one)."""
+    return [(t + 1) * k // frames - t * k // frames for t in range(frames)]
 
 
 def _grid_shape(positions: torch.Tensor) -> tuple[int, int, int]:
@@ -148,8 +188,12 @@ def uniform(tokens, positions, k, rate=None):
     if k >= len(tokens):
         return tokens, positions
     frames, h, w = _grid_shape(positions)
-    rows, cols = _coarse_grid(h, w, max(1, k // frames))
-    keep = torch.isin(positions[:, 1], rows) & torch.isin(positions[:, 2], cols)
+    wanted = torch.zeros(frames, h, w, dtype=torch.bool)
+    for t, share in enumerate(frame_shares(k, frames)):
+        if share:
+            rows, cols = coarse_cells(h, w, min(share, h * w))
+            wanted[t, rows, cols] = True
+    keep = wanted[positions[:, 0], positions[:, 1], positions[:, 2]]
     return _in_grid_order(tokens, positions, torch.nonzero(keep).flatten())
 
 
@@ -183,14 +227,16 @@ def dct(tokens, positions, k, rate=None):
     frames, h, w = _grid_shape(positions)
     if frames * h * w != n:
         raise CodecArgumentError("dct needs the full token grid (apply it first)")
-    rows, cols = _coarse_grid(h, w, max(1, k // frames))
     out_tokens, out_positions = [], []
-    for t in range(frames):
+    for t, share in enumerate(frame_shares(k, frames)):
+        if not share:
+            continue
+        out_h, out_w = coarse_shape(h, w, share)
         grid = tokens[t * h * w : (t + 1) * h * w].T.reshape(-1, h, w)
-        low = lowpass_grid(grid.float(), len(rows), len(cols)).to(tokens.dtype)
-        out_tokens.append(low.reshape(low.shape[0], -1).T)
-        yy, xx = torch.meshgrid(rows, cols, indexing="ij")
-        out_positions.append(torch.stack([torch.full_like(yy, t), yy, xx], -1).reshape(-1, 3))
+        low = lowpass_grid(grid.float(), out_h, out_w).to(tokens.dtype)
+        out_tokens.append(low.reshape(low.shape[0], -1).T[:share])  # the last row may be cut short
+        rows, cols = coarse_cells(h, w, share)
+        out_positions.append(torch.stack([torch.full_like(rows, t), rows, cols], -1))
     return torch.cat(out_tokens), torch.cat(out_positions)
 
 
@@ -271,11 +317,12 @@ def keyframe(tokens, positions, k, rate=None):
     bits = torch.zeros(int(frames.max()) + 1).index_add_(0, frames, rate.float())
     keep = torch.zeros(len(tokens), dtype=torch.bool)
     for t in torch.argsort(bits, descending=True, stable=True).tolist():
-        in_frame = frames == t
-        if int(keep.sum() + in_frame.sum()) > k:
-            break
-        keep |= in_frame
-    if not bool(keep.any()):  # not even one whole frame fits: the costliest frame's costliest tokens
-        best = frames == int(torch.argmax(bits))
-        return rate_guided(tokens[best], positions[best], k, rate[best])
+        room = k - int(keep.sum())
+        in_frame = torch.nonzero(frames == t).flatten()
+        if len(in_frame) <= room:
+            keep[in_frame] = True
+            continue
+        # the first frame that does not fit whole: its costliest tokens fill the budget
+        keep[in_frame[torch.argsort(rate[in_frame].float(), descending=True, stable=True)[:room]]] = True
+        break
     return _in_grid_order(tokens, positions, torch.nonzero(keep).flatten())
