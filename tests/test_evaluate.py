@@ -103,23 +103,36 @@ def test_latent_domain_classification_reads_the_files_latents(dataset, tmp_path)
     from neuralcodecs.downstream.latent_mobilenet import LatentMobileNet, PixelMobileNet
     from neuralcodecs.downstream.train_latent import save_classifier
 
+    def always(model, label):
+        """``model`` made to predict ``label`` whatever it is shown (a zero last layer, one bias)."""
+        with torch.no_grad():
+            last = model.classifier[-1] if hasattr(model, "classifier") else model.net.classifier[-1]
+            last.weight.zero_()
+            last.bias.zero_()
+            last.bias[label] = 1.0
+        return model.eval()
+
     torch.manual_seed(0)
     path = tmp_path / "latent.safetensors"
     from neuralcodecs import load_codec
 
     fingerprint = load_codec("hyperprior").fingerprint
-    save_classifier(LatentMobileNet(192, 16).eval(), path, "hyperprior", 3.0, {"note": "untrained"}, fingerprint)
+    # labels (folders) are red 0, green 1, red 0; the originals' predictions (tints) are 0, 1, 2
+    save_classifier(always(LatentMobileNet(192, 16), 0), path, "hyperprior", 3.0, {"note": "always 0"}, fingerprint)
     save_classifier(LatentMobileNet(192, 16).eval(), tmp_path / "other.safetensors", "hyperprior", 3.0, {}, b"x" * 16)
     tuned = tmp_path / "tuned.safetensors"
-    save_classifier(PixelMobileNet().eval(), tuned, "hyperprior", 2.0, {"note": "untrained"}, fingerprint)
+    save_classifier(always(PixelMobileNet(), 1), tuned, "hyperprior", 2.0, {"note": "always 1"}, fingerprint)
     specs = [("hyperprior", [2.0, 3.0]), ("jpeg", [50.0])]
     labels = folder_labels(dataset / "classes.txt")
     both = run_evaluation(dataset, specs, classifier_factory=tiny_classifier_factory, labels_for=labels,
                           progress=False, point_classifier_paths=(path, tuned))
     hp, jpeg = (c["results"] for c in both["curves"])
     assert hp["latent_top1"][0] is None and hp["latent_top1"][1] is not None  # only the classifier's quality
-    assert 0 <= hp["latent_agreement"][1] <= 1 and hp["latent_time"][1] > 0 and len(hp["top1"]) == 2
+    # always 0: right on the two images filed under red, agreeing with the original on the red-tinted one
+    assert hp["latent_top1"][1] == pytest.approx(2 / 3) and hp["latent_agreement"][1] == pytest.approx(1 / 3)
+    assert hp["latent_time"][1] > 0 and len(hp["top1"]) == 2
     assert hp["tuned_top1"][0] is not None and hp["tuned_top1"][1] is None and hp["tuned_time"][0] > 0
+    assert hp["tuned_top1"][0] == pytest.approx(1 / 3) and hp["tuned_agreement"][0] == pytest.approx(1 / 3)  # always 1
     assert "latent_top1" not in jpeg and "tuned_top1" not in jpeg and len(jpeg["top1"]) == 1
     latent_only = run_evaluation(dataset, specs, classifier_factory=tiny_classifier_factory, labels_for=labels,
                                  progress=False, point_classifier_paths=(path,), pixel_domain=False)
