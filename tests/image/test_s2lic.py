@@ -138,7 +138,14 @@ def test_coding_redundant_float_copies_are_int8_and_checked(tmp_path):
 def test_lower_rungs_code_through_the_same_path(tmp_path, image, context):
     codec = _tiny_codec(tmp_path / "rung.safetensors", transform="conv", context=context)
     data = codec.encode(image, quality=2)
+    header, sections = bitstream.unpack(data)
     assert codec.decode(data).shape == image.shape
+    # the rung's decoder recovers exactly the encoder's symbols and scale indexes, from the file's sections
+    x = torch.from_numpy(np.pad(image, ((0, 19), (0, 5), (0, 0)), mode="edge")).permute(2, 0, 1)[None].float() / 255
+    enc = codec.frozen.compress(x, 512)
+    dec = codec.frozen.decode_symbols(sections, codec.z_shape(header), 512)
+    assert enc["strings"] == sections
+    assert torch.equal(enc["walk"]["symbols"], dec["walk"]["symbols"]) and torch.equal(enc["walk"]["indexes"], dec["walk"]["indexes"])
 
 
 def test_encoder_effort_lowers_the_real_rate_distortion_cost(codec, image, monkeypatch):
