@@ -26,7 +26,8 @@ def test_encode_info_decode(tmp_path, small_png, capsys):
     assert info["codec"] == "hyperprior" and info["width"] == 256 and info["height"] == 192
     assert info["bytes"] == ncb.stat().st_size
     assert main(["decode", str(ncb), "-o", str(png)]) == 0
-    assert np.asarray(Image.open(png)).shape == (192, 256, 3)
+    decoded = np.asarray(Image.open(png))
+    assert decoded.shape == (192, 256, 3) and np.array_equal(decoded, neuralcodecs.decode(ncb.read_bytes()))
 
 
 def test_existing_outputs_are_kept_without_force(tmp_path, small_png, capsys):

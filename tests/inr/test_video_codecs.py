@@ -222,6 +222,11 @@ def test_cli_encodes_with_a_model_size_and_decodes(tmp_path, pan, capsys):
     from neuralcodecs.video.io import read_video
 
     assert np.array_equal(read_video(tmp_path / "one").frames[0], nc.decode(out.read_bytes(), frames=[2])[0])
+    from neuralcodecs.video.io import rgb_to_yuv420, yuv420_to_rgb
+
+    decoded, written = nc.decode(out.read_bytes()), read_video(tmp_path / "out.y4m").frames
+    assert written.shape == decoded.shape == (3, *pan.shape[1:])
+    assert np.array_equal(written, yuv420_to_rgb(*rgb_to_yuv420(decoded)))  # the decode, through y4m's 4:2:0 planes
     capsys.readouterr()
     assert cli_main(["encode", str(frames), "-o", str(tmp_path / "x.ncb"), "--codec", "hnerv", "--size", "8k",
                      "--quality", "0.01"]) == 2

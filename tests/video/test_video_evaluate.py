@@ -163,7 +163,9 @@ def test_eval_video_command_and_plot(clips, tmp_path, capsys):
     png = tmp_path / "video.png"
     assert main(["plot", str(short), "--anchor", "x264", "-o", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
     assert main(["plot", str(short), "--metric", "ms-ssim", "--anchor", "x264", "-o", str(tmp_path / "m.png")]) == 0
+    assert "(ms-ssim)" in capsys.readouterr().out and (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_eval_video_refusals_exit_2_and_write_nothing(clips, tmp_path, capsys):
