@@ -244,7 +244,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, help="first N frames of each clip (default: all)")
     ap.add_argument("--json", default=str(RESULTS / "stem_video.json"))
     args = ap.parse_args()
-    from neuralcodecs.video.stem.codec import StemCodec
+    from neuralcodecs.stem.codec import StemCodec
 
     codec = nc.load_codec("stem")
     paths = clips()

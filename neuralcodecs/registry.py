@@ -316,13 +316,13 @@ register(
 
 
 def _load_stem(weights_path, device):
-    from .video.stem.codec import StemCodec
+    from .stem.codec import StemCodec
 
     return StemCodec.from_weights(weights_path, device)
 
 
 def _stem_objective():
-    from .video.stem.training import training_objective
+    from .stem.training import training_objective
 
     return training_objective()
 

@@ -6,7 +6,7 @@ gain at the stream's quality).  Frames ``t`` with ``t % intra_period == 0`` are 
 frames, coded with the hyperprior's own entropy model (its ``z``, its exact means and scales,
 lattice values under fractional-mean tables); the others are P-frames coded with the
 spatiotemporal entropy model conditioned on ``y_hat_{t-1}``
-(:mod:`neuralcodecs.video.stem.frozen`).  Since I- and P-frames share the lattice, the
+(:mod:`neuralcodecs.stem.frozen`).  Since I- and P-frames share the lattice, the
 temporal model changes bits only, never pixels.  Decoding runs the hyperprior synthesis on
 ``y_hat_t`` times the inverse gain.
 
@@ -25,18 +25,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ... import bitstream, registry
-from ...bitstream import Header
-from ...budget import check_budget
-from ...codec import VIDEO, Codec, Latents, QualitySpec
-from ...entropy.coders import ChunkDecoder, TableCoder
-from ...entropy.lattice import lattice_rows, lattice_symbols, table_from_state
-from ...errors import (CorruptPayloadError, HeaderFieldError, SectionLayoutError,
+from .. import bitstream, registry
+from ..bitstream import Header
+from ..budget import check_budget
+from ..codec import VIDEO, Codec, Latents, QualitySpec
+from ..entropy.coders import ChunkDecoder, TableCoder
+from ..entropy.lattice import lattice_rows, lattice_symbols, table_from_state
+from ..errors import (CorruptPayloadError, HeaderFieldError, SectionLayoutError,
                        UnknownCodecError, WeightsError, WeightsMismatchError)
-from ...image.base import pixels_to_tensor
-from ...image.hyperprior import Z_INPUT_BOUND
-from ...weightfiles import fingerprint, load_weights
-from ..media import load_frames, wanted_frames
+from ..image.base import pixels_to_tensor
+from ..image.hyperprior import Z_INPUT_BOUND
+from ..weightfiles import fingerprint, load_weights
+from ..video.media import load_frames, wanted_frames
 from .frozen import FrozenStem
 from .model import SpatiotemporalEntropyModel, StemConfig
 

@@ -13,7 +13,7 @@ from neuralcodecs.cli import main as cli_main
 from neuralcodecs.demo import PHOTO
 from neuralcodecs.errors import (CodecArgumentError, CrcMismatchError, HeaderFieldError,
                                  TruncatedError, UnsupportedVideoError, WeightsMismatchError)
-from neuralcodecs.video.stem.codec import intra_before, is_intra
+from neuralcodecs.stem.codec import intra_before, is_intra
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_cli_encodes_a_frame_folder_and_decodes_frames(tmp_path, pan, capsys):
 
 def test_train_and_export_through_the_cli(tmp_path):
     """``ncodec train --codec stem`` on video folders (latent pairs), then ``ncodec export``: a loadable codec."""
-    from neuralcodecs.video.stem.codec import StemCodec
+    from neuralcodecs.stem.codec import StemCodec
 
     photo = np.asarray(Image.open(PHOTO).convert("RGB"))
     for k in range(2):  # two sequences of three frames: pans over the demo photo
@@ -213,10 +213,10 @@ def test_latents_carry_the_bits_of_the_file(stream):
 def test_variants_round_trip_exactly(variant, pan):
     """The ablation and residual variants (small, untrained but perturbed) freeze into exact coders."""
     from neuralcodecs.image.base import pixels_to_tensor
-    from neuralcodecs.video.stem.codec import StemCodec
-    from neuralcodecs.video.stem.frozen import FrozenStem
-    from neuralcodecs.video.stem.training import StemTrainingModel
-    from neuralcodecs.video.stem.weights import calibration_record
+    from neuralcodecs.stem.codec import StemCodec
+    from neuralcodecs.stem.frozen import FrozenStem
+    from neuralcodecs.stem.training import StemTrainingModel
+    from neuralcodecs.stem.weights import calibration_record
 
     torch.manual_seed(0)
     model = StemTrainingModel(temporal_channels=[16, 16], context_channels=8, param_hidden=[16], **variant)

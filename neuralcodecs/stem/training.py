@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ...codec import Objective
-from ...entropy.gaussian import GAIN_FRACTION_BITS, interpolate_gain_geometric
+from ..codec import Objective
+from ..entropy.gaussian import GAIN_FRACTION_BITS, interpolate_gain_geometric
 from .model import CONFIGS, SpatiotemporalEntropyModel, StemConfig
 
 PAIR_COUNT = 2400  # frame pairs transformed at the start of a run
@@ -31,7 +31,7 @@ PRETRAINED_LR_FACTOR = 0.1
 
 def image_codec(weights=None):
     """The frozen image codec whose transforms STEM uses (the shipped ``hyperprior``)."""
-    from ... import registry
+    from .. import registry
 
     return registry.load("hyperprior", weights)
 
@@ -48,7 +48,7 @@ class StemTrainingModel(nn.Module):
     """The entropy model plus the image codec's gain ladder (a buffer) for random qualities.
 
     Args:
-        config: a name of :data:`~neuralcodecs.video.stem.model.CONFIGS` (``cpu``, ``paper``).
+        config: a name of :data:`~neuralcodecs.stem.model.CONFIGS` (``cpu``, ``paper``).
         overrides: :class:`StemConfig` fields (``temporal=False`` etc. for the ablations).
     """
 
@@ -90,7 +90,7 @@ class LatentPairs:
 
     def __init__(self, folders, crop: int, min_scale: float, seed: int, out_dir: str | Path | None = None,
                  count: int = PAIR_COUNT):
-        from ..training_data import RandomFrameWindows, list_sequences
+        from ..video.training_data import RandomFrameWindows, list_sequences
 
         if crop % 64:
             raise ValueError(f"stem trains on crops that are multiples of 64 pixels, got {crop}")
