@@ -38,7 +38,7 @@ from ..budget import check_budget
 from ..codec import VIDEO, WEIGHTS_IN_STREAM, Codec, Latents
 from ..errors import (CodecArgumentError, CorruptPayloadError, HeaderFieldError, SectionLayoutError,
                       UnknownCodecError, WeightsMismatchError)
-from ..video.media import load_frames, wanted_frames
+from ..video.frames import load_frames, wanted_frames
 from .options import EFFORT_EPOCHS, EFFORT_OPTION, FIT_STATE_OPTION, MAX_PARAMETERS, MODEL_SIZE_QUALITY
 
 DEFAULT_MAX_FRAMES = 100_000

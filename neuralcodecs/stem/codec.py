@@ -36,7 +36,7 @@ from ..errors import (CorruptPayloadError, HeaderFieldError, SectionLayoutError,
 from ..image.base import pixels_to_tensor
 from ..image.hyperprior import Z_INPUT_BOUND
 from ..weightfiles import fingerprint, load_weights
-from ..video.media import load_frames, wanted_frames
+from ..video.frames import load_frames, wanted_frames
 from .frozen import FrozenStem
 from .model import SpatiotemporalEntropyModel, StemConfig
 
