@@ -114,7 +114,7 @@ def part_saving(variants: dict, clip_frames: dict) -> dict:
 
 
 def part_rd(paths: dict, qualities, frames: int | None) -> dict:
-    from neuralcodecs.video.evaluate import run_video_evaluation
+    from neuralcodecs.evaluation.video import run_video_evaluation
 
     runs = {}
     for clip, (path, fps) in paths.items():

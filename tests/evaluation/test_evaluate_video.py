@@ -10,9 +10,9 @@ from neuralcodecs import registry
 from neuralcodecs.cli import main
 from neuralcodecs.codec import VIDEO, QualitySpec
 from neuralcodecs.errors import CodecArgumentError, UnsupportedVideoError
-from neuralcodecs.video import evaluate as video_evaluate
+from neuralcodecs.evaluation import video as video_evaluate
 from neuralcodecs.video.anchors import encode_anchor
-from neuralcodecs.video.evaluate import run_video_evaluation
+from neuralcodecs.evaluation.video import run_video_evaluation
 from neuralcodecs.video.io import read_video, write_video
 
 T, H, W = 8, 48, 64

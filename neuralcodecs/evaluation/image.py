@@ -5,7 +5,7 @@ header included), PSNR-RGB, PSNR-Y and PSNR-YUV (BT.601 full-range YCbCr, 6:1:1 
 video coding reports), MS-SSIM, encode and decode seconds.  Contenders are the registry's
 image codecs (their ``QualitySpec.sweep`` unless qualities are given) and the classical
 anchors; a video codec is refused here: ``ncodec eval --video SOURCE`` evaluates video codecs
-and the video anchors on clips (:mod:`neuralcodecs.video.evaluate`, same schema).
+and the video anchors on clips (:mod:`neuralcodecs.evaluation.video`, same schema).
 Curves are averages over images (as CompressAI does: mean of per-image bpp and per-image
 PSNR) in CompressAI's results schema, plus per-image values and a ``meta`` block (machine,
 versions, date, dataset and the checksum of its files, device).
@@ -31,11 +31,11 @@ from typing import Callable
 
 import numpy as np
 
-from .anchors import ANCHORS
-from .codec import IMAGE
-from .data import IMAGE_SUFFIXES
-from .errors import CodecArgumentError
-from .metrics import ms_ssim, psnr, psnr_ycbcr
+from ..anchors import ANCHORS
+from ..codec import IMAGE
+from ..data import IMAGE_SUFFIXES
+from ..errors import CodecArgumentError
+from ..metrics import ms_ssim, psnr, psnr_ycbcr
 
 
 # --------------------------------------------------------------------------- contenders
@@ -70,7 +70,7 @@ def parse_codec_arg(text: str) -> tuple[str, list[float] | None]:
 
 def build_contender(name: str, qualities: list[float] | None, device: str = "cpu") -> Contender:
     """A learned codec from the registry or a classical anchor."""
-    from . import registry
+    from .. import registry
 
     if name in ANCHORS:
         a = ANCHORS[name]
@@ -97,7 +97,7 @@ def build_contender(name: str, qualities: list[float] | None, device: str = "cpu
 def default_codec_args() -> list[str]:
     """Every registered codec with shipped weights, then every anchor (overfitted codecs, which fit a
     network to every image, only when asked for)."""
-    from . import registry
+    from .. import registry
 
     learned = [n for n in registry.names(IMAGE) if registry.spec(n).ready and not registry.spec(n).capabilities.get("overfitted")]
     return learned + list(ANCHORS)
@@ -135,7 +135,7 @@ def machine_meta(device: str) -> dict:
     import torch
     from PIL import features
 
-    from . import __version__
+    from .. import __version__
 
     cpu = platform.processor()
     try:
@@ -201,7 +201,7 @@ def load_point_classifiers(paths, contenders: list[Contender] | None = None) -> 
     one of their points and have been trained on files of the same codec weights:
     :class:`CodecArgumentError` otherwise.
     """
-    from .downstream.train_latent import load_point_classifier
+    from ..downstream.train_latent import load_point_classifier
 
     found = {}
     for path in paths:
@@ -231,7 +231,7 @@ def evaluate_image(path: Path, contenders: list[Contender], classifier=None, nam
     classifier for the point's ``(codec, quality)``; ``tuned_prediction`` and ``tuned_time`` where it
     has a pixel classifier fine-tuned on that point's decoded pixels).
     """
-    from .image.io import load_image
+    from ..image.io import load_image
 
     original, _ = load_image(path)
     num_pixels = original.shape[0] * original.shape[1]
@@ -387,8 +387,8 @@ def run_eval_cli(args) -> int:
     ``--dataset FOLDER`` evaluates image codecs on images; ``--video SOURCE`` (repeatable)
     evaluates video codecs and the video anchors on clips (:func:`_run_video_eval_cli`).
     """
-    from .cli_checks import check_input_file, check_output
-    from .devices import resolve_device
+    from ..cli_checks import check_input_file, check_output
+    from ..devices import resolve_device
 
     out = check_output(args.json, args.force, suffixes=(".json",))
     videos = getattr(args, "video", None)
@@ -408,7 +408,7 @@ def run_eval_cli(args) -> int:
     codec_args = [parse_codec_arg(c) for c in (args.codec or default_codec_args())]
     classifier_factory = labels_for = None
     if args.task == "classify":
-        from .perception import MobileNetClassifier, folder_labels
+        from ..perception import MobileNetClassifier, folder_labels
 
         if not args.classifier_weights or not args.class_map:
             raise CodecArgumentError("--task classify needs --classifier-weights and --class-map")
@@ -422,8 +422,8 @@ def run_eval_cli(args) -> int:
         raise CodecArgumentError("--latent-classifier needs --domain latent or both")
     if args.pixel_classifier and (args.task != "classify" or args.domain == "latent"):
         raise CodecArgumentError("--pixel-classifier needs --task classify and --domain pixel or both")
-    from .downstream.train_latent import KINDS
-    from .weightfiles import read_metadata
+    from ..downstream.train_latent import KINDS
+    from ..weightfiles import read_metadata
 
     for flag, domain in (("latent_classifier", "latent"), ("pixel_classifier", "pixel")):
         for path in getattr(args, flag) or []:
@@ -440,7 +440,7 @@ def run_eval_cli(args) -> int:
 
 def _write_result(out: Path, result: dict, force: bool) -> int:
     """Write the result JSON atomically and print one ``bpp/PSNR`` line per curve."""
-    from .atomic import atomic_write_bytes
+    from ..atomic import atomic_write_bytes
 
     atomic_write_bytes(out, json.dumps(result, indent=1).encode(), overwrite=force)
     for curve in result["curves"]:
@@ -456,8 +456,8 @@ def _run_video_eval_cli(args, out: Path) -> int:
 
     Without ``--codec`` the three video anchors run (the image default list does not apply).
     """
-    from .devices import resolve_device
-    from .video.evaluate import VIDEO_ANCHORS, run_video_evaluation
+    from ..devices import resolve_device
+    from .video import VIDEO_ANCHORS, run_video_evaluation
 
     if args.task != "rd":
         raise CodecArgumentError(f"--task {args.task} evaluates image folders; with --video only --task rd is available")
