@@ -451,7 +451,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluation.image import run_eval_cli
+    from .evaluation.command import run_eval_cli
 
     return run_eval_cli(args)
 

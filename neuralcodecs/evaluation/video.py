@@ -280,7 +280,7 @@ def run_video_evaluation(
     """
     from tqdm import tqdm
 
-    from .image import machine_meta
+    from .common import machine_meta
     from ..video.io import read_video
 
     frames = _check_frames(frames)
