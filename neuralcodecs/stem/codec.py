@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import bitstream, registry
+from .. import bitstream
 from ..bitstream import Header
 from ..budget import check_budget
 from ..codec import VIDEO, Codec, Latents, QualitySpec
@@ -38,7 +38,9 @@ from ..image.hyperprior import Z_INPUT_BOUND
 from ..weightfiles import fingerprint, load_weights
 from ..video.frames import load_frames, wanted_frames
 from .frozen import FrozenStem
+from .image_codec import trained_image_codec
 from .model import SpatiotemporalEntropyModel, StemConfig
+from .options import INTRA_PERIOD_OPTION
 
 CODEC_NAME = "stem"
 PAD = 64  # pixels: the hyper-latent grid needs latents in multiples of 4
@@ -55,7 +57,7 @@ class StemCodec(Codec):
 
     name = CODEC_NAME
     kind = VIDEO
-    options = registry.spec(CODEC_NAME).options  # intra_period (declared once, in the registry)
+    options = (INTRA_PERIOD_OPTION,)
 
     def __init__(self, image_codec, stem: FrozenStem, lattice_coder: TableCoder, weights_fingerprint: bytes, device="cpu"):
         self.image = image_codec  # the frozen hyperprior (transforms, intra entropy model, gains)
@@ -79,9 +81,7 @@ class StemCodec(Codec):
             image_fp = bytes.fromhex(meta["image_fingerprint"])
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightsError(f"{path}: metadata lacks a valid stem config and image fingerprint ({exc})") from None
-        image_codec = registry.load("hyperprior", device=device, fingerprint=image_fp)
-        if image_codec.fingerprint != image_fp:
-            raise WeightsError(f"{path}: built on hyperprior weights {image_fp.hex()}, which are not installed")
+        image_codec = trained_image_codec(image_fp, device, what=f"stem weights {path}")
         if cfg.M != image_codec.frozen.model.M:
             raise WeightsError(f"{path}: stem config has M={cfg.M}, the hyperprior {image_codec.frozen.model.M}")
         model = SpatiotemporalEntropyModel(cfg)  # structure; of its float networks only h_a is stored and used

@@ -30,10 +30,10 @@ PRETRAINED_LR_FACTOR = 0.1
 
 
 def image_codec(weights=None):
-    """The frozen image codec whose transforms STEM uses (the shipped ``hyperprior``)."""
-    from .. import registry
+    """The frozen image codec a new STEM model is trained on (the shipped ``hyperprior``, or ``weights``)."""
+    from .image_codec import shipped_image_codec
 
-    return registry.load("hyperprior", weights)
+    return shipped_image_codec(weights)
 
 
 def quality_gains(gain_fixed: torch.Tensor, per_step: int = QUALITY_GRID) -> tuple[torch.Tensor, torch.Tensor]:

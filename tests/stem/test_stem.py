@@ -234,3 +234,29 @@ def test_variants_round_trip_exactly(variant, pan):
     values = codec.frame_values(data)
     for t in range(4):
         assert torch.equal(values[t], codec.analyze(frames[t], 5 * 256)[1])
+
+
+def test_stem_finds_the_hyperprior_it_was_trained_on_by_fingerprint(tmp_path, monkeypatch, codec, stream):
+    """Retraining ``hyperprior``: the shipped file changes, the old one stays as a retired file, and stem
+    keeps decoding its streams with the old transforms; without the old file, a typed error names it."""
+    from neuralcodecs import paths
+    from neuralcodecs.errors import WeightsError
+    from neuralcodecs.stem.codec import StemCodec
+    from neuralcodecs.stem.image_codec import IMAGE_WEIGHTS
+    from neuralcodecs.weightfiles import load_weights, read_metadata, save_weights
+
+    assert IMAGE_WEIGHTS == registry.spec("hyperprior").weights
+    shipped_stem, shipped_image = registry.spec("stem").weights_path, registry.spec("hyperprior").weights_path
+    image_fp = read_metadata(shipped_stem)["image_fingerprint"]
+    assert codec.image.fingerprint.hex() == image_fp  # the shipped stem file finds its hyperprior
+    tensors, meta = load_weights(shipped_image)
+    tensors["model.g_s.6.bias"] = tensors["model.g_s.6.bias"] + 0.02  # a "retrained" hyperprior
+    (tmp_path / shipped_stem.name).symlink_to(shipped_stem)
+    save_weights(tmp_path / IMAGE_WEIGHTS, tensors, meta)
+    monkeypatch.setattr(paths, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(WeightsError, match=image_fp):
+        StemCodec.from_weights(tmp_path / shipped_stem.name)
+    (tmp_path / "hyperprior-before.safetensors").symlink_to(shipped_image)  # the old file, retired
+    again = StemCodec.from_weights(tmp_path / shipped_stem.name)
+    assert again.image.fingerprint.hex() == image_fp and again.fingerprint == codec.fingerprint
+    assert np.array_equal(again.decode(stream), codec.decode(stream))
