@@ -177,7 +177,7 @@ CODECS: tuple[CodecSpec, ...] = (
         quality=_GAIN_LADDER,  # the hyperprior's ladder
         weights="stem.safetensors",
         options=("neuralcodecs.stem.options:INTRA_PERIOD_OPTION",),
-        objective="neuralcodecs.stem.training:training_objective",
+        objective="neuralcodecs.stem.objective:training_objective",
         capabilities={"latents": True, "exact_entropy_parameters": True, "random_access": True, "default": True},
     ),
     CodecSpec(

@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ..codec import Objective
 from ..entropy.gaussian import GAIN_FRACTION_BITS, interpolate_gain_geometric
 from .model import CONFIGS, SpatiotemporalEntropyModel, StemConfig
 
@@ -130,20 +129,3 @@ def make_data(cfg, seed: int):
     """The run's pairs: no more than the run will draw (``steps x batch``), at most :data:`PAIR_COUNT`."""
     return LatentPairs(cfg.data, cfg.crop, cfg.min_scale, seed, cfg.out, count=min(PAIR_COUNT, cfg.steps * cfg.batch_size))
 
-
-def _export(checkpoint, out_path, calibration_dirs, **kwargs) -> dict:
-    from .weights import export_from_checkpoint
-
-    return export_from_checkpoint(checkpoint, out_path, calibration_dirs, **kwargs)
-
-
-def training_objective() -> Objective:
-    return Objective(
-        build=StemTrainingModel,
-        data="latent_pairs",
-        loss=pair_loss,
-        aux_loss=lambda model: model.aux_loss(),
-        is_aux_parameter=lambda name: name.endswith(".quantiles"),
-        export=_export,
-        make_data=make_data,
-    )
