@@ -104,6 +104,11 @@ class CodecSpec:
         """
         return paths.weights_candidates(self.weights) if self.weights else []
 
+    def references(self) -> list[str]:
+        """Every ``"module:attribute"`` the entry names (class, objective, quality, options), in that order."""
+        declared = [self.codec, self.objective, self._quality, *self._options]
+        return [d for d in declared if isinstance(d, str)]
+
     def build(self, weights_path: Path | None, device: str):
         """A new codec instance (the one place that imports the codec's module)."""
         cls = resolve(self.codec)
