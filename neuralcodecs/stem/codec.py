@@ -1,8 +1,9 @@
 """The ``stem`` video codec: frames <-> ``.ncb`` sequences.
 
-Every frame goes through the frozen analysis of the shipped ``hyperprior`` image codec and is
-quantized on the integer lattice ``y_hat_t = round(g * g_a(x_t))`` (``g``: the hyperprior's
-gain at the stream's quality).  Frames ``t`` with ``t % intra_period == 0`` are intra (I)
+Every frame goes through the frozen analysis of the ``hyperprior`` weights the stem weights were
+trained on (found by fingerprint, :mod:`neuralcodecs.stem.image_codec`) and is quantized on
+the integer lattice ``y_hat_t = round(g * g_a(x_t))`` (``g``: the hyperprior's gain at the
+stream's quality).  Frames ``t`` with ``t % intra_period == 0`` are intra (I)
 frames, coded with the hyperprior's own entropy model (its ``z``, its exact means and scales,
 lattice values under fractional-mean tables); the others are P-frames coded with the
 spatiotemporal entropy model conditioned on ``y_hat_{t-1}``
