@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CorruptPayloadError, HeaderFieldError
-from .fitting import load_state, save_state
+from ..statefile import load_state, restore_failed, save_state
 from .nirvana import (QUANTIZED, NirvanaConfig, NirvanaGroupNet, assemble, count_parameters, for_size, frame_codes,
                       patch_coordinates, patch_grid)
 from .video_codec import (FittedClip, OverfittedVideoCodec, check_keys, checked_int, clip_identity, epochs_of,
@@ -156,9 +156,14 @@ class NirvanaCodec(OverfittedVideoCodec):
         sections, previous, start, fit_seconds = [], None, 0, 0.0
         state = load_state(path, {"identity": identity, "effort": options["effort"]})
         if state is not None:
-            net.load_state_dict(state["net"])
-            optimizer.load_state_dict(state["optimizer"])
-            sections, previous, start, fit_seconds = state["sections"], state["previous"], state["group"], state["seconds"]
+            try:
+                net.load_state_dict(state["net"])
+                optimizer.load_state_dict(state["optimizer"])
+                sections, previous, start, fit_seconds = state["sections"], state["previous"], int(state["group"]), float(state["seconds"])
+                if len(sections) != start or not 0 < start <= groups or not all(isinstance(s, bytes) for s in sections):
+                    raise ValueError(f"{len(sections)} coded groups for a state at group {start} of {groups}")
+            except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+                raise restore_failed(path, exc) from None
         bar = None
         if progress:
             from tqdm import tqdm

@@ -6,7 +6,7 @@ spatiotemporal model, per pixel.  Frame pairs are therefore transformed once: th
 ``latent_pairs`` draws random crops of consecutive (or every-other) frame pairs from the video
 training folders (:class:`~neuralcodecs.video.training_data.RandomFrameWindows`: one crop,
 scale and flip per pair), runs the frozen ``g_a`` over them and keeps the gain-free latents in
-memory (and in ``<out>/latent_pairs.pt``, so a resumed run does not redo it).  Each sample then
+memory (and in ``<out>/latent_pairs.safetensors``, so a resumed run does not redo it).  Each sample then
 draws a quality on a 1/8 grid of the image codec's ladder, so one model serves every quality.
 """
 
@@ -23,7 +23,7 @@ from .model import CONFIGS, SpatiotemporalEntropyModel, StemConfig
 
 PAIR_COUNT = 2400  # frame pairs transformed at the start of a run
 QUALITY_GRID = 8  # training qualities per ladder step (1/8)
-CACHE_NAME = "latent_pairs.pt"
+CACHE_NAME = "latent_pairs.safetensors"
 PRETRAINED = ("entropy.h_a.", "entropy.h_s.", "entropy.entropy_bottleneck.")
 PRETRAINED_LR_FACTOR = 0.1
 
@@ -96,7 +96,9 @@ class LatentPairs:
         cache = Path(out_dir) / CACHE_NAME if out_dir is not None else None
         self.rng = random.Random(seed)
         if cache is not None and cache.exists():
-            self.latents = torch.load(cache)
+            from safetensors.torch import load_file
+
+            self.latents = load_file(str(cache))["latents"]
             return
         sequences = list_sequences(folders)
         first = RandomFrameWindows(sequences, crop, 2, 1, min_scale, seed + 1)  # frames decoded once
@@ -112,7 +114,9 @@ class LatentPairs:
         self.latents = torch.cat(chunks)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(self.latents, cache)
+            from safetensors.torch import save_file
+
+            save_file({"latents": self.latents.contiguous()}, str(cache))
 
     def batch(self, size: int) -> torch.Tensor:
         """``(size, 2, M, h, w)`` float32; each pair in either time order, randomly transposed."""

@@ -185,7 +185,7 @@ def test_train_and_export_through_the_cli(tmp_path):
     assert cli_main(["train", "--codec", "stem", "--data", vimeo, "--out", str(run), "--steps", "2", "--batch-size", "2",
                      "--crop", "128", "--threads", "1", "--log-every", "1", "--model-args", '{"temporal_channels": [32, 32], '
                      '"context_channels": 16, "param_hidden": [32]}']) == 0
-    assert (run / "latent_pairs.pt").exists() and (run / "checkpoint.pt").exists()
+    assert (run / "latent_pairs.safetensors").exists() and (run / "checkpoint.pt").exists()
     weights = tmp_path / "stem-test.safetensors"
     assert cli_main(["export", str(run / "checkpoint.pt"), "-o", str(weights), "--codec", "stem",
                      "--calibration-data", vimeo]) == 0
