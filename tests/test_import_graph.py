@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 #: the layers, lowest first; a module may import from its own layer and the ones below, never above.
 #: A module belongs to the layer of the longest prefix that names it ("" is the root package).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("errors", "paths", "atomic")),
-    ("container and contract", ("bitstream", "budget", "codec", "weightfiles", "devices")),
+    ("foundation", ("errors", "paths", "atomic", "compressai_import")),
+    ("container and contract", ("bitstream", "budget", "codec", "weightfiles", "devices", "statefile", "frame_selection")),
     ("entropy models and coders", ("entropy",)),
     # what codecs build on besides entropy coding: pixels in and out, classical anchors, training
     # data, metrics, the perception model, and the shared training loop (it knows codecs only as
