@@ -192,7 +192,7 @@ def _decode_video(args, header, sections: list[bytes], max_memory) -> int:
 
 def cmd_decode(args) -> int:
     from . import decode, registry
-    from .bitstream import unpack
+    from .bitstream import check_image_stream, check_video_stream, unpack
     from .budget import parse_size
     from .cli_checks import check_output
     from .image.io import output_format, save_image
@@ -202,8 +202,12 @@ def cmd_decode(args) -> int:
         raise CodecArgumentError("--max-pixels must be positive")
     data = _read_input(args.input)
     header, sections = unpack(data)
-    if header.frames > 1 or registry.spec(header.codec).kind == "video":  # checked before any decoding work
+    # the codec's kind decides the output, after the header is checked against that kind's rules
+    # (FORMAT.md, "Image and video streams"): before any output check or decoding work
+    if registry.spec(header.codec).kind == "video":
+        check_video_stream(header)
         return _decode_video(args, header, sections, max_memory)
+    check_image_stream(header)
     if args.frames is not None:
         raise CodecArgumentError("--frames is for video streams")
     out = check_output(args.output, args.force)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .. import bitstream
-from ..bitstream import COLOR_GRAY, Header
+from ..bitstream import COLOR_GRAY, COLOR_RGB, Header
 from ..budget import check_budget
 from ..codec import IMAGE, Codec, Latents
 from ..errors import CodecArgumentError, HeaderFieldError, SectionLayoutError, UnknownCodecError, WeightsMismatchError
@@ -30,6 +30,7 @@ class ImageCodec(Codec):
     """
 
     kind = IMAGE
+    colors = (COLOR_RGB, COLOR_GRAY)  # the colour formats the codec's sections define
 
     def __init__(self, fingerprint: bytes, device: str | torch.device = "cpu"):
         self.fingerprint = fingerprint
@@ -96,19 +97,20 @@ class ImageCodec(Codec):
 
     # ------------------------------------------------------------------ checks
     def _check_stream(self, header: Header, sections, frames, max_pixels, max_memory) -> None:
+        """The codec's checks of ``bitstreams/FORMAT.md`` ("Decoder checks, in order", 14-19), in that order."""
         if header.codec != self.name:
             raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
+        bitstream.check_image_stream(header)
         if header.fingerprint != self.fingerprint:
             raise WeightsMismatchError(
                 f"file was made with {self.name} weights {header.fingerprint.hex()}, but the loaded weights "
                 f"are {self.fingerprint.hex()}; decode with the weights that made it (weights=PATH)"
             )
-        if header.frames != 1:
-            raise HeaderFieldError(f"{self.name} codes single images; header says {header.frames} frames")
+        bitstream.check_color(header, self.colors)
+        self._check_layout(header, sections)
         if frames is not None and list(frames) != [0]:
             raise CodecArgumentError(f"an image has one frame (0); cannot return frames {list(frames)}")
         check_budget(header, self.decode_memory(header), max_pixels, max_memory)
-        self._check_layout(header, sections)
 
     # ------------------------------------------------------------------ subclass hooks
     def _encode_pixels(self, pixels: np.ndarray, quality: float, **options) -> tuple[dict[str, int], list[bytes]]:
@@ -116,7 +118,8 @@ class ImageCodec(Codec):
         raise NotImplementedError
 
     def _check_layout(self, header: Header, sections: list[bytes]) -> None:
-        """Raise ``HeaderFieldError`` / ``SectionLayoutError`` before any decoding work."""
+        """Before any decoding work: the config (``HeaderFieldError``), then the number of sections,
+        then their sizes (``SectionLayoutError``)."""
         raise NotImplementedError
 
     def _decode_sections(self, header: Header, sections: list[bytes]) -> np.ndarray:

@@ -51,6 +51,7 @@ SYNTHESIS_TILE, SYNTHESIS_HALO = 64, 3
 DECODE_FIXED_BYTES = 320 * 2**20
 DECODE_BYTES_PER_PIXEL = 200  # per pixel of one frame: latents of two frames, coder arrays, synthesis
 DEFAULT_MAX_FRAMES = 100_000
+MAX_INTRA_PERIOD = 65535  # as the encoder's option allows
 
 
 class StemCodec(Codec):
@@ -303,12 +304,16 @@ class StemCodec(Codec):
             yield (t, values, bits) if with_bits else (t, values)
 
     def _check_stream(self, header: Header, sections, frames) -> list[int]:
+        """The codec's checks of ``bitstreams/FORMAT.md`` ("Decoder checks, in order", 14-18), in that
+        order; returns the frames to decode."""
         if header.codec != self.name:
             raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
+        bitstream.check_video_stream(header)
         if header.fingerprint != self.fingerprint:
             raise WeightsMismatchError(
                 f"file was made with stem weights {header.fingerprint.hex()}, but the loaded weights are "
                 f"{self.fingerprint.hex()}; decode with the weights that made it (weights=PATH)")
+        bitstream.check_color(header, (bitstream.COLOR_RGB,))
         keys = {"quality_x256", "intra_period", "latent_channels"}
         if set(header.config) != keys:
             raise HeaderFieldError(f"stem config must hold {sorted(keys)}, got {sorted(header.config)}")
@@ -318,11 +323,20 @@ class StemCodec(Codec):
         if header.config["latent_channels"] != self.M:
             raise HeaderFieldError(f"stream has {header.config['latent_channels']} latent channels, the weights {self.M}")
         period = header.config["intra_period"]
+        if not 0 <= period <= MAX_INTRA_PERIOD:
+            raise HeaderFieldError(f"intra_period {period} outside 0..{MAX_INTRA_PERIOD}")
         T = header.frames
-        if len(sections) != 2 * T or tuple(header.section_frames) != tuple(t for t in range(T) for _ in (0, 1)):
+        if len(sections) != 2 * T:
             raise SectionLayoutError(f"stem streams hold two sections (z, y) per frame; this one has {len(sections)} for {T} frames")
-        if tuple(k for k, _ in header.keyframes) != tuple(t for t in range(T) if is_intra(t, period)):
-            raise HeaderFieldError("the frame index does not list exactly the intra frames of the stream's intra period")
+        if tuple(header.section_frames) != tuple(t for t in range(T) for _ in (0, 1)):
+            raise HeaderFieldError("stem sections must be tagged with their frame, two per frame (0, 0, 1, 1, ...); "
+                                   f"these are tagged {list(header.section_frames[:8])}{'...' if len(sections) > 8 else ''}")
+        intra = tuple(t for t in range(T) if is_intra(t, period))
+        listed = tuple(k for k, _ in header.keyframes)
+        if listed != intra:
+            raise HeaderFieldError(f"the frame index must list exactly the intra frames of intra period {period} "
+                                   f"({list(intra[:6])}{'...' if len(intra) > 6 else ''}); it lists "
+                                   f"{list(listed[:6])}{'...' if len(listed) > 6 else ''}")
         h, w = self.grid(header)
         for t in range(T):
             z_count = (self.hp.model.N if is_intra(t, period) else self.stem.cfg.hyper_channels) * (h // 4) * (w // 4)

@@ -80,7 +80,18 @@ class WaLLoCCodec(ImageCodec):
 
     # ------------------------------------------------------------------ decoding
     def _quality(self, header: Header) -> int:
-        return ladder_index(header, self.model.num_levels, optional=("prediction",))
+        """0-based quality of a stream whose config is checked (``quality``, ``prediction``)."""
+        q = ladder_index(header, self.model.num_levels, optional=("prediction",))
+        self._prediction(header)
+        return q
+
+    def _prediction(self, header: Header) -> int:
+        prediction = header.config.get("prediction", 0)
+        if prediction not in (0, 1):
+            raise HeaderFieldError(f"walloc prediction mode {prediction} is not known to this decoder")
+        if prediction and self.residual_priors is None:
+            raise HeaderFieldError("this walloc stream codes prediction residuals; these weights have no residual priors")
+        return prediction
 
     def _check_layout(self, header: Header, sections: list[bytes]) -> None:
         q = self._quality(header)
@@ -96,11 +107,7 @@ class WaLLoCCodec(ImageCodec):
         """``(quality index, symbols (C, h, w) int64 in 0..254, coded values, their priors per channel)``:
         the coded values are the prediction residuals or the symbols themselves, as the header says."""
         q = self._quality(header)
-        prediction = header.config.get("prediction", 0)
-        if prediction not in (0, 1):
-            raise HeaderFieldError(f"walloc prediction mode {prediction} is not known to this decoder")
-        if prediction and self.residual_priors is None:
-            raise HeaderFieldError("this walloc stream codes prediction residuals; these weights have no residual priors")
+        prediction = self._prediction(header)
         priors = self.residual_priors[q] if prediction else self.priors[q]
         h, w = self.grid(header.height, header.width)
         parts = CategoricalCoder.decode_groups(sections[0], [(h * w, prior) for prior in priors])

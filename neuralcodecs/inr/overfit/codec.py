@@ -104,10 +104,15 @@ def pack_arm_integers(net: IntegerNetwork) -> bytes:
     return raw
 
 
+def arm_integer_bytes(cfg: OverfitConfig) -> int:
+    """Size of section 1: 7 bytes (i32 bias, u16 multiplier, u8 shift) per output of each ARM layer."""
+    return sum(7 * c_out for c_out, _ in _arm_shapes(cfg))
+
+
 def unpack_arm(weights: list[np.ndarray], data: bytes, cfg: OverfitConfig) -> IntegerNetwork:
     shapes = _arm_shapes(cfg)
-    if len(data) != sum(7 * c_out for c_out, _ in shapes):
-        raise CorruptPayloadError(f"ARM section has {len(data)} bytes, its layout needs {sum(7 * c for c, _ in shapes)}")
+    if len(data) != arm_integer_bytes(cfg):  # checked by the codec before decoding; kept for direct callers
+        raise SectionLayoutError(f"ARM section has {len(data)} bytes, its layout needs {arm_integer_bytes(cfg)}")
     pos, layers = 0, []
     for i, ((c_out, c_in), w) in enumerate(zip(shapes, weights)):
         bias = np.frombuffer(data, "<i4", c_out, pos).astype(np.int64)
@@ -220,9 +225,13 @@ class OverfitCodec(ImageCodec):
         return 64 * 2**20 + 400 * pixels
 
     def _check_layout(self, header: Header, sections) -> None:
-        self._config(header)
+        cfg, _ = self._config(header)
         if len(sections) != 3:
             raise SectionLayoutError(f"overfit streams have 3 sections, this one has {len(sections)}")
+        arm_bytes = arm_integer_bytes(cfg)
+        if len(sections[1]) != arm_bytes:
+            raise SectionLayoutError(f"overfit section 1 (the ARM's integers) has {len(sections[1])} bytes; an ARM of "
+                                     f"{cfg.arm_hidden} hidden units takes {arm_bytes}")
 
     def _decoded_sections(self, header: Header, sections) -> tuple[OverfitConfig, dict, IntegerNetwork, list[np.ndarray]]:
         """The architecture, section 0's float tensors, the integer ARM and the latent grids."""
