@@ -179,9 +179,9 @@ def decode_peak_memory(data: bytes, codec) -> dict:
         f.flush()
         base, peak = (int(v) for v in subprocess.run([sys.executable, "-c", probe.format("nc.decode(d)"), f.name],
                                                       capture_output=True, text=True, check=True).stdout.split())
-    header = nc.read_header(data)
+    header, sections = nc.unpack(data)
     return {"decode_peak_rss_mib": peak / 1024, "loaded_rss_mib": base / 1024, "decode_growth_mib": (peak - base) / 1024,
-            "decode_memory_estimate_mib": codec.decode_memory(header) / 2**20}
+            "decode_memory_estimate_mib": codec.decode_estimate(header, sections).memory / 2**20}
 
 
 def _pct(v) -> str:

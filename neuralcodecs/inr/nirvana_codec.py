@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from ..errors import CorruptPayloadError, HeaderFieldError
 from ..statefile import load_state, restore_failed, save_state
 from .nirvana import (QUANTIZED, NirvanaConfig, NirvanaGroupNet, assemble, count_parameters, for_size, frame_codes,
+                      macs_per_frame,
                       patch_coordinates, patch_grid)
 from .video_codec import (FittedClip, OverfittedVideoCodec, check_keys, checked_int, clip_identity, epochs_of,
                           state_path)
@@ -212,9 +213,17 @@ class NirvanaCodec(OverfittedVideoCodec):
         cfg = config_of(arch)
         return list(range(0, header.frames, cfg.group)), [0]
 
-    def activation_bytes(self, arch) -> int:
+    def frame_work(self, arch, header) -> tuple[int, int]:
         cfg = config_of(arch)
-        return 4 * 3 * 4 * cfg.channels * cfg.patch * cfg.patch * 4096  # a generous per-frame bound (patch batch)
+        rows, cols = patch_grid(header.height, header.width, cfg.patch)
+        return macs_per_frame(cfg, rows * cols), count_parameters(cfg)
+
+    def activation_bytes(self, arch, header) -> int:
+        """Every patch of a frame at once: the MLP's hidden rows and the 4C-channel map at full patch
+        resolution, with temporaries (float32)."""
+        cfg = config_of(arch)
+        rows, cols = patch_grid(header.height, header.width, cfg.patch)
+        return 3 * 4 * rows * cols * (2 * cfg.hidden + 4 * cfg.channels * cfg.patch * cfg.patch)
 
     def integer_arrays(self, arch, header, sections):
         """Each group's latent integers (after the differences are undone), group by group."""

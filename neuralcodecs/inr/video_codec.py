@@ -34,11 +34,12 @@ import torch
 
 from .. import bitstream
 from ..bitstream import COLOR_RGB, WHOLE_STREAM, Header
-from ..budget import check_budget
+from ..budget import DecodeEstimate, check_budget
 from ..codec import VIDEO, WEIGHTS_IN_STREAM, Codec, Latents
 from ..errors import (CodecArgumentError, CorruptPayloadError, HeaderFieldError, SectionLayoutError,
                       UnknownCodecError, WeightsMismatchError)
-from ..video.frames import load_frames, wanted_frames
+from ..frame_selection import wanted_frames
+from ..video.frames import load_frames
 from .options import EFFORT_EPOCHS, EFFORT_OPTION, FIT_STATE_OPTION, MAX_PARAMETERS, MODEL_SIZE_QUALITY
 
 DEFAULT_MAX_FRAMES = 100_000
@@ -115,8 +116,12 @@ class OverfittedVideoCodec(Codec):
         """The frame tags of the sections after section 0 and the frames of the frame index."""
         raise NotImplementedError
 
-    def activation_bytes(self, architecture: dict) -> int:
+    def activation_bytes(self, architecture: dict, header: Header) -> int:
         """Peak bytes of rendering one frame (the decode budget)."""
+        raise NotImplementedError
+
+    def frame_work(self, architecture: dict, header: Header) -> tuple[int, int]:
+        """``(multiply-accumulates, parameter values read)`` of rendering one frame (the decode budget)."""
         raise NotImplementedError
 
     def integer_arrays(self, architecture: dict, header: Header, sections: list[bytes]) -> list[np.ndarray]:
@@ -198,16 +203,25 @@ class OverfittedVideoCodec(Codec):
                                    f"this one indexes {_tag_list(listed)}")
         return architecture
 
-    def decode_memory(self, header: Header, architecture: dict) -> int:
-        return (DECODE_FIXED_BYTES + 12 * header.config["parameters"] + self.activation_bytes(architecture)
-                + 3 * header.width * header.height * header.frames)
+    def decode_estimate(self, header: Header, sections: list[bytes], frames=None) -> DecodeEstimate:
+        """Peak bytes (the parameters as coded integers and floats, one frame's activations, the
+        frames returned) and work (every frame returned rendered alone: its multiply-accumulates,
+        the network's parameters read once per frame, one call per frame; every parameter
+        entropy-decoded once) of decoding ``frames`` (default: all), from the architecture."""
+        architecture = self.parse(header, sections)
+        count = len(wanted_frames(frames, header.frames))
+        parameters = header.config["parameters"]
+        macs, weights = self.frame_work(architecture, header)
+        memory = (DECODE_FIXED_BYTES + 12 * parameters + self.activation_bytes(architecture, header)
+                  + 3 * header.width * header.height * count)
+        return DecodeEstimate(memory=memory, macs=count * macs, weight_reads=count * weights + parameters, calls=count)
 
-    def decode_parsed(self, header: Header, sections: list[bytes], frames=None, max_pixels=None, max_memory=None,
+    def decode_parsed(self, header: Header, sections: list[bytes], frames=None, budget=None,
                       progress: bool = False) -> np.ndarray:
         """uint8 ``(len(frames), H, W, 3)`` (all frames by default); each frame rendered alone."""
         architecture = self.parse(header, sections)
         wanted = wanted_frames(frames, header.frames)
-        check_budget(header, self.decode_memory(header, architecture), max_pixels, max_memory)
+        check_budget(header, self.decode_estimate(header, sections, frames), budget)
         render = self.renderer(architecture, header, list(sections[1:]))
         out = np.empty((len(wanted), header.height, header.width, 3), dtype=np.uint8)
         steps = wanted

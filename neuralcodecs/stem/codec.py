@@ -28,7 +28,7 @@ import torch
 
 from .. import bitstream
 from ..bitstream import Header
-from ..budget import check_budget
+from ..budget import DecodeEstimate, check_budget
 from ..codec import VIDEO, Codec, Latents, QualitySpec
 from ..entropy.coders import ChunkDecoder, TableCoder
 from ..entropy.lattice import lattice_rows, lattice_symbols, table_from_state
@@ -37,7 +37,8 @@ from ..errors import (CorruptPayloadError, HeaderFieldError, SectionLayoutError,
 from ..image.base import pixels_to_tensor
 from ..image.hyperprior import Z_INPUT_BOUND
 from ..weightfiles import fingerprint, load_weights
-from ..video.frames import load_frames, wanted_frames
+from ..frame_selection import wanted_frames
+from ..video.frames import load_frames
 from .frozen import FrozenStem
 from .image_codec import trained_image_codec
 from .model import SpatiotemporalEntropyModel, StemConfig
@@ -50,6 +51,9 @@ SYNTHESIS_TILE, SYNTHESIS_HALO = 64, 3
 # 100 frames of 416x240 grows a loaded process by 145 MiB; the estimate says 368 MiB
 DECODE_FIXED_BYTES = 320 * 2**20
 DECODE_BYTES_PER_PIXEL = 200  # per pixel of one frame: latents of two frames, coder arrays, synthesis
+#: per padded pixel of one frame decoded: the hyperprior's synthesis and the spatiotemporal entropy
+#: model (the shipped weights; tests/test_decode_estimates.py counts it)
+DECODE_MACS_PER_PIXEL = 47_124
 DEFAULT_MAX_FRAMES = 100_000
 MAX_INTRA_PERIOD = 65535  # as the encoder's option allows
 
@@ -227,16 +231,22 @@ class StemCodec(Codec):
         keyframes = [t for t in range(T) if is_intra(t, period)]
         return bitstream.pack(header, sections, section_frames=tags, keyframes=keyframes)
 
-    def decode_memory(self, header: Header) -> int:
-        """Peak bytes: a fixed part, one frame's working set per pixel, and the output frames."""
+    def decode_estimate(self, header: Header, sections=None, frames=None) -> DecodeEstimate:
+        """Peak bytes (a fixed part, one frame's working set per pixel, the frames returned) and work
+        (every frame the request needs, from the intra frame before each, at
+        :data:`DECODE_MACS_PER_PIXEL` per padded pixel; one call per frame)."""
+        wanted = wanted_frames(frames, header.frames)
+        needed = len(frames_needed(wanted, header.config["intra_period"]))
         pixels = header.width * header.height
-        return DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * pixels + 3 * pixels * header.frames
+        h, w = self.grid(header)
+        memory = DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * pixels + 3 * pixels * len(wanted)
+        return DecodeEstimate(memory=memory, macs=needed * DECODE_MACS_PER_PIXEL * h * w * 16 * 16, calls=needed)
 
-    def decode_parsed(self, header: Header, sections: list[bytes], frames=None, max_pixels=None, max_memory=None,
+    def decode_parsed(self, header: Header, sections: list[bytes], frames=None, budget=None,
                       progress: bool = False) -> np.ndarray:
         """uint8 ``(len(frames), H, W, 3)`` (all frames by default)."""
         wanted = self._check_stream(header, sections, frames)
-        check_budget(header, self.decode_memory(header), max_pixels, max_memory)
+        check_budget(header, self.decode_estimate(header, sections, wanted), budget)
         out = np.empty((len(wanted), header.height, header.width, 3), dtype=np.uint8)
         q256 = header.config["quality_x256"]
         position = {t: i for i, t in enumerate(wanted)}
@@ -257,11 +267,6 @@ class StemCodec(Codec):
         return Latents(tensor=torch.stack(tensors), stride=(16, 16), height=header.height, width=header.width,
                        bits=torch.stack(bits), codec=self.name, quality=q256 / 256)
 
-    def frame_values(self, data: bytes) -> list[torch.Tensor]:
-        """Every frame's lattice latent (int64 ``(1, M, h, w)``) of a file, for tests and benchmarks."""
-        header, sections = bitstream.unpack(data)
-        return [torch.from_numpy(v) for v in self.symbol_arrays(header, sections)]
-
     def symbol_arrays(self, header: Header, sections: list[bytes]) -> list[np.ndarray]:
         """The entropy-decoded lattice latents of every frame, in frame order (conformance digests)."""
         wanted = self._check_stream(header, sections, None)
@@ -278,10 +283,7 @@ class StemCodec(Codec):
         period = header.config["intra_period"]
         q256 = header.config["quality_x256"]
         grid = self.grid(header)
-        last_of_period: dict[int, int] = {}  # each needed intra frame -> the last wanted frame after it
-        for t in wanted:
-            last_of_period[intra_before(t, period)] = t  # wanted is ascending
-        needed = [f for start, last in last_of_period.items() for f in range(start, last + 1)]
+        needed = frames_needed(wanted, period)
         prev, prev_t = None, None
         steps = needed
         if progress:
@@ -350,6 +352,14 @@ def _spread_side_bits(bits: np.ndarray, z_bits: np.ndarray) -> None:
     """Add the hyper-latent's bits ``(1, N, h/4, w/4)`` to ``bits`` ``(1, M, h, w)``, each spread over its 4x4 x M elements."""
     per_position = np.repeat(np.repeat(z_bits[0].sum(0), 4, axis=0), 4, axis=1) / (16.0 * bits.shape[1])
     bits += per_position[None, None]
+
+
+def frames_needed(wanted: list[int], period: int) -> list[int]:
+    """The frames decoding ``wanted`` (ascending) needs: from the intra frame before each."""
+    last_of_period: dict[int, int] = {}  # each needed intra frame -> the last wanted frame after it
+    for t in wanted:
+        last_of_period[intra_before(t, period)] = t
+    return [f for start, last in last_of_period.items() for f in range(start, last + 1)]
 
 
 def is_intra(t: int, period: int) -> bool:
