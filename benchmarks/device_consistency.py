@@ -30,7 +30,7 @@ from common import DEFAULT_KODAK, RESULTS, kodak_files  # noqa: E402  (also puts
 
 import neuralcodecs as nc  # noqa: E402
 from neuralcodecs.errors import BitstreamError  # noqa: E402
-from neuralcodecs.evaluate import machine_meta  # noqa: E402
+from neuralcodecs.evaluation.common import machine_meta  # noqa: E402
 from neuralcodecs.image.base import pixels_to_tensor, tensor_to_pixels  # noqa: E402
 
 

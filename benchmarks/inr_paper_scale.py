@@ -67,7 +67,9 @@ def main() -> int:
         data = codec.encode(clip, quality=args.size, effort=args.effort, progress=False)
         encode_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        decoded = codec.decode(data, max_pixels=T * h * w, max_memory=2**36)
+        from neuralcodecs.budget import Budget
+
+        decoded = codec.decode(data, budget=Budget(max_pixels=T * h * w, max_memory=2**36, max_compute=10**9))
         decode_s = time.perf_counter() - t0
         row = {"codec": name, "size_m": args.size, "effort": args.effort, "bytes": len(data),
                "bpp": 8 * len(data) / (T * h * w), "psnr-rgb": psnr_rgb(clip, decoded), **codec.last_report,

@@ -101,7 +101,7 @@ def run_point(codec_name: str, size: float, effort: str, frames: int | None) -> 
 def run_anchors(frames: int | None) -> dict:
     import torch
 
-    from neuralcodecs.video.evaluate import run_video_evaluation
+    from neuralcodecs.evaluation.video import run_video_evaluation
 
     torch.set_num_threads(1)
     path = bunny_320x180()

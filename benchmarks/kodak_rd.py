@@ -19,7 +19,8 @@ from pathlib import Path
 
 from common import DEFAULT_KODAK, RESULTS, ROOT  # noqa: E402  (also puts the repository on sys.path)
 
-from neuralcodecs.evaluate import default_codec_args, parse_codec_arg, run_evaluation  # noqa: E402
+from neuralcodecs.evaluation.common import parse_codec_arg  # noqa: E402
+from neuralcodecs.evaluation.image import default_codec_args, run_evaluation  # noqa: E402
 from neuralcodecs.metrics import bd_rate  # noqa: E402
 from neuralcodecs.plot import bd_table, load_curves, plot_curves  # noqa: E402
 from neuralcodecs.atomic import atomic_write_bytes  # noqa: E402

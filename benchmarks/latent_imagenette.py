@@ -32,7 +32,8 @@ from common import IMAGENETTE, MOBILENET, RESULTS, ROOT, imagenette_files  # noq
 
 from neuralcodecs import load_codec  # noqa: E402
 from neuralcodecs.atomic import atomic_write_bytes  # noqa: E402
-from neuralcodecs.evaluate import parse_codec_arg, run_evaluation  # noqa: E402
+from neuralcodecs.evaluation.common import parse_codec_arg  # noqa: E402
+from neuralcodecs.evaluation.image import run_evaluation  # noqa: E402
 from neuralcodecs.perception import MobileNetClassifier, folder_labels, read_class_map  # noqa: E402
 from neuralcodecs.weightfiles import sidecar_path  # noqa: E402
 

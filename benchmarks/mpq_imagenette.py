@@ -15,7 +15,7 @@ import sys
 
 from common import RESULTS, SHARED_DATA  # noqa: E402  (also puts the repository on sys.path)
 
-from neuralcodecs.evaluate import run_evaluation  # noqa: E402
+from neuralcodecs.evaluation.image import run_evaluation  # noqa: E402
 from neuralcodecs.perception import MobileNetClassifier, folder_labels  # noqa: E402
 from neuralcodecs.atomic import atomic_write_bytes  # noqa: E402
 

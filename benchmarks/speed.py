@@ -34,7 +34,7 @@ from PIL import Image
 from common import DEFAULT_KODAK, kodak_files  # noqa: E402  (also puts the repository on sys.path)
 
 import neuralcodecs as nc  # noqa: E402
-from neuralcodecs.evaluate import machine_meta  # noqa: E402
+from neuralcodecs.evaluation.common import machine_meta  # noqa: E402
 from neuralcodecs.image.base import pixels_to_tensor, tensor_to_pixels  # noqa: E402
 
 

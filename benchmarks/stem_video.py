@@ -114,7 +114,7 @@ def part_saving(variants: dict, clip_frames: dict) -> dict:
 
 
 def part_rd(paths: dict, qualities, frames: int | None) -> dict:
-    from neuralcodecs.video.evaluate import run_video_evaluation
+    from neuralcodecs.evaluation.video import run_video_evaluation
 
     runs = {}
     for clip, (path, fps) in paths.items():
@@ -179,9 +179,9 @@ def decode_peak_memory(data: bytes, codec) -> dict:
         f.flush()
         base, peak = (int(v) for v in subprocess.run([sys.executable, "-c", probe.format("nc.decode(d)"), f.name],
                                                       capture_output=True, text=True, check=True).stdout.split())
-    header = nc.read_header(data)
+    header, sections = nc.unpack(data)
     return {"decode_peak_rss_mib": peak / 1024, "loaded_rss_mib": base / 1024, "decode_growth_mib": (peak - base) / 1024,
-            "decode_memory_estimate_mib": codec.decode_memory(header) / 2**20}
+            "decode_memory_estimate_mib": codec.decode_estimate(header, sections).memory / 2**20}
 
 
 def _pct(v) -> str:
@@ -244,7 +244,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, help="first N frames of each clip (default: all)")
     ap.add_argument("--json", default=str(RESULTS / "stem_video.json"))
     args = ap.parse_args()
-    from neuralcodecs.video.stem.codec import StemCodec
+    from neuralcodecs.stem.codec import StemCodec
 
     codec = nc.load_codec("stem")
     paths = clips()

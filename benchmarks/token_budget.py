@@ -39,7 +39,7 @@ from neuralcodecs import load_codec  # noqa: E402
 from neuralcodecs.adapter.core import select_tokens  # noqa: E402
 from neuralcodecs.adapter.projector import TOKEN_STRIDE, pool_rate, teacher_tokens  # noqa: E402
 from neuralcodecs.atomic import atomic_write_bytes  # noqa: E402
-from neuralcodecs.evaluate import parse_codec_arg  # noqa: E402
+from neuralcodecs.evaluation.common import parse_codec_arg  # noqa: E402
 from neuralcodecs.perception import read_class_map  # noqa: E402
 
 @torch.no_grad()

@@ -30,7 +30,7 @@ from common import DEFAULT_KODAK, MOBILENET, RESULTS, kodak_files  # noqa: E402
 
 import neuralcodecs as nc  # noqa: E402
 from neuralcodecs import bitstream  # noqa: E402
-from neuralcodecs.evaluate import machine_meta  # noqa: E402
+from neuralcodecs.evaluation.common import machine_meta  # noqa: E402
 from neuralcodecs.metrics import ms_ssim, psnr  # noqa: E402
 from neuralcodecs.perception import MobileNetFeatureDistance  # noqa: E402
 from neuralcodecs.transmission import drop_indices  # noqa: E402

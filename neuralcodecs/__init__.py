@@ -15,16 +15,22 @@ Importing the package does not import torch; loading a codec does.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
 # compressai's layers call torch.jit.script at import; newer torch warns on every command
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
+from . import compressai_import  # noqa: E402
+
+compressai_import.install()  # compressai without its point-cloud imports: 6 s less per command
+
 from . import registry  # noqa: E402
 from .bitstream import Header, read_header, unpack  # noqa: E402
 from .codec import Latents  # noqa: E402
-from .errors import BitstreamError, NeuralCodecsError  # noqa: E402
+from .budget import Budget  # noqa: E402
+from .errors import BitstreamError, CodecArgumentError, NeuralCodecsError  # noqa: E402
 
 __version__ = "0.2.0"
 
@@ -53,37 +59,58 @@ def _codec_for(header: Header, weights, device):
     return registry.load(header.codec, weights=weights, device=device, fingerprint=header.fingerprint)
 
 
+def _file_bytes(data) -> bytes:
+    """The bytes of a file given as bytes (or a bytes-like object) or as a path."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, (str, os.PathLike)):
+        try:
+            return Path(data).read_bytes()
+        except OSError as exc:
+            raise CodecArgumentError(f"cannot read {data}: {exc.strerror or exc}") from None
+    raise CodecArgumentError(f"expected the bytes of a .ncb file or its path, got {type(data).__name__}")
+
+
 def decode(
-    data: bytes,
+    data,
     weights: str | Path | None = None,
     device: str = "cpu",
     max_pixels: int | None = None,
     max_memory: int | str | None = None,
+    max_compute: float | str | None = None,
     frames=None,
     restore_lost=None,
     restore_method: str = "transformer",
+    progress: bool = False,
 ):
-    """Decode a ``.ncb`` file's bytes: uint8 ``(H, W, 3)`` for an image, ``(T, H, W, 3)`` for video.
+    """Decode a ``.ncb`` file (its bytes or its path): uint8 ``(H, W, 3)`` for an image,
+    ``(T, H, W, 3)`` for video.
 
     The header names the codec and the fingerprint of its weights, which selects the
     shipped (or retired) weights file; ``weights`` overrides that choice.  ``max_pixels``
-    (default 40 MP) and ``max_memory`` (default 4 GiB; ``"512M"`` works) bound what the
-    decoder accepts (:mod:`neuralcodecs.budget`); ``frames`` picks video frames.
+    (default 40 MP), ``max_memory`` (default 4 GiB; ``"512M"`` works) and ``max_compute``
+    (default 15 minutes of the reference CPU; ``"2h"`` works) bound what the decoder accepts
+    (:mod:`neuralcodecs.budget`); ``frames`` picks video frames (numbers, a ``range``, or
+    :func:`neuralcodecs.frame_selection.parse_frames` of ``"0-9,57"``).
     ``restore_lost``: a bool mask over the codec's index grid (codebook codecs such as
     ``vqgan``): those indices are treated as lost in transmission and restored
     (``restore_method`` ``"transformer"`` or ``"nearest"``) before decoding.
     """
-    header, sections = unpack(data)
+    budget = Budget.of(max_pixels, max_memory, max_compute)
+    header, sections = unpack(_file_bytes(data))
     codec = _codec_for(header, weights, device)
     if restore_lost is not None:
-        return codec.decode_restored(header, sections, restore_lost, restore_method, max_pixels=max_pixels, max_memory=max_memory)
-    return codec.decode_parsed(header, sections, frames=frames, max_pixels=max_pixels, max_memory=max_memory)
+        if frames is not None:
+            raise CodecArgumentError("restore_lost is for images; give it without frames")
+        return codec.decode_restored(header, sections, restore_lost, restore_method, budget=budget)
+    return codec.decode_parsed(header, sections, frames=frames, budget=budget, progress=progress)
 
 
-def latents(data: bytes, weights: str | Path | None = None, device: str = "cpu") -> Latents:
-    """The entropy-decoded latents of a ``.ncb`` file (:class:`~neuralcodecs.codec.Latents`),
-    without running the synthesis transform: for downstream models that read latents."""
-    header, sections = unpack(data)
+def latents(data, weights: str | Path | None = None, device: str = "cpu") -> Latents:
+    """The entropy-decoded latents of a ``.ncb`` file (its bytes or its path;
+    :class:`~neuralcodecs.codec.Latents`), without running the synthesis transform: for
+    downstream models that read latents."""
+    header, sections = unpack(_file_bytes(data))
     return _codec_for(header, weights, device).latents_parsed(header, sections)
 
 

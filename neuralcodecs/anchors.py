@@ -105,13 +105,3 @@ def anchor(name: str) -> Anchor:
     except KeyError:
         raise CodecArgumentError(f"no anchor named {name!r}; anchors: {', '.join(ANCHORS)}") from None
 
-
-def nearest_size(name: str, pixels: np.ndarray, target_bytes: int) -> tuple[float, bytes]:
-    """The anchor's encoding whose size is nearest to ``target_bytes`` (bisection on quality)."""
-    from .codec import range_grid
-    from .ratecontrol import search_quality
-
-    a = anchor(name)
-    grid = range_grid(*a.quality_range, 1.0 if a.integer_quality else 0.01)
-    quality, data, _ = search_quality(lambda q: a.encode(pixels, q), grid, score=lambda size: abs(size - target_bytes))
-    return quality, data

@@ -64,7 +64,7 @@ class Header:
         width, height: true picture size in pixels (before any codec padding).
         frames: 1 for an image.
         fps: frame rate as (numerator, denominator); (0, 1) for images.
-        color: ``COLOR_RGB`` or ``COLOR_GRAY``.
+        color: ``COLOR_RGB``, ``COLOR_GRAY`` or (version 2) ``COLOR_YUV420``.
         coder: entropy coder id (``CODER_CONSTRICTION_ANS``).
         config: the codec's integer settings, e.g. ``{"quality_x256": 1024}``.
         version: format version the stream was written with.
@@ -174,7 +174,7 @@ def _parse_body(body: memoryview, version: int) -> tuple[Header, int]:
         raise HeaderFieldError(f"header body holds {len(body) - r.pos} unexplained bytes")
     limit = MAX_SECTIONS_V1 if version == 1 else MAX_SECTIONS
     if sections > limit:
-        raise HeaderFieldError(f"{sections} sections; at most {limit}")
+        raise HeaderFieldError(f"{sections} sections; format version {version} allows at most {limit}")
     header = Header(
         codec=name.decode(),
         fingerprint=fingerprint,
@@ -187,6 +187,7 @@ def _parse_body(body: memoryview, version: int) -> tuple[Header, int]:
         config=config,
         version=version,
     )
+    header.validate()  # every header rule is checked here, before the sections are looked at
     return header, sections
 
 
@@ -301,6 +302,48 @@ def _check_layout(header: Header, count: int, tags: list[int]) -> None:
         last = tag
 
 
+# --------------------------------------------------------------------------- stream kinds
+
+
+def check_image_stream(header: Header) -> None:
+    """The rules of every stream of an image codec (FORMAT.md, "Image and video streams"):
+    one frame, frame rate 0/1, every section tagged 0 and a frame index of frame 0 alone.
+
+    Raises :class:`HeaderFieldError`; the header comes from :func:`unpack` (tags and index filled in).
+    """
+    name = header.codec
+    if header.frames != 1:
+        raise HeaderFieldError(f"{name} is an image codec: its streams have 1 frame, this header says {header.frames}")
+    if tuple(header.fps) != (0, 1):
+        raise HeaderFieldError(f"{name} is an image codec: its streams have frame rate 0/1, this header says "
+                               f"{header.fps[0]}/{header.fps[1]}")
+    if any(tag != 0 for tag in header.section_frames):
+        raise HeaderFieldError(f"{name} is an image codec: every section of its streams is tagged frame 0, these are "
+                               f"tagged {sorted(set(header.section_frames))}")
+    expected = ((0, 0),) if header.section_frames else ()
+    if tuple(header.keyframes) != expected:
+        listed = [frame for frame, _ in header.keyframes]
+        raise HeaderFieldError(f"{name} is an image codec: the frame index of its streams lists frame 0 alone, this "
+                               f"one lists {listed}")
+
+
+def check_video_stream(header: Header) -> None:
+    """The rule of every stream of a video codec (FORMAT.md, "Image and video streams"): a frame
+    rate numerator of at least 1.  Raises :class:`HeaderFieldError`."""
+    if header.fps[0] < 1:
+        raise HeaderFieldError(f"{header.codec} is a video codec: its streams need a frame rate, this header says "
+                               f"{header.fps[0]}/{header.fps[1]}")
+
+
+def check_color(header: Header, supported: tuple[int, ...]) -> None:
+    """Refuse a colour format the codec's sections do not define (:class:`HeaderFieldError`)."""
+    if header.color not in supported:
+        have = " and ".join(f"{c} ({COLOR_FORMATS[c]})" for c in supported)
+        got = COLOR_FORMATS.get(header.color, "unknown")
+        raise HeaderFieldError(f"{header.codec} decodes colour formats {have}; this stream says {header.color} ({got}), "
+                               f"which {header.codec}'s sections do not define")
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -378,7 +421,6 @@ class StreamReader:
             pos = end
         self.entries = entries
         header.section_frames = tuple(e.frame for e in entries)
-        header.validate()
         _check_layout(header, len(entries), list(header.section_frames))
         header.keyframes = self._read_index(pos, count)
         self.header = header
@@ -405,15 +447,20 @@ class StreamReader:
         (index_offset,) = _U64.unpack_from(raw, body_size + 4)
         if index_offset != pos:
             raise HeaderFieldError(f"trailer points to byte {index_offset}, but the frame index starts at {pos}")
+        first_section: dict[int, int] = {}
+        for i, entry in enumerate(self.entries):
+            first_section.setdefault(entry.frame, i)
         keyframes = []
         for k in range(n):
             frame, section, offset = _INDEX_ENTRY.unpack_from(raw, 4 + k * _INDEX_ENTRY.size)
-            if section >= count or offset != self.entries[section].offset or self.entries[section].frame != frame:
-                raise HeaderFieldError(f"frame index entry {k} (frame {frame}) does not point at that frame's section")
-            if section > 0 and self.entries[section - 1].frame == frame:
-                raise HeaderFieldError(f"frame index entry {k} skips the first section of frame {frame}")
+            if (frame == WHOLE_STREAM or section >= count or offset != self.entries[section].offset
+                    or self.entries[section].frame != frame):
+                raise HeaderFieldError(f"frame index entry {k} (frame {frame}) does not point at a section of that frame")
+            if first_section[frame] != section:
+                raise HeaderFieldError(f"frame index entry {k} points at section {section}, but the first section of "
+                                       f"frame {frame} is section {first_section[frame]}")
             if keyframes and frame <= keyframes[-1][0]:
-                raise HeaderFieldError("frame index entries must ascend")
+                raise HeaderFieldError("frame index entries must ascend by frame")
             keyframes.append((frame, section))
         return tuple(keyframes)
 
@@ -472,7 +519,6 @@ def _unpack_v1(view: memoryview, version: int, header_size: int) -> tuple[Header
     (stored_crc,) = _U32.unpack_from(view, pos)
     if zlib.crc32(view[:pos]) != stored_crc:
         raise CrcMismatchError("CRC32 mismatch: the file was altered or damaged in transfer")
-    header.validate()
     header.section_frames = (0,) * count
     header.keyframes = ((0, 0),) if count else ()
     return header, [bytes(view[a:b]) for a, b in spans]
@@ -578,4 +624,7 @@ __all__ = [
     "COLOR_YUV420",
     "CODER_CONSTRICTION_ANS",
     "WHOLE_STREAM",
+    "check_image_stream",
+    "check_video_stream",
+    "check_color",
 ]

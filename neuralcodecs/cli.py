@@ -110,9 +110,8 @@ def _encode_image(args, name: str, spec) -> tuple[bytes, float]:
         )
         return result.data, result.quality
     quality = args.quality if args.quality is not None else codec.quality.default
-    if spec.capabilities.get("overfitted"):  # fitting takes minutes: show its progress and time estimate
-        options = {**options, "progress": True}
-    return codec.encode(args.input, quality=quality, alpha=args.alpha, **options), quality
+    # codecs whose encoding takes long (fitting, latent refinement) show its progress and time estimate
+    return codec.encode(args.input, quality=quality, alpha=args.alpha, progress=True, **options), quality
 
 
 VIDEO_INPUT_SUFFIXES = (".y4m", ".yuv", ".mp4", ".mkv", ".mov", ".avi", ".webm")
@@ -153,64 +152,58 @@ def _encode_video(args, name: str, spec) -> tuple[bytes, float]:
     return codec.encode(args.input, quality=quality, size=size, fps=args.fps, progress=True, **options), quality
 
 
-def parse_frames(text: str) -> list[int]:
-    """``"57"``, ``"0,5,9"`` or ``"10-19"`` (inclusive) -> frame numbers; :class:`CodecArgumentError` otherwise."""
-    frames: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part.strip()[1:]:
-                a, b = part.split("-", 1)
-                if int(b) < int(a):
-                    raise ValueError
-                frames += range(int(a), int(b) + 1)
-            else:
-                frames.append(int(part))
-    except ValueError:
-        raise CodecArgumentError(f"--frames takes numbers and ranges such as 57 or 0,5,10-19, got {text!r}") from None
-    return frames
-
-
-def _decode_video(args, header, sections: list[bytes], max_memory) -> int:
+def _check_video_output(args):
+    """The output of a video decode, checked before any work: a writable .mp4/.mkv/.y4m file, or a
+    folder of PNG frames (no suffix) that can be created (or, with ``--force``, refilled)."""
     from pathlib import Path
 
-    from . import registry
-    from .video.io import write_video
+    from .cli_checks import check_output, check_output_folder
 
     out = Path(args.output)
-    if out.suffix and out.suffix.lower() not in (".mp4", ".mkv", ".y4m"):
-        raise CodecArgumentError(f"a video decodes to .mp4, .mkv, .y4m or a folder of PNG frames (no suffix), not {out.suffix!r}")
+    if out.suffix:
+        return check_output(out, args.force, suffixes=(".mp4", ".mkv", ".y4m"))
     if out.exists() and not args.force:
         raise CodecArgumentError(f"output exists: {out} (pass --force to overwrite)")
-    frames = parse_frames(args.frames) if args.frames is not None else None
-    codec = registry.load(header.codec, args.weights, args.device, fingerprint=None if args.weights else header.fingerprint)
-    pixels = codec.decode_parsed(header, sections, frames=frames, max_pixels=args.max_pixels, max_memory=max_memory,
-                                 progress=True)
-    write_video(out, pixels, fps=f"{header.fps[0]}/{header.fps[1]}", overwrite=args.force)
-    print(f"{out}: {pixels.shape[0]} frames of {pixels.shape[2]}x{pixels.shape[1]}")
-    return 0
+    return check_output_folder(out)
 
 
 def cmd_decode(args) -> int:
     from . import decode, registry
-    from .bitstream import unpack
-    from .budget import parse_size
+    from .bitstream import check_image_stream, check_video_stream, unpack
+    from .budget import Budget
     from .cli_checks import check_output
-    from .image.io import output_format, save_image
+    from .frame_selection import parse_frames, wanted_frames
 
-    max_memory = parse_size(args.max_memory) if args.max_memory is not None else None
-    if args.max_pixels is not None and args.max_pixels <= 0:
-        raise CodecArgumentError("--max-pixels must be positive")
+    budget = Budget.of(args.max_pixels, args.max_memory, args.max_compute)
+    frames = parse_frames(args.frames) if args.frames is not None else None
     data = _read_input(args.input)
     header, sections = unpack(data)
-    if header.frames > 1 or registry.spec(header.codec).kind == "video":  # checked before any decoding work
-        return _decode_video(args, header, sections, max_memory)
+    # the codec's kind decides the output, after the header is checked against that kind's rules
+    # (FORMAT.md, "Image and video streams"): before any output check or decoding work
+    if registry.spec(header.codec).kind == "video":
+        check_video_stream(header)
+        if args.restore_lost is not None or args.simulate_loss is not None:
+            raise CodecArgumentError("--restore-lost and --simulate-loss are for codebook image codecs")
+        out = _check_video_output(args)
+        if frames is not None:
+            wanted_frames(frames, header.frames)  # checked against the header before any codec is loaded
+        pixels = decode(data, weights=args.weights, device=args.device, frames=frames, progress=True,
+                        max_pixels=budget.max_pixels, max_memory=budget.max_memory, max_compute=budget.max_compute)
+        from .video.io import write_video
+
+        write_video(out, pixels, fps=f"{header.fps[0]}/{header.fps[1]}", overwrite=args.force)
+        print(f"{out}: {pixels.shape[0]} frames of {pixels.shape[2]}x{pixels.shape[1]}")
+        return 0
+    check_image_stream(header)
     if args.frames is not None:
         raise CodecArgumentError("--frames is for video streams")
     out = check_output(args.output, args.force)
+    from .image.io import output_format, save_image
+
     output_format(out)  # refuse an extension we cannot write before decoding
     lost = _loss_mask(args, data)
-    pixels = decode(data, weights=args.weights, device=args.device, max_pixels=args.max_pixels, max_memory=max_memory,
-                    restore_lost=lost, restore_method=args.restore_method)
+    pixels = decode(data, weights=args.weights, device=args.device, restore_lost=lost, restore_method=args.restore_method,
+                    max_pixels=budget.max_pixels, max_memory=budget.max_memory, max_compute=budget.max_compute)
     fmt = save_image(out, pixels, overwrite=args.force)
     print(f"{out}: {pixels.shape[1]}x{pixels.shape[0]} {fmt}")
     return 0
@@ -456,7 +449,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import run_eval_cli
+    from .evaluation.command import run_eval_cli
 
     return run_eval_cli(args)
 
@@ -523,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu")
     s.add_argument("--max-pixels", type=int, help="largest picture to accept (default 40000000)")
     s.add_argument("--max-memory", help="largest estimated decoding memory to accept, e.g. 2G (default 4G)")
+    s.add_argument("--max-compute", help="largest estimated decoding time to accept, in time on the reference 2-core "
+                   "CPU, e.g. 90s, 30m or 2h (default 15m)")
     s.add_argument("--force", action="store_true")
     s.add_argument("--restore-lost", metavar="MASK",
                    help="codebook codecs: treat the indices marked nonzero in MASK (.npy or image, index-grid size) as lost and restore them")

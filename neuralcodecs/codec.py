@@ -227,9 +227,15 @@ class Codec:
     """The interface of every codec the registry hands out.
 
     Subclasses set ``name``, ``kind``, ``quality`` (a :class:`QualitySpec`), ``options``
-    and ``weights_policy``, and implement :meth:`encode`, :meth:`decode_parsed` and
-    :meth:`latents_parsed`.  Image codecs derive from
+    and ``weights_policy``, and implement :meth:`encode`, :meth:`decode_parsed`,
+    :meth:`decode_estimate` and, where they have them, :meth:`latents_parsed`,
+    :meth:`symbol_arrays`, :meth:`index_grid` and :meth:`decode_restored`.  Everything a
+    caller (the CLI, evaluation, the adapter, benchmarks, tests) uses is declared here; what a
+    codec does not offer raises :class:`CodecArgumentError` saying so.  Image codecs derive from
     :class:`neuralcodecs.image.base.ImageCodec`, which does input rules and the container.
+
+    ``budget`` arguments are :class:`neuralcodecs.budget.Budget` (``None``: the defaults);
+    ``progress`` shows a progress bar on stderr for work that takes long (fitting, video).
     """
 
     name: str = ""
@@ -239,20 +245,32 @@ class Codec:
     weights_policy: str = WEIGHTS_SHIPPED
     fingerprint: bytes = bytes(16)
 
-    def encode(self, media, quality: float | None = None, **options) -> bytes:
+    # ------------------------------------------------------------------ encoding
+    def encode(self, media, quality: float | None = None, progress: bool = False, **options) -> bytes:
         """Encode an image (``HxWx3``) or a video (``TxHxWx3``) into a complete ``.ncb`` file."""
         raise NotImplementedError
 
-    def decode(self, data: bytes, frames=None, **budget):
+    # ------------------------------------------------------------------ decoding
+    def decode(self, data: bytes, frames=None, budget=None, progress: bool = False):
         """Decode a file made by this codec: uint8 ``HxWx3`` or ``TxHxWx3``.
 
-        ``frames`` (video): a range or list of frame numbers to return.  ``budget``:
-        ``max_pixels``, ``max_memory`` (see :mod:`neuralcodecs.budget`).
+        ``frames`` (video): which frames to return (:func:`neuralcodecs.frame_selection.wanted_frames`).
         """
         from .bitstream import unpack
 
         header, sections = unpack(data)
-        return self.decode_parsed(header, sections, frames=frames, **budget)
+        return self.decode_parsed(header, sections, frames=frames, budget=budget, progress=progress)
+
+    def decode_parsed(self, header, sections, frames=None, budget=None, progress: bool = False):
+        """:meth:`decode` of an already unpacked file (:func:`neuralcodecs.bitstream.unpack`).
+        Checks the stream and the budget (:meth:`decode_estimate`) before any decoding work."""
+        raise NotImplementedError
+
+    def decode_estimate(self, header, sections, frames=None):
+        """:class:`neuralcodecs.budget.DecodeEstimate` of decoding ``frames`` (default: all) of a
+        stream whose header and sections were checked, from the header (and, for overfitted
+        codecs, the architecture it carries) alone: nothing is decoded or built."""
+        raise NotImplementedError
 
     def latents(self, data: bytes) -> Latents:
         """The file's entropy-decoded latents (:class:`Latents`), without synthesis."""
@@ -261,12 +279,26 @@ class Codec:
         header, sections = unpack(data)
         return self.latents_parsed(header, sections)
 
-    def decode_parsed(self, header, sections, frames=None, **budget):
-        raise NotImplementedError
-
     def latents_parsed(self, header, sections) -> Latents:
-        raise NotImplementedError
+        raise CodecArgumentError(f"codec {self.name!r} has no latents to read without decoding")
 
+    def symbol_arrays(self, header, sections) -> list:
+        """The entropy-decoded integer symbols of a stream, in section order, as numpy arrays
+        (conformance digests, device-consistency checks)."""
+        raise CodecArgumentError(f"codec {self.name!r} does not expose its entropy-decoded symbols")
+
+    # ------------------------------------------------------------------ codebook codecs
+    def index_grid(self, header) -> tuple[int, int] | None:
+        """``(h, w)`` of the index map a codebook codec codes for ``header``'s picture; ``None``
+        for codecs without one."""
+        return None
+
+    def decode_restored(self, header, sections, lost, method: str = "transformer", budget=None):
+        """Decode as if the indices marked in ``lost`` (bool ``(h, w)``, :meth:`index_grid`) had
+        not arrived, restoring them first (codebook codecs)."""
+        raise CodecArgumentError(f"codec {self.name!r} codes no index maps: it cannot restore lost indices")
+
+    # ------------------------------------------------------------------ options
     def check_options(self, options: dict) -> dict:
         """Options for :meth:`encode`, checked against the declared ones (defaults filled in)."""
         declared = {o.name: o for o in self.options}

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import decode, registry
-from .anchors import anchor, nearest_size
+from .anchors import anchor
 from .errors import CodecArgumentError
 from .image.io import load_image, save_png
 from .metrics import ms_ssim, psnr
@@ -24,6 +24,7 @@ from .atomic import atomic_write_bytes
 from .codec import IMAGE
 from .cli_checks import check_output_folder, folder_removed_if_empty_on_failure
 from .paths import ASSETS_DIR
+from .ratecontrol import anchor_nearest_size
 
 PHOTO = ASSETS_DIR / "kodim23.png"
 CROP = (400, 96, 592, 288)  # left, top, right, bottom: the parrots' heads
@@ -91,7 +92,7 @@ def _demo(folder: Path, names: list[str], codec, quality: float | None, device: 
 
     rows = [(f"neuralcodecs {codec.name}", len(data), ours)]
     for anchor_name, filename in (("jpeg", names[2]), ("webp", names[3])):
-        _, anchor_data = nearest_size(anchor_name, original, len(data))
+        _, anchor_data = anchor_nearest_size(anchor_name, original, len(data))
         atomic_write_bytes(folder / filename, anchor_data)
         rows.append((anchor(anchor_name).description, len(anchor_data), anchor(anchor_name).decode(anchor_data)))
 

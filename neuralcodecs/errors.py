@@ -88,3 +88,8 @@ class CodecArgumentError(NeuralCodecsError, ValueError):
 
 class RateControlError(NeuralCodecsError):
     """No quality of the codec meets the requested size or rate budget."""
+
+
+class StateFileError(CodecArgumentError):
+    """A resumable state file (``--fit-state``) is not a neuralcodecs state, is damaged, or was
+    made by another fit; it is never unpickled."""

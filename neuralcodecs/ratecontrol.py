@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .codec import IMAGE
+from .codec import IMAGE, range_grid
 from .errors import CodecArgumentError, RateControlError
 
 
@@ -128,3 +128,14 @@ def encode_to_budget(codec, media, target_bpp: float | None = None, max_bytes: i
         found = search_quality(encode, grid, score=lambda s: abs(s - target_bpp * samples / 8))
     quality, data, trials = found
     return BudgetResult(data, quality, trials)
+
+
+def anchor_nearest_size(name: str, pixels, target_bytes: int) -> tuple[float, bytes]:
+    """The classical anchor ``name``'s encoding of uint8 ``(H, W, 3)`` ``pixels`` whose size is nearest
+    to ``target_bytes`` (bisection on the anchor's quality): ``(quality, bytes)``."""
+    from .anchors import anchor
+
+    a = anchor(name)
+    grid = range_grid(*a.quality_range, 1.0 if a.integer_quality else 0.01)
+    quality, data, _ = search_quality(lambda q: a.encode(pixels, q), grid, score=lambda size: abs(size - target_bytes))
+    return quality, data

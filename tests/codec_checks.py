@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from neuralcodecs.budget import Budget
 from neuralcodecs.fuzz import run_fuzz
 
 
@@ -21,7 +22,8 @@ def assert_decoding_ignores_thread_count(codec, data: bytes) -> None:
 
 def assert_mutants_decode_or_raise_bitstream_errors(codec, seeds: list[bytes], count: int, max_pixels: int) -> dict:
     """Fuzz ``seeds``: no untyped failure, hang or silent corruption; returns the report."""
-    tally = run_fuzz(seeds, count, lambda d: codec.decode(d, max_pixels=max_pixels), seed=3, timeout_s=60)
+    budget = Budget(max_pixels=max_pixels)
+    tally = run_fuzz(seeds, count, lambda d: codec.decode(d, budget=budget), seed=3, timeout_s=60)
     report = tally.as_dict()
     assert report["untyped_failures"] == 0, report["failure_examples"]
     assert report["hangs"] == 0 and report["silent_corruptions"] == 0

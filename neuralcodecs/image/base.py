@@ -2,7 +2,7 @@
 
 Subclasses implement :meth:`ImageCodec._encode_pixels`, :meth:`ImageCodec._check_layout`,
 :meth:`ImageCodec._decode_sections`, :meth:`ImageCodec._latents_sections` and
-:meth:`ImageCodec.decode_memory`; this class does input normalization, the container, the
+:meth:`ImageCodec.decode_estimate`; this class does input normalization, the container, the
 weights check, the decoder's budget and the grayscale rule.
 """
 
@@ -12,10 +12,11 @@ import numpy as np
 import torch
 
 from .. import bitstream
-from ..bitstream import COLOR_GRAY, Header
-from ..budget import check_budget
+from ..bitstream import COLOR_GRAY, COLOR_RGB, Header
+from ..budget import Budget, DecodeEstimate, check_budget
 from ..codec import IMAGE, Codec, Latents
 from ..errors import CodecArgumentError, HeaderFieldError, SectionLayoutError, UnknownCodecError, WeightsMismatchError
+from ..frame_selection import wanted_frames
 from .io import DEFAULT_MAX_PIXELS, ImageInput, load_image, to_gray
 
 
@@ -30,6 +31,7 @@ class ImageCodec(Codec):
     """
 
     kind = IMAGE
+    colors = (COLOR_RGB, COLOR_GRAY)  # the colour formats the codec's sections define
 
     def __init__(self, fingerprint: bytes, device: str | torch.device = "cpu"):
         self.fingerprint = fingerprint
@@ -42,6 +44,7 @@ class ImageCodec(Codec):
         quality: float | None = None,
         alpha: str = "refuse",
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        progress: bool = False,
         **options,
     ) -> bytes:
         """Encode an image into a complete ``.ncb`` file.
@@ -51,12 +54,13 @@ class ImageCodec(Codec):
             quality: accepted by ``self.quality``; default ``self.quality.default``.
             alpha: ``"refuse"`` or ``"composite"`` (over white) for transparent images.
             max_pixels: memory budget for the input.
+            progress: show a progress bar for encodes that take long (fitting, latent refinement).
             options: the codec's declared options (``self.options``).
         """
         quality = self.quality.check(self.quality.default if quality is None else quality)
         options = self.check_options(options)
         pixels, color = load_image(image, alpha=alpha, max_pixels=max_pixels)
-        config, sections = self._encode_pixels(pixels, quality, **options)
+        config, sections = self._encode_pixels(pixels, quality, progress=progress, **options)
         header = Header(
             codec=self.name,
             fingerprint=self.fingerprint,
@@ -67,9 +71,10 @@ class ImageCodec(Codec):
         )
         return bitstream.pack(header, sections)
 
-    def decode_parsed(self, header: Header, sections: list[bytes], frames=None, max_pixels=None, max_memory=None) -> np.ndarray:
+    def decode_parsed(self, header: Header, sections: list[bytes], frames=None, budget: Budget | None = None,
+                      progress: bool = False) -> np.ndarray:
         """Decode an already unpacked file (see :func:`neuralcodecs.bitstream.unpack`); uint8 ``(H, W, 3)``."""
-        self._check_stream(header, sections, frames, max_pixels, max_memory)
+        self._check_stream(header, sections, frames, budget)
         pixels = self._decode_sections(header, sections)
         if header.color == COLOR_GRAY:
             pixels = to_gray(pixels)
@@ -77,46 +82,42 @@ class ImageCodec(Codec):
 
     def latents_parsed(self, header: Header, sections: list[bytes]) -> Latents:
         """Entropy-decoded latents of an already unpacked file, without synthesis."""
-        self._check_stream(header, sections, None, None, None)
+        self._check_stream(header, sections, None, None)
         return self._latents_sections(header, sections)
 
-    def decode_memory(self, header: Header) -> int:
-        """Estimated peak bytes of decoding ``header``'s picture (the budget check uses it)."""
-        raise NotImplementedError
+    #: the networks run on the picture padded to multiples of this
+    pad_multiple: int = 1
 
-    def index_grid(self, header: Header) -> tuple[int, int] | None:
-        """``(h, w)`` of the index map a codebook codec codes for ``header``'s picture; ``None`` otherwise."""
-        return None
-
-    def decode_restored(self, header: Header, sections: list[bytes], lost, method: str = "transformer",
-                        max_pixels=None, max_memory=None) -> np.ndarray:
-        """Decode as if the indices marked in ``lost`` (bool, the codec's index grid) had not arrived,
-        restoring them first; codecs without index restoration raise :class:`CodecArgumentError`."""
-        raise CodecArgumentError(f"codec {self.name!r} codes no index maps: it cannot restore lost indices")
+    def padded_pixels(self, header: Header) -> int:
+        """Pixels the networks run on: the picture padded to multiples of ``pad_multiple``."""
+        m = self.pad_multiple
+        return (-(-header.height // m) * m) * (-(-header.width // m) * m)
 
     # ------------------------------------------------------------------ checks
-    def _check_stream(self, header: Header, sections, frames, max_pixels, max_memory) -> None:
+    def _check_stream(self, header: Header, sections, frames, budget: Budget | None) -> None:
+        """The codec's checks of ``bitstreams/FORMAT.md`` ("Decoder checks, in order", 14-19), in that order."""
         if header.codec != self.name:
             raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
+        bitstream.check_image_stream(header)
         if header.fingerprint != self.fingerprint:
             raise WeightsMismatchError(
                 f"file was made with {self.name} weights {header.fingerprint.hex()}, but the loaded weights "
                 f"are {self.fingerprint.hex()}; decode with the weights that made it (weights=PATH)"
             )
-        if header.frames != 1:
-            raise HeaderFieldError(f"{self.name} codes single images; header says {header.frames} frames")
-        if frames is not None and list(frames) != [0]:
-            raise CodecArgumentError(f"an image has one frame (0); cannot return frames {list(frames)}")
-        check_budget(header, self.decode_memory(header), max_pixels, max_memory)
+        bitstream.check_color(header, self.colors)
         self._check_layout(header, sections)
+        if frames is not None:
+            wanted_frames(frames, 1)  # an image has one frame, 0
+        check_budget(header, self.decode_estimate(header, sections, frames), budget)
 
     # ------------------------------------------------------------------ subclass hooks
-    def _encode_pixels(self, pixels: np.ndarray, quality: float, **options) -> tuple[dict[str, int], list[bytes]]:
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False, **options) -> tuple[dict[str, int], list[bytes]]:
         """Return the header config entries and the payload sections."""
         raise NotImplementedError
 
     def _check_layout(self, header: Header, sections: list[bytes]) -> None:
-        """Raise ``HeaderFieldError`` / ``SectionLayoutError`` before any decoding work."""
+        """Before any decoding work: the config (``HeaderFieldError``), then the number of sections,
+        then their sizes (``SectionLayoutError``)."""
         raise NotImplementedError
 
     def _decode_sections(self, header: Header, sections: list[bytes]) -> np.ndarray:
@@ -124,10 +125,6 @@ class ImageCodec(Codec):
         raise NotImplementedError
 
     def _latents_sections(self, header: Header, sections: list[bytes]) -> Latents:
-        raise NotImplementedError
-
-    def symbol_arrays(self, header: Header, sections: list[bytes]) -> list[np.ndarray]:
-        """The entropy-decoded integer symbols of a checked stream, in section order (conformance digests)."""
         raise NotImplementedError
 
 
@@ -176,6 +173,13 @@ class GainUnitImageCodec(ImageCodec):
 
     def _config(self, q256: int) -> dict[str, int]:
         return {"quality_x256": q256, "latent_channels": self.latent_channels}
+
+
+def per_pixel_estimate(pixels: int, fixed_bytes: float, bytes_per_pixel: float, macs_per_pixel: float,
+                       quadratic_macs: float = 0.0) -> DecodeEstimate:
+    """The estimate of a decoder whose memory and work grow with the (padded) pixel count, plus
+    ``quadratic_macs`` for attention over all positions."""
+    return DecodeEstimate(memory=int(fixed_bytes + bytes_per_pixel * pixels), macs=macs_per_pixel * pixels + quadratic_macs)
 
 
 def ladder_index(header: Header, count: int, optional: tuple[str, ...] = ()) -> int:

@@ -26,7 +26,7 @@ from ..entropy.exact import IntegerNetwork
 from ..errors import WeightsError
 from ..weightfiles import fingerprint, load_weights, save_weights, update_sidecar
 from ..codec import Latents, Objective, QualitySpec
-from .base import GainUnitImageCodec, pixels_to_tensor
+from .base import GainUnitImageCodec, per_pixel_estimate, pixels_to_tensor
 from .variable_rate import random_level_loss, validate_levels
 from .hyperprior import HYPER_UPSCALES, Z_INPUT_BOUND, FrozenHyperprior, GainedMeanScaleHyperprior
 
@@ -35,6 +35,7 @@ SYNTHESIS_TILE = 64  # latents (1024 pixels) per side of a synthesis tile
 SYNTHESIS_HALO = 3  # latents of context around a tile (the receptive field is under 2)
 DECODE_FIXED_BYTES = 256 * 2**20  # measured, benchmarks/decoder_memory.py
 DECODE_BYTES_PER_PIXEL = 160  # measured, benchmarks/decoder_memory.py
+DECODE_MACS_PER_PIXEL = 43_124  # the shipped N=128, M=192 model; tests/test_decode_estimates.py counts it
 _TABLE_FIELDS = ("cdf", "cdf_length", "offset")
 _CDF_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
 # stored float32: GDN and entropy-model parameters and gains; the convolutions are fp16
@@ -133,17 +134,18 @@ class HyperpriorCodec(GainUnitImageCodec):
         frozen, fp = load_frozen(path)
         return cls(frozen, fp, device)
 
-    def decode_memory(self, header: Header) -> int:
-        """Peak decoding bytes: a fixed part plus a per-pixel part (``benchmarks/decoder_memory.py``).
+    def decode_estimate(self, header: Header, sections=None, frames=None):
+        """Peak bytes (a fixed part plus a per-pixel part, ``benchmarks/decoder_memory.py``) and work.
 
         Per pixel: the y symbols, scale indexes and means (8 bytes each per latent, 192
         latents per 256 pixels), the coder's working arrays, the output; synthesis runs in
-        tiles, so its activations are bounded by the tile size.
+        tiles, so its activations are bounded by the tile size.  Work: the synthesis and
+        hyper-synthesis transforms, :data:`DECODE_MACS_PER_PIXEL` per padded pixel.
         """
-        pixels = header.width * header.height
-        return DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * pixels
+        return per_pixel_estimate(self.padded_pixels(header), DECODE_FIXED_BYTES, DECODE_BYTES_PER_PIXEL,
+                                  DECODE_MACS_PER_PIXEL)
 
-    def _encode_pixels(self, pixels: np.ndarray, quality: float):
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False):
         q256 = int(round(quality * 256))
         x = pixels_to_tensor(pixels, self.pad_multiple, self.device)
         out = self.frozen.compress(x, q256)

@@ -3,7 +3,8 @@
 :func:`fit` trains any module that maps frame times ``(B,)`` in [0, 1] to frames
 ``(B, 3, H', W')`` (``H' >= H``, ``W' >= W``: the output is cropped) on one clip, with Adam, a
 linear warm-up and a cosine decay, a progress bar, and a resumable checkpoint (model, optimizer,
-step, random state; written atomically every ``save_every`` steps).  ``loss``: ``"l2"`` (MSE, what
+step, random state; written atomically every ``save_every`` steps as data, see
+:mod:`neuralcodecs.statefile`).  ``loss``: ``"l2"`` (MSE, what
 PSNR measures) or ``"l1_ssim"`` (NeRV's ``0.7 * L1 + 0.3 * (1 - SSIM)``).
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..errors import CodecArgumentError
+from ..statefile import load_state, restore_failed, save_state
 
 
 @dataclass(frozen=True)
@@ -82,24 +83,6 @@ def psnr_of(model, frames: torch.Tensor, times: torch.Tensor, batch: int = 4) ->
     return sum(values) / len(values)
 
 
-def save_state(path: Path, state: dict) -> None:
-    """Write a fitting checkpoint atomically (a temporary file, then a rename)."""
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
-
-
-def load_state(path: Path | None, settings: dict) -> dict | None:
-    """The checkpoint at ``path`` (None if there is none); :class:`CodecArgumentError` unless it was
-    saved with the same ``settings`` (each key compared with the checkpoint's)."""
-    if path is None or not path.exists():
-        return None
-    state = torch.load(path, weights_only=False)
-    if any(state.get(key) != value for key, value in settings.items()):
-        raise CodecArgumentError(f"{path} was made by another fit (another input, model or fitting configuration)")
-    return state
-
-
 def fit(model: torch.nn.Module, frames: torch.Tensor, cfg: FitConfig, inputs: torch.Tensor | None = None,
         checkpoint: str | os.PathLike | None = None, progress: bool = False, identity: dict | None = None) -> dict:
     """Fit ``model`` to ``frames`` ``(T, 3, H, W)`` in [0, 1]; resumes from ``checkpoint`` if it exists.
@@ -117,10 +100,13 @@ def fit(model: torch.nn.Module, frames: torch.Tensor, cfg: FitConfig, inputs: to
     path = Path(checkpoint) if checkpoint is not None else None
     state = load_state(path, {"config": asdict(cfg), "identity": identity})
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        step = int(state["step"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            generator.set_state(state["generator"])
+            step = int(state["step"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise restore_failed(path, exc) from None
     bar = None
     if progress:
         from tqdm import tqdm

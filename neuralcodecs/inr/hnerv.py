@@ -118,6 +118,16 @@ def decoder_parameters(cfg: HnervConfig) -> int:
     return total + (9 * cfg.widths[-1] + 1) * 3
 
 
+def decoder_macs(cfg: HnervConfig) -> int:
+    """Multiply-accumulates of decoding one frame from its embedding."""
+    h, w = cfg.base
+    total = cfg.embed_channels * cfg.widths[0] * h * w
+    for a, b, s, k in zip(cfg.widths[:-1], cfg.widths[1:], cfg.strides, cfg.kernels):
+        total += k * k * a * b * s * s * h * w
+        h, w = h * s, w * s
+    return total + 9 * cfg.widths[-1] * 3 * h * w
+
+
 def stored_values(cfg: HnervConfig, frames: int) -> int:
     """What the file holds: decoder parameters plus ``frames`` embeddings."""
     return decoder_parameters(cfg) + frames * cfg.embed_channels * cfg.base[0] * cfg.base[1]

@@ -20,7 +20,7 @@ from ..bitstream import WHOLE_STREAM
 from ..codec import Latents
 from ..errors import HeaderFieldError
 from .fitting import FitConfig, fit, psnr_of
-from .hnerv import Hnerv, HnervConfig, HnervDecoder, decoder_parameters, for_size, pad_frames, stored_values
+from .hnerv import Hnerv, HnervConfig, HnervDecoder, decoder_macs, decoder_parameters, for_size, pad_frames, stored_values
 from .video_codec import (FittedClip, OverfittedVideoCodec, check_keys, checked_int, checked_ints, clip_identity,
                           decode_parameters, decode_quantized, epochs_of, state_path)
 from .weight_coding import dequantize, encode, quantize
@@ -98,7 +98,11 @@ class HnervCodec(OverfittedVideoCodec):
     def payload_layout(self, arch, header):
         return [WHOLE_STREAM, WHOLE_STREAM], []
 
-    def activation_bytes(self, arch) -> int:
+    def frame_work(self, arch, header) -> tuple[int, int]:
+        cfg = config_of(arch)
+        return decoder_macs(cfg), decoder_parameters(cfg)
+
+    def activation_bytes(self, arch, header) -> int:
         cfg = config_of(arch)
         h, w = cfg.base
         peak = 4 * cfg.widths[0] * h * w

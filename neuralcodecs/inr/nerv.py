@@ -104,6 +104,17 @@ def count_parameters(cfg: NervConfig) -> int:
     return total + (cfg.channels[-1] + 1) * 3
 
 
+def macs_per_frame(cfg: NervConfig) -> int:
+    """Multiply-accumulates of rendering one frame: the MLP, each block's 3x3 convolution at its
+    input resolution, the 1x1 head at full resolution."""
+    h, w = cfg.base
+    total = 2 * cfg.encoding_levels * cfg.mlp_hidden + cfg.mlp_hidden * cfg.channels[0] * h * w
+    for a, b, s in zip(cfg.channels[:-1], cfg.channels[1:], cfg.strides):
+        total += 9 * a * b * s * s * h * w
+        h, w = h * s, w * s
+    return total + cfg.channels[-1] * 3 * h * w
+
+
 def plan_strides(height: int, width: int, max_base: int = 16) -> tuple[tuple[int, int], tuple[int, ...]]:
     """Base grid and strides covering ``height x width``, as NeRV lays out 720p (a 5 first, then 2s):
     the smallest scale ``2**n`` or ``5 * 2**n`` whose base grid has at most ``max_base`` on its longer

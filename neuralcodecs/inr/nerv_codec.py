@@ -16,7 +16,7 @@ import torch
 from ..bitstream import WHOLE_STREAM
 from ..errors import HeaderFieldError
 from .fitting import FitConfig, fit, frame_times, psnr_of
-from .nerv import Nerv, NervConfig, count_parameters, for_size
+from .nerv import Nerv, NervConfig, count_parameters, for_size, macs_per_frame
 from .options import EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION
 from .video_codec import (FittedClip, OverfittedVideoCodec, check_keys, checked_int, checked_ints, clip_identity,
                           decode_parameters, decode_quantized, epochs_of, state_path)
@@ -118,7 +118,11 @@ class NervCodec(OverfittedVideoCodec):
     def payload_layout(self, arch, header):
         return [WHOLE_STREAM], []
 
-    def activation_bytes(self, arch) -> int:
+    def frame_work(self, arch, header) -> tuple[int, int]:
+        cfg = config_of(arch)
+        return macs_per_frame(cfg), count_parameters(cfg)
+
+    def activation_bytes(self, arch, header) -> int:
         cfg = config_of(arch)
         h, w = cfg.base
         peak = 0

@@ -151,6 +151,14 @@ def count_parameters(cfg: NirvanaConfig) -> int:
     return mlp + (9 * c * 4 * c + 4 * c) + (9 * c * 3 + 3)
 
 
+def macs_per_frame(cfg: NirvanaConfig, patches: int) -> int:
+    """Multiply-accumulates of rendering one frame of ``patches`` patches: the MLP per patch, the
+    two 3x3 convolutions at half and full patch resolution."""
+    h, c, half = cfg.hidden, cfg.channels, cfg.patch // 2
+    mlp = 2 * h + h * h + h * c * half * half
+    return patches * (mlp + 9 * c * 4 * c * half * half + 9 * c * 3 * cfg.patch * cfg.patch)
+
+
 def for_size(target: int, patch: int = 16, channels: int = 8, group: int = 3) -> NirvanaConfig:
     """The configuration whose group network has about ``target`` values (hidden width searched)."""
     return nearest_size(lambda h: NirvanaConfig(patch, channels, h, group), count_parameters, target, range(4, 4097, 2))

@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CorruptPayloadError, HeaderFieldError
-from .fitting import load_state, save_state
+from ..statefile import load_state, restore_failed, save_state
 from .nirvana import (QUANTIZED, NirvanaConfig, NirvanaGroupNet, assemble, count_parameters, for_size, frame_codes,
+                      macs_per_frame,
                       patch_coordinates, patch_grid)
 from .video_codec import (FittedClip, OverfittedVideoCodec, check_keys, checked_int, clip_identity, epochs_of,
                           state_path)
@@ -156,9 +157,14 @@ class NirvanaCodec(OverfittedVideoCodec):
         sections, previous, start, fit_seconds = [], None, 0, 0.0
         state = load_state(path, {"identity": identity, "effort": options["effort"]})
         if state is not None:
-            net.load_state_dict(state["net"])
-            optimizer.load_state_dict(state["optimizer"])
-            sections, previous, start, fit_seconds = state["sections"], state["previous"], state["group"], state["seconds"]
+            try:
+                net.load_state_dict(state["net"])
+                optimizer.load_state_dict(state["optimizer"])
+                sections, previous, start, fit_seconds = state["sections"], state["previous"], int(state["group"]), float(state["seconds"])
+                if len(sections) != start or not 0 < start <= groups or not all(isinstance(s, bytes) for s in sections):
+                    raise ValueError(f"{len(sections)} coded groups for a state at group {start} of {groups}")
+            except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+                raise restore_failed(path, exc) from None
         bar = None
         if progress:
             from tqdm import tqdm
@@ -207,9 +213,17 @@ class NirvanaCodec(OverfittedVideoCodec):
         cfg = config_of(arch)
         return list(range(0, header.frames, cfg.group)), [0]
 
-    def activation_bytes(self, arch) -> int:
+    def frame_work(self, arch, header) -> tuple[int, int]:
         cfg = config_of(arch)
-        return 4 * 3 * 4 * cfg.channels * cfg.patch * cfg.patch * 4096  # a generous per-frame bound (patch batch)
+        rows, cols = patch_grid(header.height, header.width, cfg.patch)
+        return macs_per_frame(cfg, rows * cols), count_parameters(cfg)
+
+    def activation_bytes(self, arch, header) -> int:
+        """Every patch of a frame at once: the MLP's hidden rows and the 4C-channel map at full patch
+        resolution, with temporaries (float32)."""
+        cfg = config_of(arch)
+        rows, cols = patch_grid(header.height, header.width, cfg.patch)
+        return 3 * 4 * rows * cols * (2 * cfg.hidden + 4 * cfg.channels * cfg.patch * cfg.patch)
 
     def integer_arrays(self, arch, header, sections):
         """Each group's latent integers (after the differences are undone), group by group."""

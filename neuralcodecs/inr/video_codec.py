@@ -33,12 +33,13 @@ import numpy as np
 import torch
 
 from .. import bitstream
-from ..bitstream import WHOLE_STREAM, Header
-from ..budget import check_budget
+from ..bitstream import COLOR_RGB, WHOLE_STREAM, Header
+from ..budget import DecodeEstimate, check_budget
 from ..codec import VIDEO, WEIGHTS_IN_STREAM, Codec, Latents
 from ..errors import (CodecArgumentError, CorruptPayloadError, HeaderFieldError, SectionLayoutError,
                       UnknownCodecError, WeightsMismatchError)
-from ..video.media import load_frames, wanted_frames
+from ..frame_selection import wanted_frames
+from ..video.frames import load_frames
 from .options import EFFORT_EPOCHS, EFFORT_OPTION, FIT_STATE_OPTION, MAX_PARAMETERS, MODEL_SIZE_QUALITY
 
 DEFAULT_MAX_FRAMES = 100_000
@@ -115,8 +116,12 @@ class OverfittedVideoCodec(Codec):
         """The frame tags of the sections after section 0 and the frames of the frame index."""
         raise NotImplementedError
 
-    def activation_bytes(self, architecture: dict) -> int:
+    def activation_bytes(self, architecture: dict, header: Header) -> int:
         """Peak bytes of rendering one frame (the decode budget)."""
+        raise NotImplementedError
+
+    def frame_work(self, architecture: dict, header: Header) -> tuple[int, int]:
+        """``(multiply-accumulates, parameter values read)`` of rendering one frame (the decode budget)."""
         raise NotImplementedError
 
     def integer_arrays(self, architecture: dict, header: Header, sections: list[bytes]) -> list[np.ndarray]:
@@ -156,17 +161,25 @@ class OverfittedVideoCodec(Codec):
 
     # ------------------------------------------------------------------ decode
     def parse(self, header: Header, sections: list[bytes]) -> dict:
-        """Check the stream before any network is built; return the architecture."""
+        """Check the stream before any network is built; return the architecture.
+
+        The codec's checks of ``bitstreams/FORMAT.md`` ("Decoder checks, in order", 14-18), in that order.
+        """
         if header.codec != self.name:
             raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
+        bitstream.check_video_stream(header)
         if header.fingerprint != self.fingerprint:
             raise WeightsMismatchError(
                 f"file names {self.name} decoder revision {header.fingerprint.hex()}, this installation decodes "
                 f"{self.fingerprint.hex()} (revision {self.revision}); use the neuralcodecs version that made it")
+        bitstream.check_color(header, (COLOR_RGB,))
         if set(header.config) != {"parameters"}:
             raise HeaderFieldError(f"{self.name} config must hold exactly 'parameters', got {sorted(header.config)}")
-        if not sections or header.section_frames[0] != WHOLE_STREAM:
-            raise SectionLayoutError(f"{self.name} streams start with the architecture section (whole stream)")
+        if not sections:
+            raise SectionLayoutError(f"{self.name} streams start with the architecture section; this one has no section")
+        if header.section_frames[0] != WHOLE_STREAM:
+            raise HeaderFieldError(f"{self.name} streams start with the architecture section, tagged as the whole "
+                                   f"stream (0xFFFFFFFF); this one is tagged frame {header.section_frames[0]}")
         try:
             architecture = json.loads(bytes(sections[0]).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -178,22 +191,37 @@ class OverfittedVideoCodec(Codec):
             raise HeaderFieldError(f"architecture has {parameters} parameters, the header says {header.config['parameters']} "
                                    f"(at most {MAX_PARAMETERS})")
         tags, keyframes = self.payload_layout(architecture, header)
-        if list(header.section_frames[1:]) != tags or [k for k, _ in header.keyframes] != keyframes:
+        if len(sections) - 1 != len(tags):
             raise SectionLayoutError(f"{self.name} stream of {header.frames} frames must have {len(tags)} sections after "
-                                     f"the architecture and index frames {keyframes[:4]}{'...' if len(keyframes) > 4 else ''}; "
-                                     f"this one has {len(sections) - 1} sections")
+                                     f"the architecture; this one has {len(sections) - 1}")
+        if list(header.section_frames[1:]) != tags:
+            raise HeaderFieldError(f"{self.name} sections after the architecture must be tagged {_tag_list(tags)}; "
+                                   f"these are tagged {_tag_list(header.section_frames[1:])}")
+        listed = [k for k, _ in header.keyframes]
+        if listed != keyframes:
+            raise HeaderFieldError(f"{self.name} streams of {header.frames} frames index frames {_tag_list(keyframes)}; "
+                                   f"this one indexes {_tag_list(listed)}")
         return architecture
 
-    def decode_memory(self, header: Header, architecture: dict) -> int:
-        return (DECODE_FIXED_BYTES + 12 * header.config["parameters"] + self.activation_bytes(architecture)
-                + 3 * header.width * header.height * header.frames)
+    def decode_estimate(self, header: Header, sections: list[bytes], frames=None) -> DecodeEstimate:
+        """Peak bytes (the parameters as coded integers and floats, one frame's activations, the
+        frames returned) and work (every frame returned rendered alone: its multiply-accumulates,
+        the network's parameters read once per frame, one call per frame; every parameter
+        entropy-decoded once) of decoding ``frames`` (default: all), from the architecture."""
+        architecture = self.parse(header, sections)
+        count = len(wanted_frames(frames, header.frames))
+        parameters = header.config["parameters"]
+        macs, weights = self.frame_work(architecture, header)
+        memory = (DECODE_FIXED_BYTES + 12 * parameters + self.activation_bytes(architecture, header)
+                  + 3 * header.width * header.height * count)
+        return DecodeEstimate(memory=memory, macs=count * macs, weight_reads=count * weights + parameters, calls=count)
 
-    def decode_parsed(self, header: Header, sections: list[bytes], frames=None, max_pixels=None, max_memory=None,
+    def decode_parsed(self, header: Header, sections: list[bytes], frames=None, budget=None,
                       progress: bool = False) -> np.ndarray:
         """uint8 ``(len(frames), H, W, 3)`` (all frames by default); each frame rendered alone."""
         architecture = self.parse(header, sections)
         wanted = wanted_frames(frames, header.frames)
-        check_budget(header, self.decode_memory(header, architecture), max_pixels, max_memory)
+        check_budget(header, self.decode_estimate(header, sections, frames), budget)
         render = self.renderer(architecture, header, list(sections[1:]))
         out = np.empty((len(wanted), header.height, header.width, 3), dtype=np.uint8)
         steps = wanted
@@ -209,6 +237,12 @@ class OverfittedVideoCodec(Codec):
     def latents_parsed(self, header: Header, sections: list[bytes]) -> Latents:
         architecture = self.parse(header, sections)
         return self.latents_of(architecture, header, list(sections[1:]))
+
+
+def _tag_list(tags) -> str:
+    """Frame tags for a message: the first few, ``whole`` for the whole-stream tag."""
+    shown = ["whole" if t == WHOLE_STREAM else str(t) for t in list(tags)[:6]]
+    return "[" + ", ".join(shown) + (", ...]" if len(tags) > 6 else "]")
 
 
 @contextlib.contextmanager

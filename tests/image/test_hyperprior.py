@@ -162,12 +162,18 @@ def test_grayscale_input_decodes_gray(codec, small_photo):
 
 
 def test_crafted_huge_header_with_tiny_sections_is_refused_before_any_network(codec):
-    """4096x4096 announced, 4-byte sections: refused by the section-size lower bound."""
+    """4096x4096 announced, 4-byte sections: refused by the section-size lower bound; with sections
+    of the smallest possible sizes, by the budget (checked after the layout, FORMAT.md check 19)."""
     header = bitstream.Header(codec="hyperprior", fingerprint=codec.fingerprint, width=4096, height=4096,
                               config={"quality_x256": 1024, "latent_channels": codec.latent_channels})
     data = bitstream.pack(header, [b"\x01\x00\x00\x00", b"\x01\x00\x00\x00"])
     with pytest.raises(SectionLayoutError, match="between"):
         nc.decode(data, max_pixels=2**31)
+    h, w = codec.z_shape(header)
+    frozen = codec.frozen
+    smallest = [bytes(frozen.z_coder.min_section_bytes(frozen.model.N * h * w)),
+                bytes(frozen.y_coder.min_section_bytes(frozen.model.M * 16 * h * w))]
+    data = bitstream.pack(header, smallest)
     with pytest.raises(DecodeBudgetError, match="max_memory"):
         nc.decode(data, max_pixels=2**31, max_memory="64M")
     with pytest.raises(DecodeBudgetError, match="max_pixels"):

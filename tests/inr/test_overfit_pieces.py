@@ -127,7 +127,7 @@ def test_the_shipped_laplace_table_is_the_one_the_format_names():
 
 def test_registered_codec_round_trips_and_its_latents_carry_the_files_bits(monkeypatch, tmp_path):
     import neuralcodecs as nc
-    from neuralcodecs import bitstream, registry
+    from neuralcodecs import bitstream, paths, registry
     from neuralcodecs.errors import WeightsError
 
     monkeypatch.setitem(overfit_codec.EFFORT_STEPS, "fast", 60)
@@ -141,7 +141,7 @@ def test_registered_codec_round_trips_and_its_latents_carry_the_files_bits(monke
     assert abs(float(latents.bits.sum()) - 8 * len(sections[2])) < 0.02 * 8 * len(sections[2]) + 64
     # the weights travel in the stream: a fresh process with no weights directory at all decodes the
     # same pixels, and a weights file is refused rather than silently ignored
-    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "no-weights-here")
+    monkeypatch.setattr(paths, "WEIGHTS_DIR", tmp_path / "no-weights-here")
     monkeypatch.setattr(registry, "_CACHE", {})
     assert np.array_equal(nc.decode(data), decoded)
     with pytest.raises(WeightsError, match="in the stream"):

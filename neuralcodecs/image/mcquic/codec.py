@@ -18,11 +18,12 @@ from ...bitstream import Header
 from ...codec import Latents, QualitySpec
 from ...entropy.coders import CategoricalCoder
 from ...errors import SectionLayoutError
-from ..base import ImageCodec, ladder_index, pixels_to_tensor, tensor_to_pixels
+from ..base import ImageCodec, ladder_index, per_pixel_estimate, pixels_to_tensor, tensor_to_pixels
 from .weights import CODEC_NAME, load_model
 
 DECODE_FIXED_BYTES = 256 * 2**20  # benchmarks/decoder_memory.py --codec mcquic measures the real peak
 DECODE_BYTES_PER_PIXEL = 1200  # upper estimate: C channels at H/2 through residual blocks, float32
+DECODE_MACS_PER_PIXEL = 72_116  # the shipped model; tests/test_decode_estimates.py counts it
 
 
 class McQuicCodec(ImageCodec):
@@ -47,8 +48,9 @@ class McQuicCodec(ImageCodec):
     def pad_multiple(self) -> int:
         return self.model.pad_multiple
 
-    def decode_memory(self, header: Header) -> int:
-        return DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * header.width * header.height
+    def decode_estimate(self, header: Header, sections=None, frames=None):
+        return per_pixel_estimate(self.padded_pixels(header), DECODE_FIXED_BYTES, DECODE_BYTES_PER_PIXEL,
+                                  DECODE_MACS_PER_PIXEL)
 
     def grid(self, height: int, width: int, level: int) -> tuple[int, int]:
         """Code grid ``(h_l, w_l)`` of level ``level`` for a picture of ``height x width``."""
@@ -58,7 +60,7 @@ class McQuicCodec(ImageCodec):
 
     # ------------------------------------------------------------------ encoding
     @torch.no_grad()
-    def _encode_pixels(self, pixels: np.ndarray, quality: float):
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False):
         q = int(quality) - 1
         x = pixels_to_tensor(pixels, self.pad_multiple, self.device)
         codes = self.model.encode_codes(x, q)

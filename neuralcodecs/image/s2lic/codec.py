@@ -9,6 +9,7 @@ the decoder and the format do not change.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 
 from ...bitstream import Header
 from ...codec import Latents, QualitySpec
-from ..base import GainUnitImageCodec, pixels_to_tensor, tensor_to_pixels
+from ..base import GainUnitImageCodec, per_pixel_estimate, pixels_to_tensor, tensor_to_pixels
 from .options import EFFORT_OPTION, EFFORT_STEPS
 from .weights import CODEC_NAME, load_frozen
 
@@ -24,6 +25,13 @@ from .weights import CODEC_NAME, load_frozen
 # pixel on two Kodak pictures, 1343 on a 1024x1024 one (whole-picture SwinV2 synthesis, no tiling)
 DECODE_FIXED_BYTES = 64 * 2**20
 DECODE_BYTES_PER_PIXEL = 1600
+#: work of the shipped ``cpu`` configuration (tests/test_decode_estimates.py counts it): transforms and
+#: context networks per padded pixel, plus the global inter-slice attention, whose every latent
+#: attends to every reference point (a quarter of the latents): per pixel squared
+DECODE_MACS_PER_PIXEL = 61_770
+DECODE_MACS_PER_PIXEL_SQUARED = 0.00228
+#: the attention's logits and weights: 3 float32 maps of latents x reference points per slice pass
+DECODE_BYTES_PER_PIXEL_SQUARED = 3 * 4 / 4 / 256**2
 
 
 class S2licCodec(GainUnitImageCodec):
@@ -45,11 +53,15 @@ class S2licCodec(GainUnitImageCodec):
         frozen, fp, model_args = load_frozen(path)
         return cls(frozen, fp, model_args, device)
 
-    def decode_memory(self, header: Header) -> int:
-        return DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * header.width * header.height
+    def decode_estimate(self, header: Header, sections=None, frames=None):
+        """Peak bytes and work: linear in the padded pixels, plus the global attention's square."""
+        pixels = self.padded_pixels(header)
+        estimate = per_pixel_estimate(pixels, DECODE_FIXED_BYTES, DECODE_BYTES_PER_PIXEL, DECODE_MACS_PER_PIXEL,
+                                      DECODE_MACS_PER_PIXEL_SQUARED * pixels**2)
+        return replace(estimate, memory=estimate.memory + int(DECODE_BYTES_PER_PIXEL_SQUARED * pixels**2))
 
     # ------------------------------------------------------------------ encoding
-    def _encode_pixels(self, pixels: np.ndarray, quality: float, effort: str = "fast"):
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False, effort: str = "fast"):
         q256 = int(round(quality * 256))
         x = pixels_to_tensor(pixels, self.pad_multiple, self.device)
         if EFFORT_STEPS[effort]:

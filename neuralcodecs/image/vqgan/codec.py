@@ -17,11 +17,13 @@ from ...bitstream import Header
 from ...codec import Latents, QualitySpec
 from ...entropy.coders import CategoricalCoder
 from ...errors import CodecArgumentError, HeaderFieldError, SectionLayoutError
-from ..base import ImageCodec, pixels_to_tensor, tensor_to_pixels
+from ..base import ImageCodec, per_pixel_estimate, pixels_to_tensor, tensor_to_pixels
+from .autoencoder import AttnBlock
 from .weights import CODEC_NAME, load_model
 
 DECODE_FIXED_BYTES = 256 * 2**20  # benchmarks/decoder_memory.py --codec vqgan measures the real peak
 DECODE_BYTES_PER_PIXEL = 1500  # upper estimate: ch channels at full resolution, float32, and attention at H/f
+DECODE_MACS_PER_PIXEL = 170_128  # the shipped model without its attention; tests/test_decode_estimates.py counts it
 
 
 class VQGANCodec(ImageCodec):
@@ -42,8 +44,14 @@ class VQGANCodec(ImageCodec):
         model, priors, fp, meta = load_model(path)
         return cls(model, priors, fp, meta, device)
 
-    def decode_memory(self, header: Header) -> int:
-        return DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * header.width * header.height
+    def decode_estimate(self, header: Header, sections=None, frames=None):
+        """Peak bytes and work: convolutions per pixel, plus the decoder's self-attention over all
+        code positions ``N`` (``2 N**2 C`` multiply-accumulates per attention block of width ``C``)."""
+        h, w = self.grid(header.height, header.width)
+        attention = sum(2 * (h * w) ** 2 * m.proj.in_channels for m in self.model.decoder.modules() if isinstance(m, AttnBlock))
+        f = self.model.stride
+        return per_pixel_estimate(h * f * w * f, DECODE_FIXED_BYTES, DECODE_BYTES_PER_PIXEL,
+                                  DECODE_MACS_PER_PIXEL, attention)
 
     def grid(self, height: int, width: int) -> tuple[int, int]:
         f = self.model.stride
@@ -54,7 +62,7 @@ class VQGANCodec(ImageCodec):
 
     # ------------------------------------------------------------------ encoding
     @torch.no_grad()
-    def _encode_pixels(self, pixels: np.ndarray, quality: float):
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False):
         K = int(quality)
         x = pixels_to_tensor(pixels, self.model.stride, self.device)
         indices = self.model.encode_indices(x, K)[0].cpu().numpy()
@@ -94,13 +102,13 @@ class VQGANCodec(ImageCodec):
         return tensor_to_pixels(x_hat, height, width)
 
     def decode_restored(self, header: Header, sections: list[bytes], lost, method: str = "transformer",
-                        max_pixels=None, max_memory=None) -> np.ndarray:
+                        budget=None) -> np.ndarray:
         """Treat the indices marked in ``lost`` (bool ``(h, w)``, the index grid) as lost in transmission,
         restore them (``"transformer"``: the restorer of the file's ``K``; ``"nearest"``: the nearest
         received index) and decode; uint8 ``(H, W, 3)``."""
         from .restore import nearest_fill, restore_lost
 
-        self._check_stream(header, sections, None, max_pixels, max_memory)
+        self._check_stream(header, sections, None, budget)
         K, indices = self.indices(header, sections)
         lost = np.asarray(lost)
         if lost.shape != indices.shape:

@@ -21,7 +21,7 @@ from ...bitstream import Header
 from ...codec import Latents, QualitySpec
 from ...entropy.coders import CategoricalCoder
 from ...errors import HeaderFieldError, SectionLayoutError
-from ..base import ImageCodec, ladder_index, pixels_to_tensor, tensor_to_pixels
+from ..base import ImageCodec, ladder_index, per_pixel_estimate, pixels_to_tensor, tensor_to_pixels
 from .model import LATENT_MAX
 from .prediction import from_residuals, to_residuals
 from .weights import CODEC_NAME, load_model
@@ -30,6 +30,7 @@ DECODE_FIXED_BYTES = 256 * 2**20  # networks, one attention window's scores
 # twice the measured peak (benchmarks/decoder_memory.py --codec walloc: 75 bytes per pixel at 2048x2048,
 # 13-27 on Kodak); the decoder works at H/8, so its width costs 4 * width / 64 bytes per pixel
 DECODE_BYTES_PER_PIXEL = 150
+DECODE_MACS_PER_PIXEL = 17_190  # the shipped model; tests/test_decode_estimates.py counts it
 
 
 class WaLLoCCodec(ImageCodec):
@@ -56,9 +57,9 @@ class WaLLoCCodec(ImageCodec):
     def pad_multiple(self) -> int:
         return self.model.pad_multiple
 
-    def decode_memory(self, header: Header) -> int:
+    def decode_estimate(self, header: Header, sections=None, frames=None):
         per_pixel = DECODE_BYTES_PER_PIXEL + 4 * self.model.width // 64
-        return DECODE_FIXED_BYTES + per_pixel * header.width * header.height
+        return per_pixel_estimate(self.padded_pixels(header), DECODE_FIXED_BYTES, per_pixel, DECODE_MACS_PER_PIXEL)
 
     def grid(self, height: int, width: int) -> tuple[int, int]:
         """Latent grid ``(h, w)`` of a picture of ``height x width``."""
@@ -67,7 +68,7 @@ class WaLLoCCodec(ImageCodec):
 
     # ------------------------------------------------------------------ encoding
     @torch.no_grad()
-    def _encode_pixels(self, pixels: np.ndarray, quality: float):
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False):
         q = int(quality) - 1
         x = pixels_to_tensor(pixels, self.pad_multiple, self.device)
         symbols = (self.model.encode_latents(x, q)[0] + LATENT_MAX).cpu().numpy()
@@ -80,7 +81,18 @@ class WaLLoCCodec(ImageCodec):
 
     # ------------------------------------------------------------------ decoding
     def _quality(self, header: Header) -> int:
-        return ladder_index(header, self.model.num_levels, optional=("prediction",))
+        """0-based quality of a stream whose config is checked (``quality``, ``prediction``)."""
+        q = ladder_index(header, self.model.num_levels, optional=("prediction",))
+        self._prediction(header)
+        return q
+
+    def _prediction(self, header: Header) -> int:
+        prediction = header.config.get("prediction", 0)
+        if prediction not in (0, 1):
+            raise HeaderFieldError(f"walloc prediction mode {prediction} is not known to this decoder")
+        if prediction and self.residual_priors is None:
+            raise HeaderFieldError("this walloc stream codes prediction residuals; these weights have no residual priors")
+        return prediction
 
     def _check_layout(self, header: Header, sections: list[bytes]) -> None:
         q = self._quality(header)
@@ -96,11 +108,7 @@ class WaLLoCCodec(ImageCodec):
         """``(quality index, symbols (C, h, w) int64 in 0..254, coded values, their priors per channel)``:
         the coded values are the prediction residuals or the symbols themselves, as the header says."""
         q = self._quality(header)
-        prediction = header.config.get("prediction", 0)
-        if prediction not in (0, 1):
-            raise HeaderFieldError(f"walloc prediction mode {prediction} is not known to this decoder")
-        if prediction and self.residual_priors is None:
-            raise HeaderFieldError("this walloc stream codes prediction residuals; these weights have no residual priors")
+        prediction = self._prediction(header)
         priors = self.residual_priors[q] if prediction else self.priors[q]
         h, w = self.grid(header.height, header.width)
         parts = CategoricalCoder.decode_groups(sections[0], [(h * w, prior) for prior in priors])

@@ -28,15 +28,16 @@ import torch
 import torch.nn.functional as F
 
 from ...bitstream import Header
+from ...budget import DecodeEstimate
 from ...codec import WEIGHTS_IN_STREAM, Latents
 from ...entropy.exact import ACTIVATION_MAX, IntegerLayer, IntegerNetwork
 from ...errors import CorruptPayloadError, HeaderFieldError, SectionLayoutError, WeightsError
 from ...image.base import ImageCodec
 from ..options import FIT_STATE_OPTION
 from ..weight_coding import QuantizedTensors, decode, dequantize, encode, quantize
-from .coding import LATENT_BOUND, decode_grids, encode_grids, freeze_arm, grid_bits, latent_bits
+from .coding import LATENT_BOUND, context_offsets_reach, decode_grids, encode_grids, freeze_arm, grid_bits, latent_bits
 from .fitting import ImageFitConfig, fit_image
-from .model import OverfitConfig, OverfitModel, grid_shapes
+from .model import OverfitConfig, OverfitModel, grid_shapes, macs_per_pixel
 from .options import EFFORT_OPTION, EFFORT_STEPS, LAMBDAS, QUALITY
 
 CODEC_NAME = "overfit"
@@ -104,10 +105,15 @@ def pack_arm_integers(net: IntegerNetwork) -> bytes:
     return raw
 
 
+def arm_integer_bytes(cfg: OverfitConfig) -> int:
+    """Size of section 1: 7 bytes (i32 bias, u16 multiplier, u8 shift) per output of each ARM layer."""
+    return sum(7 * c_out for c_out, _ in _arm_shapes(cfg))
+
+
 def unpack_arm(weights: list[np.ndarray], data: bytes, cfg: OverfitConfig) -> IntegerNetwork:
     shapes = _arm_shapes(cfg)
-    if len(data) != sum(7 * c_out for c_out, _ in shapes):
-        raise CorruptPayloadError(f"ARM section has {len(data)} bytes, its layout needs {sum(7 * c for c, _ in shapes)}")
+    if len(data) != arm_integer_bytes(cfg):  # checked by the codec before decoding; kept for direct callers
+        raise SectionLayoutError(f"ARM section has {len(data)} bytes, its layout needs {arm_integer_bytes(cfg)}")
     pos, layers = 0, []
     for i, ((c_out, c_in), w) in enumerate(zip(shapes, weights)):
         bias = np.frombuffer(data, "<i4", c_out, pos).astype(np.int64)
@@ -141,19 +147,10 @@ class OverfitCodec(ImageCodec):
         super().__init__(hashlib.sha256(f"neuralcodecs-inr:{CODEC_NAME}:{REVISION}".encode()).digest()[:16], device)
         self.cfg = cfg or OverfitConfig()
         self.last_report: dict = {}
-        self._progress = False
 
     # ------------------------------------------------------------------ encode
-    def encode(self, image, quality=None, alpha: str = "refuse", max_pixels=None, progress: bool = False, **options) -> bytes:
-        """:meth:`ImageCodec.encode` plus ``progress``: a fitting progress bar with its time estimate."""
-        self._progress = progress
-        extra = {} if max_pixels is None else {"max_pixels": max_pixels}
-        try:
-            return super().encode(image, quality=quality, alpha=alpha, **extra, **options)
-        finally:
-            self._progress = False
-
-    def _encode_pixels(self, pixels: np.ndarray, quality: float, effort: str = "medium", fit_state: str = ""):
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False, effort: str = "medium",
+                       fit_state: str = ""):
         H, W, _ = pixels.shape
         lam = LAMBDAS[int(quality) - 1]
         image = torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1)[None].float().div(255).to(self.device)
@@ -161,7 +158,7 @@ class OverfitCodec(ImageCodec):
         model = OverfitModel(self.cfg, H, W).to(self.device)
         identity = {"shape": [H, W], "checksum": int(pixels.astype(np.int64).sum()), "cfg": self.cfg.to_json()}
         fit = fit_image(model, image, ImageFitConfig(steps=EFFORT_STEPS[effort], lam=lam), checkpoint=fit_state or None,
-                        progress=self._progress, identity=identity)
+                        progress=progress, identity=identity)
         model = model.cpu().float()
         with torch.no_grad():
             grids = [torch.round(g).clamp(-LATENT_BOUND, LATENT_BOUND) for g in model.grids]
@@ -215,14 +212,34 @@ class OverfitCodec(ImageCodec):
             raise HeaderFieldError(f"parameter bit depths {bits} outside {BIT_CHOICES[0]}..{BIT_CHOICES[-1]}")
         return cfg, bits
 
-    def decode_memory(self, header: Header) -> int:
-        pixels = header.width * header.height
-        return 64 * 2**20 + 400 * pixels
+    def decode_estimate(self, header: Header, sections=None, frames=None) -> DecodeEstimate:
+        """Peak bytes and work of decoding, from the header's architecture (its widths are the
+        stream's: up to 256 synthesis and ARM channels).
+
+        Memory: 400 bytes per padded pixel (latent grids, their upsampled copies, the output)
+        plus the synthesis' hidden rows (8 image rows of ``hidden`` float32 channels at a time,
+        with temporaries) and the ARM's activations on one wavefront (at most one latent per row
+        of each grid).  Work: :func:`~neuralcodecs.inr.overfit.model.macs_per_pixel` per padded
+        pixel; calls: one ARM evaluation per wavefront, and the synthesis' elementwise passes
+        (per 8 rows, one per input channel of each 1x1 layer).
+        """
+        cfg, _ = self._config(header)
+        shapes = grid_shapes(header.height, header.width, cfg.levels)
+        H, W = shapes[0]
+        reach = context_offsets_reach(cfg.offsets)
+        wavefronts = (W - 1) + (reach + 1) * (H - 1) + 1
+        memory = 64 * 2**20 + 400 * H * W + 3 * 4 * 8 * W * (cfg.hidden + cfg.levels) + 3 * 8 * 2 * H * cfg.arm_hidden
+        passes = -(-H // 8) * (cfg.levels + cfg.hidden)
+        return DecodeEstimate(memory=memory, macs=macs_per_pixel(cfg) * H * W, calls=wavefronts + passes)
 
     def _check_layout(self, header: Header, sections) -> None:
-        self._config(header)
+        cfg, _ = self._config(header)
         if len(sections) != 3:
             raise SectionLayoutError(f"overfit streams have 3 sections, this one has {len(sections)}")
+        arm_bytes = arm_integer_bytes(cfg)
+        if len(sections[1]) != arm_bytes:
+            raise SectionLayoutError(f"overfit section 1 (the ARM's integers) has {len(sections[1])} bytes; an ARM of "
+                                     f"{cfg.arm_hidden} hidden units takes {arm_bytes}")
 
     def _decoded_sections(self, header: Header, sections) -> tuple[OverfitConfig, dict, IntegerNetwork, list[np.ndarray]]:
         """The architecture, section 0's float tensors, the integer ARM and the latent grids."""

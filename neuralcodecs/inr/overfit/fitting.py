@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..fitting import load_state, save_state
+from ...statefile import load_state, restore_failed, save_state
 from .model import OverfitModel
 
 
@@ -65,14 +65,19 @@ def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, che
     step = 0
     path = Path(checkpoint) if checkpoint else None
     state = load_state(path, {"config": asdict(cfg), "identity": identity})
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        step = state["step"]
     best_loss, best_state = math.inf, None
-    if state is not None and state.get("best_state") is not None:
-        best_loss, best_state = state["best_loss"], state["best_state"]
+    if state is not None:
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["rng"])
+            step = int(state["step"])
+            if state.get("best_state") is not None:
+                best_loss, best_state = float(state["best_loss"]), state["best_state"]
+                model.load_state_dict(best_state)  # checks that the best state fits too
+                model.load_state_dict(state["model"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise restore_failed(path, exc) from None
     noise_steps = int(cfg.noise_fraction * cfg.steps)
     bar = None
     if progress:

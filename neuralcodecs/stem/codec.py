@@ -1,12 +1,13 @@
 """The ``stem`` video codec: frames <-> ``.ncb`` sequences.
 
-Every frame goes through the frozen analysis of the shipped ``hyperprior`` image codec and is
-quantized on the integer lattice ``y_hat_t = round(g * g_a(x_t))`` (``g``: the hyperprior's
-gain at the stream's quality).  Frames ``t`` with ``t % intra_period == 0`` are intra (I)
+Every frame goes through the frozen analysis of the ``hyperprior`` weights the stem weights were
+trained on (found by fingerprint, :mod:`neuralcodecs.stem.image_codec`) and is quantized on
+the integer lattice ``y_hat_t = round(g * g_a(x_t))`` (``g``: the hyperprior's gain at the
+stream's quality).  Frames ``t`` with ``t % intra_period == 0`` are intra (I)
 frames, coded with the hyperprior's own entropy model (its ``z``, its exact means and scales,
 lattice values under fractional-mean tables); the others are P-frames coded with the
 spatiotemporal entropy model conditioned on ``y_hat_{t-1}``
-(:mod:`neuralcodecs.video.stem.frozen`).  Since I- and P-frames share the lattice, the
+(:mod:`neuralcodecs.stem.frozen`).  Since I- and P-frames share the lattice, the
 temporal model changes bits only, never pixels.  Decoding runs the hyperprior synthesis on
 ``y_hat_t`` times the inverse gain.
 
@@ -25,20 +26,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ... import bitstream, registry
-from ...bitstream import Header
-from ...budget import check_budget
-from ...codec import VIDEO, Codec, Latents, QualitySpec
-from ...entropy.coders import ChunkDecoder, TableCoder
-from ...entropy.lattice import lattice_rows, lattice_symbols, table_from_state
-from ...errors import (CorruptPayloadError, HeaderFieldError, SectionLayoutError,
+from .. import bitstream
+from ..bitstream import Header
+from ..budget import DecodeEstimate, check_budget
+from ..codec import VIDEO, Codec, Latents, QualitySpec
+from ..entropy.coders import ChunkDecoder, TableCoder
+from ..entropy.lattice import lattice_rows, lattice_symbols, table_from_state
+from ..errors import (CorruptPayloadError, HeaderFieldError, SectionLayoutError,
                        UnknownCodecError, WeightsError, WeightsMismatchError)
-from ...image.base import pixels_to_tensor
-from ...image.hyperprior import Z_INPUT_BOUND
-from ...weightfiles import fingerprint, load_weights
-from ..media import load_frames, wanted_frames
+from ..image.base import pixels_to_tensor
+from ..image.hyperprior import Z_INPUT_BOUND
+from ..weightfiles import fingerprint, load_weights
+from ..frame_selection import wanted_frames
+from ..video.frames import load_frames
 from .frozen import FrozenStem
+from .image_codec import trained_image_codec
 from .model import SpatiotemporalEntropyModel, StemConfig
+from .options import INTRA_PERIOD_OPTION
 
 CODEC_NAME = "stem"
 PAD = 64  # pixels: the hyper-latent grid needs latents in multiples of 4
@@ -47,7 +51,11 @@ SYNTHESIS_TILE, SYNTHESIS_HALO = 64, 3
 # 100 frames of 416x240 grows a loaded process by 145 MiB; the estimate says 368 MiB
 DECODE_FIXED_BYTES = 320 * 2**20
 DECODE_BYTES_PER_PIXEL = 200  # per pixel of one frame: latents of two frames, coder arrays, synthesis
+#: per padded pixel of one frame decoded: the hyperprior's synthesis and the spatiotemporal entropy
+#: model (the shipped weights; tests/test_decode_estimates.py counts it)
+DECODE_MACS_PER_PIXEL = 47_124
 DEFAULT_MAX_FRAMES = 100_000
+MAX_INTRA_PERIOD = 65535  # as the encoder's option allows
 
 
 class StemCodec(Codec):
@@ -55,7 +63,7 @@ class StemCodec(Codec):
 
     name = CODEC_NAME
     kind = VIDEO
-    options = registry.spec(CODEC_NAME).options  # intra_period (declared once, in the registry)
+    options = (INTRA_PERIOD_OPTION,)
 
     def __init__(self, image_codec, stem: FrozenStem, lattice_coder: TableCoder, weights_fingerprint: bytes, device="cpu"):
         self.image = image_codec  # the frozen hyperprior (transforms, intra entropy model, gains)
@@ -79,9 +87,7 @@ class StemCodec(Codec):
             image_fp = bytes.fromhex(meta["image_fingerprint"])
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightsError(f"{path}: metadata lacks a valid stem config and image fingerprint ({exc})") from None
-        image_codec = registry.load("hyperprior", device=device, fingerprint=image_fp)
-        if image_codec.fingerprint != image_fp:
-            raise WeightsError(f"{path}: built on hyperprior weights {image_fp.hex()}, which are not installed")
+        image_codec = trained_image_codec(image_fp, device, what=f"stem weights {path}")
         if cfg.M != image_codec.frozen.model.M:
             raise WeightsError(f"{path}: stem config has M={cfg.M}, the hyperprior {image_codec.frozen.model.M}")
         model = SpatiotemporalEntropyModel(cfg)  # structure; of its float networks only h_a is stored and used
@@ -225,16 +231,22 @@ class StemCodec(Codec):
         keyframes = [t for t in range(T) if is_intra(t, period)]
         return bitstream.pack(header, sections, section_frames=tags, keyframes=keyframes)
 
-    def decode_memory(self, header: Header) -> int:
-        """Peak bytes: a fixed part, one frame's working set per pixel, and the output frames."""
+    def decode_estimate(self, header: Header, sections=None, frames=None) -> DecodeEstimate:
+        """Peak bytes (a fixed part, one frame's working set per pixel, the frames returned) and work
+        (every frame the request needs, from the intra frame before each, at
+        :data:`DECODE_MACS_PER_PIXEL` per padded pixel; one call per frame)."""
+        wanted = wanted_frames(frames, header.frames)
+        needed = len(frames_needed(wanted, header.config["intra_period"]))
         pixels = header.width * header.height
-        return DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * pixels + 3 * pixels * header.frames
+        h, w = self.grid(header)
+        memory = DECODE_FIXED_BYTES + DECODE_BYTES_PER_PIXEL * pixels + 3 * pixels * len(wanted)
+        return DecodeEstimate(memory=memory, macs=needed * DECODE_MACS_PER_PIXEL * h * w * 16 * 16, calls=needed)
 
-    def decode_parsed(self, header: Header, sections: list[bytes], frames=None, max_pixels=None, max_memory=None,
+    def decode_parsed(self, header: Header, sections: list[bytes], frames=None, budget=None,
                       progress: bool = False) -> np.ndarray:
         """uint8 ``(len(frames), H, W, 3)`` (all frames by default)."""
         wanted = self._check_stream(header, sections, frames)
-        check_budget(header, self.decode_memory(header), max_pixels, max_memory)
+        check_budget(header, self.decode_estimate(header, sections, wanted), budget)
         out = np.empty((len(wanted), header.height, header.width, 3), dtype=np.uint8)
         q256 = header.config["quality_x256"]
         position = {t: i for i, t in enumerate(wanted)}
@@ -255,11 +267,6 @@ class StemCodec(Codec):
         return Latents(tensor=torch.stack(tensors), stride=(16, 16), height=header.height, width=header.width,
                        bits=torch.stack(bits), codec=self.name, quality=q256 / 256)
 
-    def frame_values(self, data: bytes) -> list[torch.Tensor]:
-        """Every frame's lattice latent (int64 ``(1, M, h, w)``) of a file, for tests and benchmarks."""
-        header, sections = bitstream.unpack(data)
-        return [torch.from_numpy(v) for v in self.symbol_arrays(header, sections)]
-
     def symbol_arrays(self, header: Header, sections: list[bytes]) -> list[np.ndarray]:
         """The entropy-decoded lattice latents of every frame, in frame order (conformance digests)."""
         wanted = self._check_stream(header, sections, None)
@@ -276,10 +283,7 @@ class StemCodec(Codec):
         period = header.config["intra_period"]
         q256 = header.config["quality_x256"]
         grid = self.grid(header)
-        last_of_period: dict[int, int] = {}  # each needed intra frame -> the last wanted frame after it
-        for t in wanted:
-            last_of_period[intra_before(t, period)] = t  # wanted is ascending
-        needed = [f for start, last in last_of_period.items() for f in range(start, last + 1)]
+        needed = frames_needed(wanted, period)
         prev, prev_t = None, None
         steps = needed
         if progress:
@@ -302,12 +306,16 @@ class StemCodec(Codec):
             yield (t, values, bits) if with_bits else (t, values)
 
     def _check_stream(self, header: Header, sections, frames) -> list[int]:
+        """The codec's checks of ``bitstreams/FORMAT.md`` ("Decoder checks, in order", 14-18), in that
+        order; returns the frames to decode."""
         if header.codec != self.name:
             raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
+        bitstream.check_video_stream(header)
         if header.fingerprint != self.fingerprint:
             raise WeightsMismatchError(
                 f"file was made with stem weights {header.fingerprint.hex()}, but the loaded weights are "
                 f"{self.fingerprint.hex()}; decode with the weights that made it (weights=PATH)")
+        bitstream.check_color(header, (bitstream.COLOR_RGB,))
         keys = {"quality_x256", "intra_period", "latent_channels"}
         if set(header.config) != keys:
             raise HeaderFieldError(f"stem config must hold {sorted(keys)}, got {sorted(header.config)}")
@@ -317,11 +325,20 @@ class StemCodec(Codec):
         if header.config["latent_channels"] != self.M:
             raise HeaderFieldError(f"stream has {header.config['latent_channels']} latent channels, the weights {self.M}")
         period = header.config["intra_period"]
+        if not 0 <= period <= MAX_INTRA_PERIOD:
+            raise HeaderFieldError(f"intra_period {period} outside 0..{MAX_INTRA_PERIOD}")
         T = header.frames
-        if len(sections) != 2 * T or tuple(header.section_frames) != tuple(t for t in range(T) for _ in (0, 1)):
+        if len(sections) != 2 * T:
             raise SectionLayoutError(f"stem streams hold two sections (z, y) per frame; this one has {len(sections)} for {T} frames")
-        if tuple(k for k, _ in header.keyframes) != tuple(t for t in range(T) if is_intra(t, period)):
-            raise HeaderFieldError("the frame index does not list exactly the intra frames of the stream's intra period")
+        if tuple(header.section_frames) != tuple(t for t in range(T) for _ in (0, 1)):
+            raise HeaderFieldError("stem sections must be tagged with their frame, two per frame (0, 0, 1, 1, ...); "
+                                   f"these are tagged {list(header.section_frames[:8])}{'...' if len(sections) > 8 else ''}")
+        intra = tuple(t for t in range(T) if is_intra(t, period))
+        listed = tuple(k for k, _ in header.keyframes)
+        if listed != intra:
+            raise HeaderFieldError(f"the frame index must list exactly the intra frames of intra period {period} "
+                                   f"({list(intra[:6])}{'...' if len(intra) > 6 else ''}); it lists "
+                                   f"{list(listed[:6])}{'...' if len(listed) > 6 else ''}")
         h, w = self.grid(header)
         for t in range(T):
             z_count = (self.hp.model.N if is_intra(t, period) else self.stem.cfg.hyper_channels) * (h // 4) * (w // 4)
@@ -335,6 +352,14 @@ def _spread_side_bits(bits: np.ndarray, z_bits: np.ndarray) -> None:
     """Add the hyper-latent's bits ``(1, N, h/4, w/4)`` to ``bits`` ``(1, M, h, w)``, each spread over its 4x4 x M elements."""
     per_position = np.repeat(np.repeat(z_bits[0].sum(0), 4, axis=0), 4, axis=1) / (16.0 * bits.shape[1])
     bits += per_position[None, None]
+
+
+def frames_needed(wanted: list[int], period: int) -> list[int]:
+    """The frames decoding ``wanted`` (ascending) needs: from the intra frame before each."""
+    last_of_period: dict[int, int] = {}  # each needed intra frame -> the last wanted frame after it
+    for t in wanted:
+        last_of_period[intra_before(t, period)] = t
+    return [f for start, last in last_of_period.items() for f in range(start, last + 1)]
 
 
 def is_intra(t: int, period: int) -> bool:

@@ -1,5 +1,5 @@
 """STEM's entropy model with exact parameters: the integer twin of
-:class:`~neuralcodecs.video.stem.model.SpatiotemporalEntropyModel`.
+:class:`~neuralcodecs.stem.model.SpatiotemporalEntropyModel`.
 
 Every network that feeds the arithmetic coder runs in integers
 (:mod:`neuralcodecs.entropy.exact`, :mod:`neuralcodecs.entropy.exact_blocks`), so encoder and
@@ -31,13 +31,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ...entropy.coders import CdfTable, TableCoder
-from ...entropy.exact import IntegerNetwork, freeze_conv_stack
-from ...entropy.exact_blocks import FEATURE_FRACTION_BITS, FrozenConvContext, shift_round
-from ...entropy.exact_slices import context_free_fixed
-from ...entropy.gaussian import LOG_SCALE_FRACTION_BITS, MEAN_FRACTION_BITS, gained_means, scale_indexes
-from ...entropy.slices import checkerboard_anchor_mask
-from ...image.hyperprior import HYPER_UPSCALES, Z_INPUT_BOUND
+from ..entropy.coders import CdfTable, TableCoder
+from ..entropy.exact import IntegerNetwork, freeze_conv_stack
+from ..entropy.exact_blocks import FEATURE_FRACTION_BITS, FrozenConvContext, shift_round
+from ..entropy.exact_slices import context_free_fixed
+from ..entropy.gaussian import LOG_SCALE_FRACTION_BITS, MEAN_FRACTION_BITS, gained_means, scale_indexes
+from ..entropy.slices import checkerboard_anchor_mask
+from ..image.hyperprior import HYPER_UPSCALES, Z_INPUT_BOUND
 from .model import SpatiotemporalEntropyModel
 
 # fill(mask or None, means float64, indexes int64) -> lattice values int64 (zeros outside mask)

@@ -10,9 +10,9 @@ from neuralcodecs import registry
 from neuralcodecs.cli import main
 from neuralcodecs.codec import VIDEO, QualitySpec
 from neuralcodecs.errors import CodecArgumentError, UnsupportedVideoError
-from neuralcodecs.video import evaluate as video_evaluate
+from neuralcodecs.evaluation import video as video_evaluate
 from neuralcodecs.video.anchors import encode_anchor
-from neuralcodecs.video.evaluate import run_video_evaluation
+from neuralcodecs.evaluation.video import run_video_evaluation
 from neuralcodecs.video.io import read_video, write_video
 
 T, H, W = 8, 48, 64
@@ -89,6 +89,9 @@ class LossyFakeVideoCodec:
 
     quality = QualitySpec(1, 64, 8, 1, (32, 8))
 
+    def __init__(self, device="cpu"):
+        self.device = device
+
     def encode(self, frames, quality=None, fps=None):
         step = int(quality)
         body = (np.asarray(frames) // step).astype(np.uint8)
@@ -102,8 +105,8 @@ class LossyFakeVideoCodec:
 
 @pytest.fixture
 def fake_video_codec(monkeypatch):
-    entry = registry.CodecSpec("fakevideo", VIDEO, "a test double", lambda path, device: LossyFakeVideoCodec(),
-                               LossyFakeVideoCodec.quality, weights_policy="stream")
+    entry = registry.CodecSpec("fakevideo", VIDEO, "a test double", f"{__name__}:LossyFakeVideoCodec",
+                               LossyFakeVideoCodec.quality)  # no weights file: built as LossyFakeVideoCodec(device)
     monkeypatch.setattr(registry, "_REGISTRY", {**registry._REGISTRY, "fakevideo": entry})
     monkeypatch.setattr(registry, "_CACHE", {})
     return entry

@@ -23,7 +23,7 @@ Image codecs and image anchors are refused with :class:`CodecArgumentError`.  Ev
 contender and quality is checked and every clip opened (first frame) before the first frame
 is coded; clips are then read, coded and released one at a time.
 
-The result follows the image evaluation's schema (:mod:`neuralcodecs.evaluate`):
+The result follows the image evaluation's schema (:mod:`neuralcodecs.evaluation.image`):
 ``{"meta", "curves": [{"name", "description", "results": {"quality", "bpp", "psnr-rgb", ...},
 "per_clip": {clip: {"bytes": [...], "bpp": [...], ...}}}]}``; a curve's values are the means of
 the per-clip values at each quality.  ``meta`` is the image evaluation's machine block plus the
@@ -46,8 +46,8 @@ import numpy as np
 from ..codec import VIDEO
 from ..errors import CodecArgumentError, UnsupportedVideoError
 from ..metrics import ms_ssim
-from .anchors import ANCHOR_CODECS, ANCHOR_SWEEPS, encode_anchor
-from .colour import psnr_rgb, psnr_yuv
+from ..video.anchors import ANCHOR_CODECS, ANCHOR_SWEEPS, encode_anchor
+from ..video.colour import psnr_rgb, psnr_yuv
 
 #: the anchors a video evaluation runs when no codec is named
 VIDEO_ANCHORS = tuple(ANCHOR_SWEEPS)
@@ -94,7 +94,7 @@ class VideoContender:
 
 
 def _anchor_contender(name: str, qualities: list[float] | None, threads: int) -> VideoContender:
-    from .pyav import _check_crf
+    from ..video.pyav import _check_crf
 
     chosen = list(qualities) if qualities else list(ANCHOR_SWEEPS[name])
     chosen = [_check_crf(ANCHOR_CODECS[name], q) for q in chosen]  # range (and integer for SVT-AV1)
@@ -167,7 +167,7 @@ def _clip_names(sources: list[Path]) -> list[str]:
 def probe_clips(sources, *, size=None, fps=None) -> list[Path]:
     """Open every clip (its first frame only): missing, unreadable or contradicting clips raise
     :class:`UnsupportedVideoError` / :class:`CodecArgumentError` before any coding starts."""
-    from .io import read_video
+    from ..video.io import read_video
 
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
@@ -280,8 +280,8 @@ def run_video_evaluation(
     """
     from tqdm import tqdm
 
-    from ..evaluate import machine_meta
-    from .io import read_video
+    from .common import machine_meta
+    from ..video.io import read_video
 
     frames = _check_frames(frames)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:

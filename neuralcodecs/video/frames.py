@@ -2,7 +2,7 @@
 
 * :func:`load_frames` -- uint8 ``(T, H, W, 3)`` frames and their rate from a path (any reader of
   :mod:`neuralcodecs.video.io`), a :class:`~neuralcodecs.video.clip.Video` or an array;
-* :func:`wanted_frames` -- the ``frames=`` argument of a decode as sorted, checked frame numbers.
+* the ``frames=`` argument of a decode: :mod:`neuralcodecs.frame_selection` (torch-free).
 """
 
 from __future__ import annotations
@@ -34,17 +34,3 @@ def load_frames(media, fps, size, max_frames: int):
     if media.shape[0] > max_frames:
         raise UnsupportedVideoError(f"{media.shape[0]} frames exceed max_frames={max_frames}")
     return np.ascontiguousarray(media), parse_fps(25 if fps is None else fps)
-
-
-def wanted_frames(frames, count: int) -> list[int]:
-    """``frames`` (None: all, or an iterable of frame numbers) as sorted unique numbers in ``0..count-1``;
-    :class:`CodecArgumentError` otherwise."""
-    if frames is None:
-        return list(range(count))
-    try:
-        wanted = sorted({int(f) for f in frames})
-    except (TypeError, ValueError):
-        raise CodecArgumentError(f"frames must be frame numbers, got {frames!r}") from None
-    if not wanted or wanted[0] < 0 or wanted[-1] >= count:
-        raise CodecArgumentError(f"frames must lie in 0..{count - 1}, got {list(frames)}")
-    return wanted

@@ -13,7 +13,7 @@ from neuralcodecs.cli import main as cli_main
 from neuralcodecs.demo import PHOTO
 from neuralcodecs.errors import (CodecArgumentError, CrcMismatchError, HeaderFieldError,
                                  TruncatedError, UnsupportedVideoError, WeightsMismatchError)
-from neuralcodecs.video.stem.codec import intra_before, is_intra
+from neuralcodecs.stem.codec import intra_before, is_intra
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +37,10 @@ def test_latents_round_trip_exactly_and_frames_decode(codec, pan, stream):
     header, sections = bitstream.unpack(stream)
     assert (header.frames, header.width, header.height) == (7, 70, 53)
     assert [k for k, _ in header.keyframes] == [0, 4] and len(sections) == 14
-    values = codec.frame_values(stream)
+    values = codec.symbol_arrays(header, sections)
     for t in range(7):  # the decoder's lattice latents are the encoder's, frame by frame
         _, expected = codec.analyze(pan[t], 1024)
-        assert torch.equal(values[t], expected)
+        assert torch.equal(torch.from_numpy(values[t]), expected)
     out = nc.decode(stream)
     assert out.shape == pan.shape and out.dtype == np.uint8
     psnr = 10 * np.log10(255**2 / np.mean((out.astype(float) - pan) ** 2))
@@ -172,7 +172,7 @@ def test_cli_encodes_a_frame_folder_and_decodes_frames(tmp_path, pan, capsys):
 
 def test_train_and_export_through_the_cli(tmp_path):
     """``ncodec train --codec stem`` on video folders (latent pairs), then ``ncodec export``: a loadable codec."""
-    from neuralcodecs.video.stem.codec import StemCodec
+    from neuralcodecs.stem.codec import StemCodec
 
     photo = np.asarray(Image.open(PHOTO).convert("RGB"))
     for k in range(2):  # two sequences of three frames: pans over the demo photo
@@ -185,7 +185,7 @@ def test_train_and_export_through_the_cli(tmp_path):
     assert cli_main(["train", "--codec", "stem", "--data", vimeo, "--out", str(run), "--steps", "2", "--batch-size", "2",
                      "--crop", "128", "--threads", "1", "--log-every", "1", "--model-args", '{"temporal_channels": [32, 32], '
                      '"context_channels": 16, "param_hidden": [32]}']) == 0
-    assert (run / "latent_pairs.pt").exists() and (run / "checkpoint.pt").exists()
+    assert (run / "latent_pairs.safetensors").exists() and (run / "checkpoint.pt").exists()
     weights = tmp_path / "stem-test.safetensors"
     assert cli_main(["export", str(run / "checkpoint.pt"), "-o", str(weights), "--codec", "stem",
                      "--calibration-data", vimeo]) == 0
@@ -213,10 +213,10 @@ def test_latents_carry_the_bits_of_the_file(stream):
 def test_variants_round_trip_exactly(variant, pan):
     """The ablation and residual variants (small, untrained but perturbed) freeze into exact coders."""
     from neuralcodecs.image.base import pixels_to_tensor
-    from neuralcodecs.video.stem.codec import StemCodec
-    from neuralcodecs.video.stem.frozen import FrozenStem
-    from neuralcodecs.video.stem.training import StemTrainingModel
-    from neuralcodecs.video.stem.weights import calibration_record
+    from neuralcodecs.stem.codec import StemCodec
+    from neuralcodecs.stem.frozen import FrozenStem
+    from neuralcodecs.stem.training import StemTrainingModel
+    from neuralcodecs.stem.weights import calibration_record
 
     torch.manual_seed(0)
     model = StemTrainingModel(temporal_channels=[16, 16], context_channels=8, param_hidden=[16], **variant)
@@ -231,6 +231,32 @@ def test_variants_round_trip_exactly(variant, pan):
     lattice = registry.load("stem").lattice  # the shipped tables (building them takes seconds)
     codec = StemCodec(hp, FrozenStem.freeze(model.entropy, calibration_record(model, pairs)), lattice, bytes(16))
     data = codec.encode(frames, quality=5, intra_period=0)
-    values = codec.frame_values(data)
+    values = codec.symbol_arrays(*bitstream.unpack(data))
     for t in range(4):
-        assert torch.equal(values[t], codec.analyze(frames[t], 5 * 256)[1])
+        assert torch.equal(torch.from_numpy(values[t]), codec.analyze(frames[t], 5 * 256)[1])
+
+
+def test_stem_finds_the_hyperprior_it_was_trained_on_by_fingerprint(tmp_path, monkeypatch, codec, stream):
+    """Retraining ``hyperprior``: the shipped file changes, the old one stays as a retired file, and stem
+    keeps decoding its streams with the old transforms; without the old file, a typed error names it."""
+    from neuralcodecs import paths
+    from neuralcodecs.errors import WeightsError
+    from neuralcodecs.stem.codec import StemCodec
+    from neuralcodecs.stem.image_codec import IMAGE_WEIGHTS
+    from neuralcodecs.weightfiles import load_weights, read_metadata, save_weights
+
+    assert IMAGE_WEIGHTS == registry.spec("hyperprior").weights
+    shipped_stem, shipped_image = registry.spec("stem").weights_path, registry.spec("hyperprior").weights_path
+    image_fp = read_metadata(shipped_stem)["image_fingerprint"]
+    assert codec.image.fingerprint.hex() == image_fp  # the shipped stem file finds its hyperprior
+    tensors, meta = load_weights(shipped_image)
+    tensors["model.g_s.6.bias"] = tensors["model.g_s.6.bias"] + 0.02  # a "retrained" hyperprior
+    (tmp_path / shipped_stem.name).symlink_to(shipped_stem)
+    save_weights(tmp_path / IMAGE_WEIGHTS, tensors, meta)
+    monkeypatch.setattr(paths, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(WeightsError, match=image_fp):
+        StemCodec.from_weights(tmp_path / shipped_stem.name)
+    (tmp_path / "hyperprior-before.safetensors").symlink_to(shipped_image)  # the old file, retired
+    again = StemCodec.from_weights(tmp_path / shipped_stem.name)
+    assert again.image.fingerprint.hex() == image_fp and again.fingerprint == codec.fingerprint
+    assert np.array_equal(again.decode(stream), codec.decode(stream))

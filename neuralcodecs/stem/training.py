@@ -6,7 +6,7 @@ spatiotemporal model, per pixel.  Frame pairs are therefore transformed once: th
 ``latent_pairs`` draws random crops of consecutive (or every-other) frame pairs from the video
 training folders (:class:`~neuralcodecs.video.training_data.RandomFrameWindows`: one crop,
 scale and flip per pair), runs the frozen ``g_a`` over them and keeps the gain-free latents in
-memory (and in ``<out>/latent_pairs.pt``, so a resumed run does not redo it).  Each sample then
+memory (and in ``<out>/latent_pairs.safetensors``, so a resumed run does not redo it).  Each sample then
 draws a quality on a 1/8 grid of the image codec's ladder, so one model serves every quality.
 """
 
@@ -18,22 +18,21 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ...codec import Objective
-from ...entropy.gaussian import GAIN_FRACTION_BITS, interpolate_gain_geometric
+from ..entropy.gaussian import GAIN_FRACTION_BITS, interpolate_gain_geometric
 from .model import CONFIGS, SpatiotemporalEntropyModel, StemConfig
 
 PAIR_COUNT = 2400  # frame pairs transformed at the start of a run
 QUALITY_GRID = 8  # training qualities per ladder step (1/8)
-CACHE_NAME = "latent_pairs.pt"
+CACHE_NAME = "latent_pairs.safetensors"
 PRETRAINED = ("entropy.h_a.", "entropy.h_s.", "entropy.entropy_bottleneck.")
 PRETRAINED_LR_FACTOR = 0.1
 
 
 def image_codec(weights=None):
-    """The frozen image codec whose transforms STEM uses (the shipped ``hyperprior``)."""
-    from ... import registry
+    """The frozen image codec a new STEM model is trained on (the shipped ``hyperprior``, or ``weights``)."""
+    from .image_codec import shipped_image_codec
 
-    return registry.load("hyperprior", weights)
+    return shipped_image_codec(weights)
 
 
 def quality_gains(gain_fixed: torch.Tensor, per_step: int = QUALITY_GRID) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,7 +47,7 @@ class StemTrainingModel(nn.Module):
     """The entropy model plus the image codec's gain ladder (a buffer) for random qualities.
 
     Args:
-        config: a name of :data:`~neuralcodecs.video.stem.model.CONFIGS` (``cpu``, ``paper``).
+        config: a name of :data:`~neuralcodecs.stem.model.CONFIGS` (``cpu``, ``paper``).
         overrides: :class:`StemConfig` fields (``temporal=False`` etc. for the ablations).
     """
 
@@ -90,14 +89,16 @@ class LatentPairs:
 
     def __init__(self, folders, crop: int, min_scale: float, seed: int, out_dir: str | Path | None = None,
                  count: int = PAIR_COUNT):
-        from ..training_data import RandomFrameWindows, list_sequences
+        from ..video.training_data import RandomFrameWindows, list_sequences
 
         if crop % 64:
             raise ValueError(f"stem trains on crops that are multiples of 64 pixels, got {crop}")
         cache = Path(out_dir) / CACHE_NAME if out_dir is not None else None
         self.rng = random.Random(seed)
         if cache is not None and cache.exists():
-            self.latents = torch.load(cache)
+            from safetensors.torch import load_file
+
+            self.latents = load_file(str(cache))["latents"]
             return
         sequences = list_sequences(folders)
         first = RandomFrameWindows(sequences, crop, 2, 1, min_scale, seed + 1)  # frames decoded once
@@ -113,7 +114,9 @@ class LatentPairs:
         self.latents = torch.cat(chunks)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(self.latents, cache)
+            from safetensors.torch import save_file
+
+            save_file({"latents": self.latents.contiguous()}, str(cache))
 
     def batch(self, size: int) -> torch.Tensor:
         """``(size, 2, M, h, w)`` float32; each pair in either time order, randomly transposed."""
@@ -130,20 +133,3 @@ def make_data(cfg, seed: int):
     """The run's pairs: no more than the run will draw (``steps x batch``), at most :data:`PAIR_COUNT`."""
     return LatentPairs(cfg.data, cfg.crop, cfg.min_scale, seed, cfg.out, count=min(PAIR_COUNT, cfg.steps * cfg.batch_size))
 
-
-def _export(checkpoint, out_path, calibration_dirs, **kwargs) -> dict:
-    from .weights import export_from_checkpoint
-
-    return export_from_checkpoint(checkpoint, out_path, calibration_dirs, **kwargs)
-
-
-def training_objective() -> Objective:
-    return Objective(
-        build=StemTrainingModel,
-        data="latent_pairs",
-        loss=pair_loss,
-        aux_loss=lambda model: model.aux_loss(),
-        is_aux_parameter=lambda name: name.endswith(".quantiles"),
-        export=_export,
-        make_data=make_data,
-    )

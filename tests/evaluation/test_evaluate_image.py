@@ -8,7 +8,8 @@ from PIL import Image
 
 from neuralcodecs.cli import main
 from neuralcodecs.errors import CodecArgumentError, WeightsError
-from neuralcodecs.evaluate import parse_codec_arg, run_evaluation
+from neuralcodecs.evaluation.common import parse_codec_arg
+from neuralcodecs.evaluation.image import run_evaluation
 from neuralcodecs.perception import folder_labels
 
 

@@ -39,11 +39,11 @@ import torch.nn as nn
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.models.utils import conv
 
-from ...entropy.context_blocks import ConvContext
-from ...entropy.exact import IntegerReadyConvStack
-from ...entropy.gaussian import SCALE_MIN, scale_table
-from ...entropy.slices import LOG_SCALE_CLAMP, ParameterNetwork, checkerboard_anchor_mask, round_ste
-from ...image.hyperprior import HYPER_UPSCALES  # the hyper-synthesis is initialized from the hyperprior's
+from ..entropy.context_blocks import ConvContext
+from ..entropy.exact import IntegerReadyConvStack
+from ..entropy.gaussian import SCALE_MIN, scale_table
+from ..entropy.slices import LOG_SCALE_CLAMP, ParameterNetwork, checkerboard_anchor_mask, round_ste
+from ..image.hyperprior import HYPER_UPSCALES  # the hyper-synthesis is initialized from the hyperprior's
 
 
 

@@ -1,11 +1,11 @@
-"""``ncodec eval``: learned codecs and classical anchors, side by side, on an image folder.
+"""Image evaluation (``ncodec eval --dataset``): learned codecs and classical anchors, side by side, on an image folder.
 
 For every image, codec and quality: the real file's bytes (bpp counts the complete file,
 header included), PSNR-RGB, PSNR-Y and PSNR-YUV (BT.601 full-range YCbCr, 6:1:1 weights, as
 video coding reports), MS-SSIM, encode and decode seconds.  Contenders are the registry's
 image codecs (their ``QualitySpec.sweep`` unless qualities are given) and the classical
 anchors; a video codec is refused here: ``ncodec eval --video SOURCE`` evaluates video codecs
-and the video anchors on clips (:mod:`neuralcodecs.video.evaluate`, same schema).
+and the video anchors on clips (:mod:`neuralcodecs.evaluation.video`, same schema).
 Curves are averages over images (as CompressAI does: mean of per-image bpp and per-image
 PSNR) in CompressAI's results schema, plus per-image values and a ``meta`` block (machine,
 versions, date, dataset and the checksum of its files, device).
@@ -17,12 +17,9 @@ and agreement with the prediction on the uncompressed image.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
-import json
 import multiprocessing
 import os
-import platform
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -31,11 +28,12 @@ from typing import Callable
 
 import numpy as np
 
-from .anchors import ANCHORS
-from .codec import IMAGE
-from .data import IMAGE_SUFFIXES
-from .errors import CodecArgumentError
-from .metrics import ms_ssim, psnr, psnr_ycbcr
+from ..anchors import ANCHORS
+from ..codec import IMAGE
+from ..data import IMAGE_SUFFIXES
+from ..errors import CodecArgumentError
+from ..metrics import ms_ssim, psnr, psnr_ycbcr
+from .common import machine_meta
 
 
 # --------------------------------------------------------------------------- contenders
@@ -55,22 +53,9 @@ class Contender:
     fingerprint: bytes | None = None  # of the learned codec's weights
 
 
-def parse_codec_arg(text: str) -> tuple[str, list[float] | None]:
-    """``"name"`` or ``"name:q1,q2,..."`` -> (name, qualities or None)."""
-    name, _, qs = text.partition(":")
-    if not name:
-        raise CodecArgumentError(f"bad codec spec {text!r}; use NAME or NAME:q1,q2")
-    if not qs:
-        return name, None
-    try:
-        return name, [float(q) for q in qs.split(",") if q]
-    except ValueError:
-        raise CodecArgumentError(f"bad qualities in {text!r}; use NAME:q1,q2,...") from None
-
-
 def build_contender(name: str, qualities: list[float] | None, device: str = "cpu") -> Contender:
     """A learned codec from the registry or a classical anchor."""
-    from . import registry
+    from .. import registry
 
     if name in ANCHORS:
         a = ANCHORS[name]
@@ -97,7 +82,7 @@ def build_contender(name: str, qualities: list[float] | None, device: str = "cpu
 def default_codec_args() -> list[str]:
     """Every registered codec with shipped weights, then every anchor (overfitted codecs, which fit a
     network to every image, only when asked for)."""
-    from . import registry
+    from .. import registry
 
     learned = [n for n in registry.names(IMAGE) if registry.spec(n).ready and not registry.spec(n).capabilities.get("overfitted")]
     return learned + list(ANCHORS)
@@ -129,52 +114,6 @@ def dataset_checksum(files: list[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
-def machine_meta(device: str) -> dict:
-    import compressai
-    import PIL
-    import torch
-    from PIL import features
-
-    from . import __version__
-
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    dev = device
-    if device.startswith("cuda") and torch.cuda.is_available():
-        dev = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-    try:
-        from importlib.metadata import version as _v
-
-        constriction_version = _v("constriction")
-    except Exception:  # pragma: no cover - metadata missing
-        constriction_version = "unknown"
-    return {
-        "machine": {"node": platform.node(), "cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform()},
-        "versions": {
-            "neuralcodecs": __version__,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "compressai": compressai.__version__,
-            "constriction": constriction_version,
-            "numpy": np.__version__,
-            "pillow": PIL.__version__,
-            "libjpeg": features.version("jpg"),
-            "libwebp": features.version("webp"),
-            "libavif": features.version("avif"),
-            "openjpeg": features.version("jpg_2000"),
-        },
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "device": dev,
-        "torch_threads": torch.get_num_threads(),
-    }
-
-
 # --------------------------------------------------------------------------- per-image work
 
 _WORKER: dict = {}
@@ -201,7 +140,7 @@ def load_point_classifiers(paths, contenders: list[Contender] | None = None) -> 
     one of their points and have been trained on files of the same codec weights:
     :class:`CodecArgumentError` otherwise.
     """
-    from .downstream.train_latent import load_point_classifier
+    from ..downstream.train_latent import load_point_classifier
 
     found = {}
     for path in paths:
@@ -231,7 +170,7 @@ def evaluate_image(path: Path, contenders: list[Contender], classifier=None, nam
     classifier for the point's ``(codec, quality)``; ``tuned_prediction`` and ``tuned_time`` where it
     has a pixel classifier fine-tuned on that point's decoded pixels).
     """
-    from .image.io import load_image
+    from ..image.io import load_image
 
     original, _ = load_image(path)
     num_pixels = original.shape[0] * original.shape[1]
@@ -376,102 +315,3 @@ def run_evaluation(
             "images": len(records),
         }
     return out
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def run_eval_cli(args) -> int:
-    """``ncodec eval``: every argument is checked before the first image (or frame) is coded.
-
-    ``--dataset FOLDER`` evaluates image codecs on images; ``--video SOURCE`` (repeatable)
-    evaluates video codecs and the video anchors on clips (:func:`_run_video_eval_cli`).
-    """
-    from .cli_checks import check_input_file, check_output
-    from .devices import resolve_device
-
-    out = check_output(args.json, args.force, suffixes=(".json",))
-    videos = getattr(args, "video", None)
-    if (args.dataset is None) == (not videos):
-        raise CodecArgumentError("give exactly one of --dataset FOLDER (images) and --video SOURCE (clips)")
-    if videos:
-        return _run_video_eval_cli(args, out)
-    for flag in ("frames", "size", "fps"):
-        if getattr(args, flag, None) is not None:
-            raise CodecArgumentError(f"--{flag} applies to --video clips, not to an image --dataset")
-    if args.limit is not None and args.limit < 1:
-        raise CodecArgumentError(f"--limit must be a positive number of images, got {args.limit}")
-    if args.jobs < 1:
-        raise CodecArgumentError(f"--jobs must be at least 1, got {args.jobs}")
-    resolve_device(args.device)
-    list_dataset(args.dataset, args.limit)
-    codec_args = [parse_codec_arg(c) for c in (args.codec or default_codec_args())]
-    classifier_factory = labels_for = None
-    if args.task == "classify":
-        from .perception import MobileNetClassifier, folder_labels
-
-        if not args.classifier_weights or not args.class_map:
-            raise CodecArgumentError("--task classify needs --classifier-weights and --class-map")
-        check_input_file(args.classifier_weights, "classifier weights")
-        check_input_file(args.class_map, "class map")
-        classifier_factory = MobileNetClassifier.factory(args.classifier_weights)
-        labels_for = folder_labels(args.class_map)
-    if args.domain != "pixel" and (args.task != "classify" or not args.latent_classifier):
-        raise CodecArgumentError("--domain latent|both needs --task classify and at least one --latent-classifier")
-    if args.domain == "pixel" and args.latent_classifier:
-        raise CodecArgumentError("--latent-classifier needs --domain latent or both")
-    if args.pixel_classifier and (args.task != "classify" or args.domain == "latent"):
-        raise CodecArgumentError("--pixel-classifier needs --task classify and --domain pixel or both")
-    from .downstream.train_latent import KINDS
-    from .weightfiles import read_metadata
-
-    for flag, domain in (("latent_classifier", "latent"), ("pixel_classifier", "pixel")):
-        for path in getattr(args, flag) or []:
-            check_input_file(path, f"{domain} classifier weights")
-            if read_metadata(path).get("kind") != KINDS[domain]:
-                raise CodecArgumentError(f"--{flag.replace('_', '-')} {path} is not a {KINDS[domain]}")
-    result = run_evaluation(
-        args.dataset, codec_args, args.device, args.jobs, args.limit, classifier_factory, labels_for,
-        point_classifier_paths=tuple(args.latent_classifier or ()) + tuple(args.pixel_classifier or ()),
-        pixel_domain=args.domain != "latent",
-    )
-    return _write_result(out, result, args.force)
-
-
-def _write_result(out: Path, result: dict, force: bool) -> int:
-    """Write the result JSON atomically and print one ``bpp/PSNR`` line per curve."""
-    from .atomic import atomic_write_bytes
-
-    atomic_write_bytes(out, json.dumps(result, indent=1).encode(), overwrite=force)
-    for curve in result["curves"]:
-        r = curve["results"]
-        pts = ", ".join(f"{b:.3f}/{p:.2f}" for b, p in zip(r["bpp"], r["psnr-rgb"]))
-        print(f"{curve['name']:10s} bpp/PSNR: {pts}")
-    print(f"wrote {out}")
-    return 0
-
-
-def _run_video_eval_cli(args, out: Path) -> int:
-    """``ncodec eval --video SOURCE ...``: refuses the image-only options, then evaluates.
-
-    Without ``--codec`` the three video anchors run (the image default list does not apply).
-    """
-    from .devices import resolve_device
-    from .video.evaluate import VIDEO_ANCHORS, run_video_evaluation
-
-    if args.task != "rd":
-        raise CodecArgumentError(f"--task {args.task} evaluates image folders; with --video only --task rd is available")
-    image_only = [("--limit", args.limit is not None), ("--jobs", args.jobs != 1), ("--domain", args.domain != "pixel"),
-                  ("--classifier-weights", bool(args.classifier_weights)), ("--class-map", bool(args.class_map)),
-                  ("--latent-classifier", bool(args.latent_classifier)), ("--pixel-classifier", bool(args.pixel_classifier))]
-    given = [flag for flag, used in image_only if used]
-    if given:
-        hint = " (use --frames N to shorten clips)" if "--limit" in given else ""
-        raise CodecArgumentError(f"{', '.join(given)} {'apply' if len(given) > 1 else 'applies'} to image folders (--dataset), not to --video{hint}")
-    if args.frames is not None and args.frames < 1:
-        raise CodecArgumentError(f"--frames must be a positive number of frames, got {args.frames}")
-    resolve_device(args.device)
-    codec_args = [parse_codec_arg(c) for c in (args.codec or VIDEO_ANCHORS)]
-    result = run_video_evaluation(args.video, codec_args, frames=args.frames, size=args.size, fps=args.fps,
-                                  device=args.device)  # checks every codec, quality and clip before coding
-    return _write_result(out, result, args.force)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from ...entropy.lattice import build_table, table_state
-from ...errors import WeightsError
-from ...weightfiles import save_weights, update_sidecar
+from ..entropy.lattice import build_table, table_state
+from ..errors import WeightsError
+from ..weightfiles import save_weights, update_sidecar
 from .frozen import FrozenStem
 from .training import LatentPairs, StemTrainingModel, image_codec, quality_gains
 
@@ -44,7 +44,7 @@ def calibration_record(training_model: StemTrainingModel, pairs: torch.Tensor) -
 def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibration_dirs: list[str],
                            calibration_crops: int = CALIBRATION_PAIRS, seed: int = 1234) -> dict:
     """Freeze a training checkpoint into a weights file; returns a report (fingerprint, rate cost of freezing)."""
-    from ...train import load_checkpoint, model_state, training_record
+    from ..train import load_checkpoint, model_state, training_record
 
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt.get("config", {})
