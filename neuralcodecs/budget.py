@@ -13,7 +13,7 @@ Each codec states its estimate as a :class:`DecodeEstimate` (``Codec.decode_esti
 peak bytes, and the work as three counts a decoder's time follows -- multiply-accumulates of
 its networks, parameter values read per network call (a big network run on tiny frames is
 bound by reading its weights, not by arithmetic: a 55M-parameter NeRV on 20x20 frames rendered
-5 frames a second, 0.3 GMAC/s against tens for convolutions on large frames), and network calls
+5 frames a second, 0.3 G weights/s against 40 G MAC/s for convolutions on large frames), and network calls
 (each costs a fixed overhead: frames rendered, wavefronts of an auto-regressive model).  The
 estimate in seconds is ``macs / MACS_PER_SECOND + weight_reads / WEIGHTS_PER_SECOND + calls *
 SECONDS_PER_CALL``, with rates measured on the reference machine (a 2-core x86 CPU with
@@ -36,9 +36,11 @@ DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_MEMORY = 4 * 2**30
 DEFAULT_MAX_COMPUTE = 15 * 60.0  # seconds of the reference machine
 
-#: the reference machine's rates (``benchmarks/decode_compute.py``)
-MACS_PER_SECOND = 20e9
-WEIGHTS_PER_SECOND = 1.0e9
+#: the reference machine's rates, fitted by ``benchmarks/decode_compute.py`` on 13 streams of all
+#: 10 codecs (44 G MAC/s, 0.66 G weight reads/s, 189 us per call; rounded, and the weight rate
+#: lowered to what a 55M-parameter network that does not fit in the caches reached: 0.27 G/s)
+MACS_PER_SECOND = 40e9
+WEIGHTS_PER_SECOND = 0.5e9
 SECONDS_PER_CALL = 2e-4
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)

@@ -86,7 +86,8 @@ def cmd_encode(args) -> int:
     header = read_header(data)
     bpp = len(data) * 8 / (header.width * header.height * header.frames)
     frames = f" x {header.frames} frames" if header.frames > 1 else ""
-    print(f"{out}: {len(data)} bytes, {bpp:.4f} bpp, {header.width}x{header.height}{frames}, {name} quality {quality:g}")
+    chosen = f"quality {quality:g}" if quality is not None else "its default quality for this input"
+    print(f"{out}: {len(data)} bytes, {bpp:.4f} bpp, {header.width}x{header.height}{frames}, {name} {chosen}")
     return 0
 
 
@@ -103,6 +104,9 @@ def _encode_image(args, name: str, spec) -> tuple[bytes, float]:
         raise CodecArgumentError("give at most one of --quality, --target-bpp, --max-bytes")
     if args.quality is not None:
         spec.quality.check(args.quality)
+    from .image.io import load_image
+
+    load_image(args.input, alpha=args.alpha)  # an unusable image is refused before any codec is loaded
     codec = registry.load(name, args.weights, args.device)
     if args.target_bpp is not None or args.max_bytes is not None:
         result = ratecontrol.encode_to_budget(
@@ -118,11 +122,24 @@ VIDEO_INPUT_SUFFIXES = (".y4m", ".yuv", ".mp4", ".mkv", ".mov", ".avi", ".webm")
 
 
 def _looks_like_video(path: str) -> bool:
-    """A folder (of frames) or a video file suffix: ``ncodec encode`` then defaults to a video codec."""
+    """A folder (of frames), a video file suffix or an image file of several frames: ``ncodec encode``
+    then defaults to a video codec."""
     from pathlib import Path
 
     p = Path(path)
-    return p.is_dir() or p.suffix.lower() in VIDEO_INPUT_SUFFIXES
+    if p.is_dir() or p.suffix.lower() in VIDEO_INPUT_SUFFIXES:
+        return True
+    if p.suffix.lower() in (".gif", ".tif", ".tiff", ".webp", ".png", ".apng") and p.is_file():
+        from PIL import Image
+
+        from .image.io import INPUT_FORMATS, frame_count
+
+        try:
+            with Image.open(p, formats=INPUT_FORMATS) as img:  # an animation or a multi-page file is a clip
+                return frame_count(img) > 1
+        except (OSError, ValueError, SyntaxError):
+            return False  # the image codec's reader names the problem
+    return False
 
 
 def _encode_video(args, name: str, spec) -> tuple[bytes, float]:
@@ -148,7 +165,6 @@ def _encode_video(args, name: str, spec) -> tuple[bytes, float]:
     if quality is not None:
         spec.quality.check(quality)
     codec = registry.load(name, args.weights, args.device)
-    quality = quality if quality is not None else codec.quality.default
     return codec.encode(args.input, quality=quality, size=size, fps=args.fps, progress=True, **options), quality
 
 

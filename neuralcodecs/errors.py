@@ -72,6 +72,10 @@ class UnsupportedImageError(NeuralCodecsError, ValueError):
     """An input image cannot be encoded (unreadable, empty, too large, unknown mode)."""
 
 
+class TransparentImageError(UnsupportedImageError):
+    """An image has transparent pixels and the caller asked for them to be refused."""
+
+
 class UnsupportedVideoError(NeuralCodecsError, ValueError):
     """An input video cannot be read (missing, unreadable, truncated, no video stream, a bad
     y4m header, a raw file whose size does not fit its geometry) or exceeds the caller's

@@ -119,7 +119,7 @@ def test_codec_encode_refuses_a_pickled_fit_state(tmp_path, codec_name):
 
     marker, files = _hostile_files(tmp_path)
     codec = nc.load_codec(codec_name)
-    media = np.zeros((16, 16, 3), np.uint8) if codec_name == "overfit" else np.zeros((2, 16, 16, 3), np.uint8)
+    media = np.zeros((16, 16, 3), np.uint8) if codec_name == "overfit" else np.zeros((5, 40, 56, 3), np.uint8)
     for path in files:
         with pytest.raises(StateFileError):
             codec.encode(media, effort="fast", fit_state=str(path))

@@ -20,6 +20,9 @@ float arrays)
 empty, unreadable or       refused (:class:`UnsupportedImageError`)
 truncated files
 larger than ``max_pixels`` refused before the pixels are decoded
+several frames (animated  refused: an image codec would keep only the first frame; a video
+GIF/WebP/PNG, multi-page  codec reads them as a clip (:func:`neuralcodecs.video.io.read_video`)
+TIFF)
 ========================  =================================================================
 """
 
@@ -33,7 +36,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..bitstream import COLOR_GRAY, COLOR_RGB, MAX_SIDE
-from ..errors import UnsupportedImageError
+from ..errors import TransparentImageError, UnsupportedImageError
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
 DEFAULT_MAX_PIXELS = 40_000_000  # about 40 MP: the float encoder needs ~0.5 KB per pixel
@@ -71,7 +74,7 @@ def _remove_alpha(rgb: np.ndarray, alpha: np.ndarray, policy: str) -> np.ndarray
     if policy == "composite":
         a = alpha.astype(np.float32)[..., None] / 255.0
         return np.round(rgb.astype(np.float32) * a + 255.0 * (1.0 - a)).astype(np.uint8)
-    raise UnsupportedImageError(
+    raise TransparentImageError(
         "image has transparent pixels and the codecs store no alpha; pass alpha='composite' "
         "(CLI: --alpha composite) to composite it over white, or flatten it yourself"
     )
@@ -99,8 +102,19 @@ def _from_array(arr: np.ndarray, alpha: str, max_pixels: int) -> tuple[np.ndarra
     return np.ascontiguousarray(arr), COLOR_RGB
 
 
+def frame_count(img: Image.Image) -> int:
+    """Frames of an animated or multi-page image (1 for a still)."""
+    return int(getattr(img, "n_frames", 1) or 1)
+
+
 def _from_pil(img: Image.Image, alpha: str, max_pixels: int) -> tuple[np.ndarray, int]:
     _check_size(img.width, img.height, max_pixels)
+    frames = frame_count(img)
+    if frames > 1:
+        raise UnsupportedImageError(
+            f"the image holds {frames} frames (an animation or a multi-page file) and an image codec would keep only "
+            "the first: encode it with a video codec (ncodec encode ... --codec stem, nerv, hnerv or nirvana), or save "
+            "the frame you want as an image of its own")
     try:
         img = ImageOps.exif_transpose(img)
         mode = img.mode

@@ -62,6 +62,9 @@ class HnervCodec(OverfittedVideoCodec):
 
     name = "hnerv"
 
+    def planned_values(self, frames, height, width, parameters):
+        return stored_values(for_size(height, width, frames, parameters), frames)
+
     def fit_clip(self, frames, parameters, options, progress):
         T, _, H, W = frames.shape
         cfg = for_size(H, W, T, parameters)

@@ -85,6 +85,9 @@ class NervCodec(OverfittedVideoCodec):
     name = "nerv"
     options = (EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION)
 
+    def planned_values(self, frames, height, width, parameters):
+        return count_parameters(for_size(height, width, parameters))
+
     def fit_clip(self, frames, parameters, options, progress):
         T, _, H, W = frames.shape
         cfg = for_size(H, W, parameters)

@@ -134,6 +134,10 @@ class NirvanaCodec(OverfittedVideoCodec):
 
     name = "nirvana"
 
+    def planned_values(self, frames, height, width, parameters):
+        cfg = for_size(parameters)
+        return math.ceil(frames / cfg.group) * count_parameters(cfg)
+
     def fit_clip(self, frames, parameters, options, progress):
         T, _, H, W = frames.shape
         cfg = for_size(parameters)

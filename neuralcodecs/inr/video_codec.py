@@ -67,6 +67,18 @@ class FittedClip:
     report: dict = field(default_factory=dict)
 
 
+#: the default model size follows the content: one parameter per this many samples (``3 T H W``),
+#: which is the 0.3M default at 320x180 x 132 frames (Bunny at the CPU scale: 7.6 M pixels)
+SAMPLES_PER_PARAMETER = 75
+
+
+def default_model_size(samples: int, quality) -> float:
+    """The model size (millions of parameters) used when none is given: ``samples / 75``, at least the
+    smallest and at most the default of ``quality`` (:class:`~neuralcodecs.codec.QualitySpec`), on its grid."""
+    size = min(quality.default, max(quality.low, samples / SAMPLES_PER_PARAMETER / 1e6))
+    return round(round(size / quality.step) * quality.step, 9)
+
+
 def canonical_json(d: dict) -> bytes:
     return json.dumps(d, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
@@ -97,6 +109,11 @@ class OverfittedVideoCodec(Codec):
         self.last_report: dict = {}
 
     # ------------------------------------------------------------------ family hooks
+    def planned_values(self, frames: int, height: int, width: int, parameters: int) -> int:
+        """The values (parameters, embeddings) a file of a ``parameters``-sized network holds for a clip of
+        ``frames`` x ``height`` x ``width``: what :meth:`fit_clip` would build, without building it."""
+        raise NotImplementedError
+
     def fit_clip(self, frames: torch.Tensor, parameters: int, options: dict, progress: bool) -> FittedClip:
         """Fit the family's network to ``frames`` float ``(T, 3, H, W)`` with about ``parameters``
         parameters; ``options``: the checked encode options (``effort``: see :func:`epochs_of`;
@@ -142,22 +159,45 @@ class OverfittedVideoCodec(Codec):
 
         Args:
             media: a path (mp4/mkv/y4m/raw .yuv/frame folder), a Video, or uint8 ``(T, H, W, 3)``.
-            quality: model size in millions of parameters (default 0.3).
+            quality: model size in millions of parameters (default: :func:`default_model_size` of the
+                clip, 0.3 for a clip of 7 M pixels or more).
             fps, size: frame rate (arrays, raw files) and ``WxH`` of raw .yuv files.
             options: ``effort`` (fast/medium/best: fitting epochs), ``fit_state`` (resumable fitting).
+
+        A network with more parameters than the clip has samples (``3 T H W``) is refused: the
+        file would be larger than the raw clip (so is a clip smaller than the smallest network).
         """
-        quality = self.quality.check(self.quality.default if quality is None else quality)
+        if quality is not None:
+            quality = self.quality.check(quality)
         opts = self.check_options(options)
         frames, rate = load_frames(media, fps, size, max_frames)
         T, H, W, _ = frames.shape
+        samples = 3 * T * H * W
+        if quality is None:
+            quality = default_model_size(samples, self.quality)
+        planned = self.planned_values(T, H, W, int(round(quality * 1e6)))
+        if planned > samples:
+            smallest = self.planned_values(T, H, W, int(round(self.quality.low * 1e6)))
+            if smallest > samples:
+                raise CodecArgumentError(
+                    f"a clip of {T} x {W}x{H} pixels ({samples} samples) is too small for {self.name}: its smallest "
+                    f"network for it holds {smallest} values, more than the clip itself; use an image or classical codec")
+            raise CodecArgumentError(
+                f"a {quality:g}M {self.name} network for this clip ({T} x {W}x{H}) holds {planned} values, larger than "
+                f"the clip's {samples} samples; choose a smaller --size (the smallest, {self.quality.low:g}M, holds "
+                f"{smallest})")
         started = time.time()
         fitted = self.fit_clip(frames_to_tensor(frames).to(self.device), int(round(quality * 1e6)), opts, progress)
-        header = Header(codec=self.name, fingerprint=self.fingerprint, width=W, height=H, frames=T,
-                        fps=(rate.numerator, rate.denominator), config={"parameters": fitted.parameters})
-        data = bitstream.pack(header, [canonical_json(fitted.architecture), *fitted.sections],
-                              section_frames=[WHOLE_STREAM, *fitted.tags], keyframes=fitted.keyframes)
+        data = self.pack_fitted(fitted, T, H, W, rate)
         self.last_report = {**fitted.report, "encode_seconds": time.time() - started, "parameters": fitted.parameters}
         return data
+
+    def pack_fitted(self, fitted: FittedClip, frames: int, height: int, width: int, rate) -> bytes:
+        """The ``.ncb`` file of a fitted clip (``rate``: a :class:`~fractions.Fraction` frame rate)."""
+        header = Header(codec=self.name, fingerprint=self.fingerprint, width=width, height=height, frames=frames,
+                        fps=(rate.numerator, rate.denominator), config={"parameters": fitted.parameters})
+        return bitstream.pack(header, [canonical_json(fitted.architecture), *fitted.sections],
+                              section_frames=[WHOLE_STREAM, *fitted.tags], keyframes=fitted.keyframes)
 
     # ------------------------------------------------------------------ decode
     def parse(self, header: Header, sections: list[bytes]) -> dict:
@@ -295,9 +335,11 @@ def state_path(options: dict, part: str = "") -> Path | None:
 
 
 def clip_identity(codec: str, architecture: dict, frames: torch.Tensor) -> dict:
-    """What a fitting checkpoint must match to be resumed: codec, architecture, clip shape and a checksum."""
+    """What a fitting checkpoint must match to be resumed: codec, architecture, clip shape and the
+    SHA-256 of its 8-bit frames (a sum, as before, took the same clip reversed for the same clip)."""
+    pixels = frames.detach().float().mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
     return {"codec": codec, "architecture": architecture, "frames": list(frames.shape),
-            "checksum": round(float(frames.double().sum()), 6)}
+            "sha256": hashlib.sha256(pixels.tobytes()).hexdigest()}
 
 
 def decode_quantized(data: bytes, layout, what: str):

@@ -30,6 +30,10 @@ source                   how it is read
                          the size and the rate (:mod:`.yuvfiles`).
 ``.yuv``                 raw planar 4:2:0 (I420), 8 or 10 bits (``bit_depth=10``: yuv420p10le);
                          needs ``size=(W, H)`` and ``fps`` (:mod:`.yuvfiles`).
+``.gif``, ``.tif``,      an animation or a multi-page file, through Pillow: every frame,
+``.tiff``, ``.webp``,    normalized as :func:`neuralcodecs.image.io.load_image` does (palette
+``.png`` (APNG)          expanded, transparency refused); the frame rate from the frame
+                         durations when they are all equal (GIF, WebP, APNG), else ``fps`` or 25.
 folder                   every ``.png``, ``.jpg``, ``.jpeg`` file in it (hidden files skipped),
                          in natural order (``f2`` before ``f10``); each frame normalized as
                          :func:`neuralcodecs.image.io.load_image` does (gray to three
@@ -93,7 +97,7 @@ from typing import Union
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from ..errors import CodecArgumentError, UnsupportedImageError, UnsupportedVideoError
+from ..errors import CodecArgumentError, TransparentImageError, UnsupportedImageError, UnsupportedVideoError
 from .clip import MAX_SIDE, Video, _Request
 from .colour import PsnrYuv, _check_depth, _check_rgb, psnr_rgb, psnr_yuv, rgb_to_yuv420, uses_bt709, yuv420_to_rgb
 from .pyav import _container_bytes, _read_container
@@ -209,6 +213,9 @@ def _read_folder(path: Path, req: _Request) -> Video:
                 if img.mode.startswith("I;16"):
                     depth = 16
             pixels, _ = load_image(p, max_pixels=width * height)
+        except TransparentImageError:
+            raise UnsupportedVideoError(f"frame {p.name} has transparent pixels and video codecs store no alpha; "
+                                        "flatten the frames (composite them over a background) first") from None
         except UnsupportedImageError as exc:
             raise UnsupportedVideoError(f"frame {p.name}: {exc}") from None
         except (OSError, ValueError, SyntaxError) as exc:
@@ -216,6 +223,49 @@ def _read_folder(path: Path, req: _Request) -> Video:
         out[i] = pixels
         kinds.add("png" if p.suffix.lower() == ".png" else "jpeg")
     return Video(out, fps, depth, "frames:" + "+".join(sorted(kinds)))
+
+
+IMAGE_SEQUENCE_SUFFIXES = (".gif", ".tif", ".tiff", ".webp", ".png", ".apng")
+
+
+def _read_image_sequence(path: Path, req: _Request) -> Video:
+    """The frames of an animated or multi-page image file (one frame for a still)."""
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    from ..image.io import INPUT_FORMATS, load_image
+
+    try:
+        with Image.open(path, formats=INPUT_FORMATS) as img:
+            width, height = img.size
+            total = int(getattr(img, "n_frames", 1) or 1)
+            req.check_size(width, height)
+            n = req.select(total)
+            req.check_budget(width, height, n)
+            durations = set()
+            out = np.empty((n, height, width, 3), np.uint8)
+            for i, frame in enumerate(ImageSequence.Iterator(img)):
+                if i < req.start:
+                    continue
+                if i >= req.start + n:
+                    break
+                durations.add(frame.info.get("duration"))
+                if frame.size != (width, height):
+                    raise UnsupportedVideoError(f"{path}: frame {i} is {frame.width}x{frame.height}, not {width}x{height}")
+                try:
+                    out[i - req.start], _ = load_image(frame.copy(), max_pixels=width * height)
+                except TransparentImageError:
+                    raise UnsupportedVideoError(f"{path}: frame {i} has transparent pixels and video codecs store no "
+                                                "alpha; flatten the frames (composite them over a background) first") from None
+                except UnsupportedImageError as exc:
+                    raise UnsupportedVideoError(f"{path}: frame {i}: {exc}") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise UnsupportedVideoError(f"{path}: not a readable image sequence ({exc})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise UnsupportedVideoError(f"{path}: image file is damaged or truncated ({exc})") from None
+    declared = None
+    if len(durations) == 1 and isinstance(next(iter(durations)), (int, float)) and next(iter(durations)) > 0:
+        declared = Fraction(1000) / Fraction(next(iter(durations))).limit_denominator(1000)
+    return Video(out, req.rate(declared), 8, f"image-sequence:{path.suffix.lower()[1:]}")
 
 
 # --------------------------------------------------------------------------- read_video
@@ -270,6 +320,8 @@ def read_video(
             return _read_raw_yuv(path, req, _check_depth(8 if bit_depth is None else bit_depth))
         if suffix == ".y4m":
             return _read_y4m(path, req)
+        if suffix in IMAGE_SEQUENCE_SUFFIXES:
+            return _read_image_sequence(path, req)
         return _read_container(path, req)
     except PermissionError as exc:
         raise UnsupportedVideoError(f"{path}: cannot be read ({exc})") from None

@@ -9,10 +9,12 @@ from PIL import Image
 from neuralcodecs.demo import PHOTO
 from neuralcodecs.errors import CorruptPayloadError
 from neuralcodecs.inr.overfit import codec as overfit_codec
+from neuralcodecs.inr.overfit import options as overfit_options
 from neuralcodecs.entropy.exact import PointwiseIntegerEvaluator
 from neuralcodecs.inr.overfit.coding import decode_grids, encode_grids, freeze_arm, grid_bits, wavefronts
-from neuralcodecs.inr.overfit.model import (CONTEXT_OFFSETS, OverfitConfig, OverfitModel, Synthesis, Upsampler,
-                                            grid_shapes, macs_per_pixel, soft_quantize, soft_round)
+from neuralcodecs.inr.overfit.model import (CONTEXT_OFFSETS, SMALL_IMAGE, OverfitConfig, OverfitModel, Synthesis,
+                                            Upsampler, grid_shapes, macs_per_pixel, sized_config, soft_quantize,
+                                            soft_round)
 
 
 def test_bicubic_upsampling_keeps_a_ramp_a_ramp():
@@ -101,7 +103,7 @@ def test_the_numpy_arm_gives_the_integer_networks_integers():
 
 
 def test_a_tiny_fit_round_trips_through_a_file(monkeypatch):
-    monkeypatch.setitem(overfit_codec.EFFORT_STEPS, "fast", 60)
+    monkeypatch.setitem(overfit_options.EFFORT_STEPS, "fast", 60)
     photo = np.asarray(Image.open(PHOTO).convert("RGB"))[100:123, 200:241]  # 23 x 41: odd sizes
     codec = overfit_codec.OverfitCodec()
     data = codec.encode(photo, quality=4, effort="fast")
@@ -130,13 +132,14 @@ def test_registered_codec_round_trips_and_its_latents_carry_the_files_bits(monke
     from neuralcodecs import bitstream, paths, registry
     from neuralcodecs.errors import WeightsError
 
-    monkeypatch.setitem(overfit_codec.EFFORT_STEPS, "fast", 60)
+    monkeypatch.setitem(overfit_options.EFFORT_STEPS, "fast", 60)
     photo = np.asarray(Image.open(PHOTO).convert("RGB"))[100:133, 200:251]
     data = nc.encode(photo, codec="overfit", quality=2, effort="fast")
     decoded = nc.decode(data)
     assert decoded.shape == photo.shape
     latents = nc.latents(data)
-    assert latents.stride == (8, 8) and latents.tensor.shape[0] == 64 + 16 + 4 + 1 + 3
+    # a 33x51 image gets the small-image configuration: 5 levels, the 4th (stride 8) the latents' grid
+    assert latents.stride == (8, 8) and latents.tensor.shape[0] == 64 + 16 + 4 + 1 + 1
     _, sections = bitstream.unpack(data)
     assert abs(float(latents.bits.sum()) - 8 * len(sections[2])) < 0.02 * 8 * len(sections[2]) + 64
     # the weights travel in the stream: a fresh process with no weights directory at all decodes the
@@ -189,3 +192,31 @@ def test_fit_ends_at_the_state_with_the_lowest_true_loss(monkeypatch):
     assert len(during) == 30
     assert final == min(during) == report["loss"]
     assert true_loss(model, image, 0.02)["loss"] == final  # the model holds that state
+
+
+def test_the_network_and_the_steps_follow_the_image_size():
+    base = OverfitConfig()
+    assert sized_config(base, 512, 768) == base
+    small = sized_config(base, 96, 128)
+    assert (small.hidden, small.context, small.arm_hidden, small.levels) == tuple(
+        SMALL_IMAGE[k] for k in ("hidden", "context", "arm_hidden", "levels"))
+    assert sized_config(base, 1, 1).levels == 1 and sized_config(base, 3, 500).levels == 3
+    assert overfit_options.fitting_steps("fast", 768 * 512) == 1000
+    assert overfit_options.fitting_steps("best", 64 * 64) == 2500
+    assert overfit_options.fitting_steps("fast", 1) == overfit_options.MIN_STEPS
+
+
+def test_a_one_pixel_image_is_a_small_quick_file():
+    import time
+
+    import neuralcodecs as nc
+    from neuralcodecs import bitstream
+
+    began = time.time()
+    data = nc.encode(np.array([[[200, 30, 90]]], np.uint8), codec="overfit", quality=6)
+    seconds = time.time() - began
+    header = bitstream.read_header(data)
+    assert header.config["levels"] == 1 and header.config["hidden"] == SMALL_IMAGE["hidden"]
+    assert len(data) < 1000, len(data)  # the floor: the parameter coding's tables (255 bytes for 8-bit depths)
+    assert np.abs(nc.decode(data).astype(int) - [200, 30, 90]).max() <= 16
+    print(f"1x1 overfit encode: {seconds:.1f} s, {len(data)} bytes")

@@ -37,8 +37,8 @@ from ..options import FIT_STATE_OPTION
 from ..weight_coding import QuantizedTensors, decode, dequantize, encode, quantize
 from .coding import LATENT_BOUND, context_offsets_reach, decode_grids, encode_grids, freeze_arm, grid_bits, latent_bits
 from .fitting import ImageFitConfig, fit_image
-from .model import OverfitConfig, OverfitModel, grid_shapes, macs_per_pixel
-from .options import EFFORT_OPTION, EFFORT_STEPS, LAMBDAS, QUALITY
+from .model import OverfitConfig, OverfitModel, grid_shapes, macs_per_pixel, sized_config
+from .options import EFFORT_OPTION, LAMBDAS, QUALITY, fitting_steps
 
 CODEC_NAME = "overfit"
 REVISION = 2  # 2: no ReLU after the second linear layer (Cool-chic's X-1-linear-none); fixed-order upsampling
@@ -152,28 +152,30 @@ class OverfitCodec(ImageCodec):
     def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False, effort: str = "medium",
                        fit_state: str = ""):
         H, W, _ = pixels.shape
+        cfg = sized_config(self.cfg, H, W)  # a small image gets a small network
         lam = LAMBDAS[int(quality) - 1]
         image = torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1)[None].float().div(255).to(self.device)
         torch.manual_seed(0)
-        model = OverfitModel(self.cfg, H, W).to(self.device)
-        identity = {"shape": [H, W], "checksum": int(pixels.astype(np.int64).sum()), "cfg": self.cfg.to_json()}
-        fit = fit_image(model, image, ImageFitConfig(steps=EFFORT_STEPS[effort], lam=lam), checkpoint=fit_state or None,
+        model = OverfitModel(cfg, H, W).to(self.device)
+        identity = {"shape": [H, W], "sha256": hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest(),
+                    "cfg": cfg.to_json()}
+        fit = fit_image(model, image, ImageFitConfig(steps=fitting_steps(effort, H * W), lam=lam), checkpoint=fit_state or None,
                         progress=progress, identity=identity)
         model = model.cpu().float()
         with torch.no_grad():
             grids = [torch.round(g).clamp(-LATENT_BOUND, LATENT_BOUND) for g in model.grids]
         ints = [g[0, 0].to(torch.int64).numpy() for g in grids]
-        net = freeze_arm(model.arm.stack, ints, self.cfg.offsets)
-        latents = encode_grids(net, ints, self.cfg.offsets)
+        net = freeze_arm(model.arm.stack, ints, cfg.offsets)
+        latents = encode_grids(net, ints, cfg.offsets)
         arm = pack_arm_integers(net)
         bits, params, psnr = self._search_bits(model, net, grids, image.cpu(), lam, 8 * (len(latents) + len(arm)))
         sections = [params, arm, latents]
-        config = {**{k: getattr(self.cfg, k) for k in ARCH_KEYS}, "synthesis_bits": bits["synthesis"],
+        config = {**{k: getattr(cfg, k) for k in ARCH_KEYS}, "synthesis_bits": bits["synthesis"],
                   "upsampling_bits": bits["upsampler"]}
         total = sum(len(s) for s in sections)
         self.last_report = {"fit_seconds": fit["seconds"], "fit_psnr": fit["psnr"], "fit_bpp": fit["bpp"], "psnr": psnr,
                             "latent_bytes": len(latents), "arm_bytes": len(arm), "parameter_bytes": len(params),
-                            "latent_ideal_bits": grid_bits(net, ints, self.cfg.offsets), "payload_bytes": total}
+                            "latent_ideal_bits": grid_bits(net, ints, cfg.offsets), "payload_bytes": total}
         return config, sections
 
     def _search_bits(self, model: OverfitModel, net: IntegerNetwork, grids, image, lam: float, other_bits: int):
