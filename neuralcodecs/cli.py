@@ -570,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a learned codec")
     s.add_argument("--codec", help="default: the default image codec")
     s.add_argument("--data", nargs="+", required=True, help="training image folders (never Kodak)")
-    s.add_argument("--out", required=True, help="run folder: checkpoint.pt and log.jsonl")
+    s.add_argument("--out", required=True, help="run folder: checkpoint.safetensors and log.jsonl")
     s.add_argument("--steps", type=int, default=100_000)
     s.add_argument("--batch-size", type=int, default=8)
     s.add_argument("--crop", type=int, default=256)

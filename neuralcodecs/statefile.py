@@ -67,8 +67,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return document["state"]
 
 
-def load_state(path: str | os.PathLike | None, expected: dict) -> dict | None:
-    """The state saved at ``path`` (``None`` if there is no file), tensors on the CPU.
+def load_state(path: str | os.PathLike | None, expected: dict, device=None) -> dict | None:
+    """The state saved at ``path`` (``None`` if there is no file), tensors on the CPU (or ``device``).
 
     ``expected``: keys whose stored values must equal these (the fit's identity and
     configuration, compared as JSON); a mismatch raises :class:`StateFileError` before any
@@ -85,7 +85,7 @@ def load_state(path: str | os.PathLike | None, expected: dict) -> dict | None:
     from safetensors.torch import load_file
 
     try:
-        tensors = load_file(str(path))
+        tensors = load_file(str(path), device=str(device) if device is not None else "cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise StateFileError(_not_a_state(path, str(exc))) from None
     return _decode(tree, tensors, path)

@@ -6,7 +6,8 @@ kind, minimizes ``objective.loss(model, batch)["loss"]`` and, where the objectiv
 the auxiliary loss with its own optimizer over the parameters ``is_aux_parameter`` names.
 
 Runs on CPU or CUDA; under ``torchrun`` it trains data-parallel (torch.distributed, NCCL on
-GPUs, Gloo on CPUs).  Checkpoints (``checkpoint.pt``) are written atomically every
+GPUs, Gloo on CPUs).  Checkpoints (``checkpoint.safetensors``: tensors plus JSON, never a pickle,
+:mod:`neuralcodecs.statefile`) are written atomically every
 ``--save-every`` steps and at the end; ``--resume`` continues from one.  A JSON line per
 ``--log-every`` steps goes to ``log.jsonl``, and each invocation's command line and settings
 to ``commands.jsonl`` (the weights' sidecar JSON quotes them).
@@ -14,7 +15,6 @@ to ``commands.jsonl`` (the weights' sidecar JSON quotes them).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -29,11 +29,11 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .atomic import atomic_write_bytes
 from .data import RandomCrops, list_images
-from .errors import WeightsError
+from .errors import StateFileError, WeightsError
+from .statefile import load_state, save_state
 
-CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_NAME = "checkpoint.safetensors"
 LOG_NAME = "log.jsonl"
 COMMANDS_NAME = "commands.jsonl"
 
@@ -149,23 +149,23 @@ class WeightAverage:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_state(path, obj)
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
-    """A training checkpoint, read without unpickling code (``weights_only=True``).
+    """A training checkpoint: tensors in safetensors, the rest JSON (:mod:`neuralcodecs.statefile`);
+    nothing is unpickled.
 
-    Raises :class:`WeightsError` for a missing file or one that is not a checkpoint.
+    Raises :class:`WeightsError` for a missing file or one that is not a checkpoint (checkpoints of
+    earlier versions, ``checkpoint.pt``, were pickles and are not read).
     """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # pickle, zip and torch errors alike: the file is not a checkpoint
-        raise WeightsError(f"{path} is not a readable training checkpoint ({type(exc).__name__}: {exc})") from None
+        ckpt = load_state(path, {}, device)
+    except StateFileError as exc:
+        raise WeightsError(f"{path} is not a readable training checkpoint ({exc})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "step" not in ckpt:
         raise WeightsError(f"{path} is not a neuralcodecs training checkpoint (no model state and step)")
     return ckpt
@@ -299,7 +299,7 @@ def train(cfg: TrainConfig, objective) -> dict:
         step = int(ckpt["step"])
         prior_seconds = float(ckpt.get("train_seconds", 0.0))
         if "rng" in ckpt and world == 1:
-            torch.set_rng_state(ckpt["rng"]["torch"])
+            torch.set_rng_state(ckpt["rng"]["torch"].cpu())
             random.setstate(ckpt["rng"]["python"])
     elif cfg.resume:
         raise WeightsError(f"--resume given but {ckpt_path} does not exist")

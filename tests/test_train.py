@@ -12,6 +12,7 @@ from neuralcodecs.cli import main
 from neuralcodecs.data import RandomCrops, list_images
 from neuralcodecs.demo import PHOTO
 from neuralcodecs.errors import CodecArgumentError
+from neuralcodecs.train import load_checkpoint
 
 
 @pytest.fixture()
@@ -28,10 +29,10 @@ def test_train_resume_and_log(tmp_path, image_folder):
     common = ["train", "--data", str(image_folder), "--out", str(out), "--batch-size", "2", "--crop", "64",
               "--log-every", "1", "--save-every", "1", "--device", "cpu", "--model-args", '{"N": 16, "M": 24}']
     assert main(common + ["--steps", "2"]) == 0
-    first = torch.load(out / "checkpoint.pt", weights_only=False)
+    first = load_checkpoint(out / "checkpoint.safetensors")
     assert first["step"] == 2
     assert main(common + ["--steps", "3", "--resume"]) == 0
-    second = torch.load(out / "checkpoint.pt", weights_only=False)
+    second = load_checkpoint(out / "checkpoint.safetensors")
     assert second["step"] == 3
     changed = [k for k in first["model"] if not torch.equal(first["model"][k], second["model"][k])]
     assert changed, "the resumed step did not update the model"
@@ -135,17 +136,17 @@ def test_time_limited_chunks_resume_and_keep_the_average(tmp_path, image_folder)
               "--log-every", "1", "--save-every", "1000", "--device", "cpu", "--model-args", '{"N": 16, "M": 24}',
               "--steps", "1000", "--ema-decay", "0.9", "--lr-schedule", "cosine", "--warmup-steps", "2", "--lr-final-factor", "0.1"]
     assert main(common + ["--max-minutes", "0.0001"]) == 0  # stops after its first step, with a checkpoint
-    first = torch.load(out / "checkpoint.pt", weights_only=False)
+    first = load_checkpoint(out / "checkpoint.safetensors")
     assert first["config"]["lr_final_factor"] == 0.1
     assert 1 <= first["step"] < 1000 and first["ema"]["updates"] == first["step"] and first["train_seconds"] > 0
     assert main(common + ["--max-minutes", "0.0001", "--resume"]) == 0
-    second = torch.load(out / "checkpoint.pt", weights_only=False)
+    second = load_checkpoint(out / "checkpoint.safetensors")
     assert second["step"] > first["step"] and second["ema"]["updates"] == second["step"]
     assert second["train_seconds"] > first["train_seconds"]
     # fine-tuning starts from the average of another run
     tuned = tmp_path / "tuned"
-    assert main(common[:4] + [str(tuned)] + common[5:] + ["--max-minutes", "0.0001", "--init-from", str(out / "checkpoint.pt")]) == 0
-    assert torch.load(tuned / "checkpoint.pt", weights_only=False)["step"] >= 1
+    assert main(common[:4] + [str(tuned)] + common[5:] + ["--max-minutes", "0.0001", "--init-from", str(out / "checkpoint.safetensors")]) == 0
+    assert load_checkpoint(tuned / "checkpoint.safetensors")["step"] >= 1
 
 
 def test_models_may_train_pretrained_parts_at_a_lower_rate():
@@ -164,3 +165,22 @@ def test_models_may_train_pretrained_parts_at_a_lower_rate():
     optimizer, aux = build_optimizers(TwoPart(), TrainConfig(codec="x", data=[], out="", lr=1e-3))
     groups = sorted((g["lr_factor"], g["lr"], len(g["params"])) for g in optimizer.param_groups)
     assert aux is None and groups == [(0.1, 1e-4, 2), (1.0, 1e-3, 2)]
+
+
+def test_a_pickled_checkpoint_is_refused_without_running_it(tmp_path):
+    """Checkpoints given to --init-from or ncodec export are data: a pickle is never loaded."""
+    import pickle
+
+    from neuralcodecs.errors import WeightsError
+
+    class RunsCode:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    bad = tmp_path / "checkpoint.pt"
+    torch.save({"model": RunsCode(), "step": 1}, bad)
+    (tmp_path / "plain.safetensors").write_bytes(pickle.dumps({"model": RunsCode(), "step": 1}))
+    for path in (bad, tmp_path / "plain.safetensors"):
+        with pytest.raises(WeightsError, match="not a readable training checkpoint"):
+            load_checkpoint(path)
+    assert not (tmp_path / "pwned").exists()

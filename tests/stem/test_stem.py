@@ -185,9 +185,9 @@ def test_train_and_export_through_the_cli(tmp_path):
     assert cli_main(["train", "--codec", "stem", "--data", vimeo, "--out", str(run), "--steps", "2", "--batch-size", "2",
                      "--crop", "128", "--threads", "1", "--log-every", "1", "--model-args", '{"temporal_channels": [32, 32], '
                      '"context_channels": 16, "param_hidden": [32]}']) == 0
-    assert (run / "latent_pairs.safetensors").exists() and (run / "checkpoint.pt").exists()
+    assert (run / "latent_pairs.safetensors").exists() and (run / "checkpoint.safetensors").exists()
     weights = tmp_path / "stem-test.safetensors"
-    assert cli_main(["export", str(run / "checkpoint.pt"), "-o", str(weights), "--codec", "stem",
+    assert cli_main(["export", str(run / "checkpoint.safetensors"), "-o", str(weights), "--codec", "stem",
                      "--calibration-data", vimeo]) == 0
     codec = StemCodec.from_weights(weights)
     clip = np.zeros((3, 20, 30, 3), np.uint8) + np.arange(30, dtype=np.uint8)[None, None, :, None] * 8
