@@ -37,7 +37,8 @@ def _read_input(path) -> bytes:
 
 
 def _codec_options(args, spec) -> dict:
-    """The declared options of ``spec`` that were given on the command line."""
+    """The declared options of ``spec`` that were given on the command line (a fitting state file is
+    checked to be one before any codec is loaded)."""
     from . import registry
 
     given = {}
@@ -49,6 +50,13 @@ def _codec_options(args, spec) -> dict:
         if option.name not in declared:
             raise CodecArgumentError(f"codec {spec.name!r} has no option {option.flag}")
         given[option.name] = value
+    if given.get("fit_state"):
+        from pathlib import Path
+
+        from .statefile import read_metadata
+
+        if Path(given["fit_state"]).exists():
+            read_metadata(given["fit_state"])  # StateFileError for anything but a state (never unpickled)
     return given
 
 

@@ -24,6 +24,7 @@ def check_output(path: str | os.PathLike, force: bool, suffixes: tuple[str, ...]
         raise CodecArgumentError(f"output folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise CodecArgumentError(f"output folder {folder} is not writable")
+    _probe_write(folder)
     if suffixes is not None and out.suffix.lower() not in suffixes:
         raise CodecArgumentError(f"output {out.name!r} must end with {' or '.join(suffixes)}")
     if out.exists() and not force:
@@ -40,13 +41,28 @@ def check_output_folder(path: str | os.PathLike) -> Path:
             raise CodecArgumentError(f"{folder} exists and is not a folder")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise CodecArgumentError(f"folder {folder} is not writable")
+        _probe_write(folder)
         return folder
     parent = folder.parent if str(folder.parent) else Path(".")
     if not parent.is_dir():
         raise CodecArgumentError(f"cannot create {folder}: its parent folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise CodecArgumentError(f"cannot create {folder}: {parent} is not writable")
+    _probe_write(parent)
     return folder
+
+
+def _probe_write(folder: Path) -> None:
+    """Create and remove a file in ``folder``: permissions say nothing to root, a read-only mount or
+    a pseudo file system (``/proc``) refuses what ``os.access`` allows."""
+    import tempfile
+
+    try:
+        fd, name = tempfile.mkstemp(prefix=".ncodec-probe-", dir=folder)
+    except OSError as exc:
+        raise CodecArgumentError(f"output folder {folder} is not writable ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(name)
 
 
 def check_input_file(path: str | os.PathLike, what: str = "input") -> Path:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hostile_streams import nerv_stream
+from neuralcodecs.hostile import nerv_stream
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "bitstreams" / "conformance"
 NERV = CONFORMANCE / "v2-nerv-rgb-72x56x5-q0.01.ncb"
@@ -44,7 +44,7 @@ def unprivileged_prefix() -> tuple[str, ...] | None:
     """The command prefix that runs as ``nobody`` (root only), if that user can import the package."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         return None
-    prefix = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
+    prefix = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all")
     probe = subprocess.run([*prefix, sys.executable, "-c", "import neuralcodecs.cli"], capture_output=True,
                            cwd="/", timeout=120)
     return prefix if probe.returncode == 0 else None
@@ -230,6 +230,16 @@ def test_video_decode_into_an_unwritable_folder_fails_before_decoding():
     finally:
         os.chmod(work / "locked", 0o755)
         shutil.rmtree(work)
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc")
+def test_video_decode_into_a_folder_even_root_cannot_write_fails_before_decoding(workdir):
+    """Permissions say nothing to root: a pseudo file system refuses the files os.access allows."""
+    shutil.copy(NERV, workdir / "clip.ncb")
+    for out in ("/proc/ncodec-frames", "/proc/ncodec-clip.y4m"):
+        done = ncodec(["decode", "clip.ncb", "-o", out], workdir)
+        assert_one_error(done, "not writable")
+        assert "frame/s" not in done.stderr
 
 
 def test_an_animated_gif_without_a_codec_is_encoded_as_a_clip(workdir):

@@ -89,7 +89,7 @@ def test_the_compute_budget_names_the_work_and_the_flag():
 
 def test_a_huge_network_on_tiny_frames_is_refused_before_anything_is_built(monkeypatch):
     """The reported attack: a small nerv stream announcing a big network and 100,000 frames."""
-    from hostile_streams import hnerv_stream, nerv_stream
+    from neuralcodecs.hostile import hnerv_stream, nerv_stream
 
     from neuralcodecs.inr import hnerv_codec, nerv_codec
 

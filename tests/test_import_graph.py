@@ -32,8 +32,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("codecs", ("image", "inr", "stem")),
     ("registry", ("registry",)),
     ("public API", ("",)),
-    ("applications", ("evaluation", "ratecontrol", "adapter", "downstream", "demo", "plot", "fuzz", "transmission",
-                      "cli_checks")),
+    ("applications", ("evaluation", "ratecontrol", "adapter", "downstream", "demo", "plot", "fuzz", "hostile",
+                      "transmission", "cli_checks")),
     ("command line", ("cli",)),
 ]
 

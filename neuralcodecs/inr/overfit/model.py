@@ -82,8 +82,8 @@ CONFIGS = {"cpu": {}, "paper": {"context": 24, "arm_hidden": 24}}
 
 
 #: below this many pixels an image gets :data:`SMALL_IMAGE` widths: on two 96x128 BSDS crops the
-#: default widths (about 1.1 k parameters, 8.8 kbit per file) cost 114% / 82% more bits than WebP
-#: at equal PSNR, these widths 57% / 21% (benchmarks/overfit_small.py)
+#: default widths (about 1.1 k parameters, 8.8 kbit per file) cost 126% / 91% more bits than WebP
+#: at equal PSNR, these widths 60% / 29% (effort fast; benchmarks/overfit_small.py)
 SMALL_IMAGE_PIXELS = 65_536
 SMALL_IMAGE = {"hidden": 8, "context": 8, "arm_hidden": 8, "levels": 5}
 

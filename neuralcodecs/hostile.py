@@ -2,17 +2,19 @@
 
 Each function writes a complete, valid ``.ncb`` file of an overfitted video codec whose network
 parameters are all zero (they entropy-code to almost nothing, so a small file can announce a big
-network and many frames), as an attacker would.  Nothing here fits a network.
+network and many frames), as an attacker would.  Nothing here fits a network.  The tests and
+``benchmarks/hostile_cases.py`` use them; the decoder's budget (:mod:`neuralcodecs.budget`) must
+refuse them before building anything.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from neuralcodecs import bitstream
-from neuralcodecs.bitstream import WHOLE_STREAM, Header
-from neuralcodecs.inr.video_codec import canonical_json
-from neuralcodecs.inr.weight_coding import QuantizedTensors, encode, step_count
+from . import bitstream
+from .bitstream import WHOLE_STREAM, Header
+from .inr.video_codec import canonical_json
+from .inr.weight_coding import QuantizedTensors, encode, step_count
 
 
 def zero_parameters(layout) -> bytes:
@@ -29,8 +31,8 @@ def zero_parameters(layout) -> bytes:
 
 def nerv_stream(frames: int, height: int, width: int, parameters_target: int) -> bytes:
     """A NeRV stream of ``frames`` frames whose network has about ``parameters_target`` parameters."""
-    from neuralcodecs.inr.nerv import count_parameters, for_size
-    from neuralcodecs.inr.nerv_codec import NervCodec, architecture_of, parameter_layout
+    from .inr.nerv import count_parameters, for_size
+    from .inr.nerv_codec import NervCodec, architecture_of, parameter_layout
 
     cfg = for_size(height, width, parameters_target)
     header = Header(codec="nerv", fingerprint=NervCodec().fingerprint, width=width, height=height, frames=frames,
@@ -41,8 +43,8 @@ def nerv_stream(frames: int, height: int, width: int, parameters_target: int) ->
 
 def hnerv_stream(frames: int, height: int, width: int, parameters_target: int) -> bytes:
     """An HNeRV stream: a decoder and ``frames`` embeddings of about ``parameters_target`` values in all."""
-    from neuralcodecs.inr.hnerv import for_size, stored_values
-    from neuralcodecs.inr.hnerv_codec import HnervCodec, architecture_of, decoder_layout, embedding_layout
+    from .inr.hnerv import for_size, stored_values
+    from .inr.hnerv_codec import HnervCodec, architecture_of, decoder_layout, embedding_layout
 
     cfg = for_size(height, width, frames, parameters_target)
     codec = HnervCodec()
