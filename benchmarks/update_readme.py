@@ -242,7 +242,36 @@ TABLES = {
     "overfit_fit_ablation": lambda: _markdown("overfit_fit_ablation.md"),
     "exactness": exactness,
     "decoder_budget": decoder_budget,
+    "decode_compute": lambda: _markdown("decode_compute.md"),
+    "hostile_cases": lambda: hostile_cases(),
+    "startup": lambda: _markdown("startup.md"),
+    "overfit_small": lambda: _markdown("overfit_small.md"),
 }
+
+
+def hostile_cases() -> str | None:
+    """Issue #25's cases, before and after, side by side (benchmarks/hostile_cases.py)."""
+    before, after = _load("hostile_cases_before.json"), _load("hostile_cases_after.json")
+    if not before or not after:
+        return None
+    old = {r["case"]: r for r in before["cases"]}
+
+    def cell(r: dict | None) -> str:
+        if r is None:
+            return "not run"
+        status = f"exit {r['exit']}" if isinstance(r["exit"], int) else r["exit"]
+        if r["wall_s"] is None:
+            return status
+        notes = " (pickle ran code)" if r.get("code_ran") else ""
+        if r["message_chars"] > 300:
+            notes += f" ({r['message_chars']:,}-character error line)"
+        return f"{status}, {r['wall_s']:.2f} s, {r['peak_mib']:.0f} MiB{notes}"
+
+    lines = ["| case | before | after | after: message or output |", "|---|---|---|---|"]
+    for r in after["cases"]:
+        message = r["message"].replace("|", "\\|")[:140]
+        lines.append(f"| {r['case']} | {cell(old.get(r['case']))} | {cell(r)} | {message} |")
+    return "\n".join(lines)
 
 
 def main() -> int:
