@@ -298,6 +298,21 @@ class Codec:
         not arrived, restoring them first (codebook codecs)."""
         raise CodecArgumentError(f"codec {self.name!r} codes no index maps: it cannot restore lost indices")
 
+    # ------------------------------------------------------------------ checks
+    def check_identity(self, header, mismatch: str) -> None:
+        """``bitstreams/FORMAT.md`` checks 14-16: the stream names this codec
+        (:class:`UnknownCodecError`), keeps its kind's stream rules (image or video,
+        :class:`HeaderFieldError`) and was made with this codec's weights or decoder revision
+        (:class:`WeightsMismatchError` with ``mismatch`` as its message)."""
+        from .bitstream import check_image_stream, check_video_stream
+        from .errors import UnknownCodecError, WeightsMismatchError
+
+        if header.codec != self.name:
+            raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
+        (check_image_stream if self.kind == IMAGE else check_video_stream)(header)
+        if header.fingerprint != self.fingerprint:
+            raise WeightsMismatchError(mismatch)
+
     # ------------------------------------------------------------------ options
     def check_options(self, options: dict) -> dict:
         """Options for :meth:`encode`, checked against the declared ones (defaults filled in)."""

@@ -15,7 +15,7 @@ from .. import bitstream
 from ..bitstream import COLOR_GRAY, COLOR_RGB, Header
 from ..budget import Budget, DecodeEstimate, check_budget
 from ..codec import IMAGE, Codec, Latents
-from ..errors import CodecArgumentError, HeaderFieldError, SectionLayoutError, UnknownCodecError, WeightsMismatchError
+from ..errors import HeaderFieldError, SectionLayoutError
 from ..frame_selection import wanted_frames
 from .io import DEFAULT_MAX_PIXELS, ImageInput, load_image, to_gray
 
@@ -96,14 +96,9 @@ class ImageCodec(Codec):
     # ------------------------------------------------------------------ checks
     def _check_stream(self, header: Header, sections, frames, budget: Budget | None) -> None:
         """The codec's checks of ``bitstreams/FORMAT.md`` ("Decoder checks, in order", 14-19), in that order."""
-        if header.codec != self.name:
-            raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
-        bitstream.check_image_stream(header)
-        if header.fingerprint != self.fingerprint:
-            raise WeightsMismatchError(
-                f"file was made with {self.name} weights {header.fingerprint.hex()}, but the loaded weights "
-                f"are {self.fingerprint.hex()}; decode with the weights that made it (weights=PATH)"
-            )
+        self.check_identity(header, f"file was made with {self.name} weights {header.fingerprint.hex()}, but the "
+                                    f"loaded weights are {self.fingerprint.hex()}; decode with the weights that made it "
+                                    "(weights=PATH)")
         bitstream.check_color(header, self.colors)
         self._check_layout(header, sections)
         if frames is not None:

@@ -36,8 +36,7 @@ from .. import bitstream
 from ..bitstream import COLOR_RGB, WHOLE_STREAM, Header
 from ..budget import DecodeEstimate, check_budget
 from ..codec import VIDEO, WEIGHTS_IN_STREAM, Codec, Latents
-from ..errors import (CodecArgumentError, CorruptPayloadError, HeaderFieldError, SectionLayoutError,
-                      UnknownCodecError, WeightsMismatchError)
+from ..errors import CodecArgumentError, CorruptPayloadError, HeaderFieldError, SectionLayoutError
 from ..frame_selection import wanted_frames
 from ..video.frames import load_frames
 from .options import EFFORT_EPOCHS, EFFORT_OPTION, FIT_STATE_OPTION, MAX_PARAMETERS, MODEL_SIZE_QUALITY
@@ -205,13 +204,9 @@ class OverfittedVideoCodec(Codec):
 
         The codec's checks of ``bitstreams/FORMAT.md`` ("Decoder checks, in order", 14-18), in that order.
         """
-        if header.codec != self.name:
-            raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
-        bitstream.check_video_stream(header)
-        if header.fingerprint != self.fingerprint:
-            raise WeightsMismatchError(
-                f"file names {self.name} decoder revision {header.fingerprint.hex()}, this installation decodes "
-                f"{self.fingerprint.hex()} (revision {self.revision}); use the neuralcodecs version that made it")
+        self.check_identity(header, f"file names {self.name} decoder revision {header.fingerprint.hex()}, this "
+                                    f"installation decodes {self.fingerprint.hex()} (revision {self.revision}); use the "
+                                    "neuralcodecs version that made it")
         bitstream.check_color(header, (COLOR_RGB,))
         if set(header.config) != {"parameters"}:
             raise HeaderFieldError(f"{self.name} config must hold exactly 'parameters', got {sorted(header.config)}")

@@ -32,8 +32,7 @@ from ..budget import DecodeEstimate, check_budget
 from ..codec import VIDEO, Codec, Latents, QualitySpec
 from ..entropy.coders import ChunkDecoder, TableCoder
 from ..entropy.lattice import lattice_rows, lattice_symbols, table_from_state
-from ..errors import (CorruptPayloadError, HeaderFieldError, SectionLayoutError,
-                       UnknownCodecError, WeightsError, WeightsMismatchError)
+from ..errors import CorruptPayloadError, HeaderFieldError, SectionLayoutError, WeightsError
 from ..image.base import pixels_to_tensor
 from ..image.hyperprior import Z_INPUT_BOUND
 from ..weightfiles import fingerprint, load_weights
@@ -308,13 +307,9 @@ class StemCodec(Codec):
     def _check_stream(self, header: Header, sections, frames) -> list[int]:
         """The codec's checks of ``bitstreams/FORMAT.md`` ("Decoder checks, in order", 14-18), in that
         order; returns the frames to decode."""
-        if header.codec != self.name:
-            raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
-        bitstream.check_video_stream(header)
-        if header.fingerprint != self.fingerprint:
-            raise WeightsMismatchError(
-                f"file was made with stem weights {header.fingerprint.hex()}, but the loaded weights are "
-                f"{self.fingerprint.hex()}; decode with the weights that made it (weights=PATH)")
+        self.check_identity(header, f"file was made with stem weights {header.fingerprint.hex()}, but the loaded "
+                                    f"weights are {self.fingerprint.hex()}; decode with the weights that made it "
+                                    "(weights=PATH)")
         bitstream.check_color(header, (bitstream.COLOR_RGB,))
         keys = {"quality_x256", "intra_period", "latent_channels"}
         if set(header.config) != keys:
