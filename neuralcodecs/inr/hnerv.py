@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
-from torchvision.models.convnext import CNBlock, LayerNorm2d
 
 from .sizing import nearest_size
 
@@ -64,6 +63,9 @@ class HnervConfig:
 
 
 def convnext_encoder(strides: tuple[int, ...], width: int, embed_channels: int) -> nn.Sequential:
+    # torchvision only here: the encoder fits, a decoder never builds it (importing torchvision costs ~2.6 s)
+    from torchvision.models.convnext import CNBlock, LayerNorm2d
+
     layers: list[nn.Module] = []
     c_in = 3
     for i, s in enumerate(strides):
