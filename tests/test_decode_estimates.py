@@ -102,3 +102,23 @@ def test_a_huge_network_on_tiny_frames_is_refused_before_anything_is_built(monke
             m.setattr(cls, "renderer", built)
             with pytest.raises(DecodeBudgetError, match="compute budget"):
                 nc.decode(data)
+
+
+@pytest.mark.parametrize("stream", ["v2-hyperprior-rgb-96x64-q2.ncb", "v2-s2lic-rgb-96x64-q2.ncb", "v2-mcquic-rgb-96x64-q1.ncb",
+                                    "v2-vqgan-rgb-96x64-q8.ncb", "v2-walloc-rgb-96x64-q1.ncb", "v2-stem-rgb-72x56x5-q4.ncb"])
+def test_the_largest_geometry_a_header_can_hold_at_the_default_budget(stream):
+    """Every family with shipped weights at the default budget: a header announcing 40 MP (the pixel
+    budget's limit) is refused from its estimate alone when an image codec would need more than the
+    memory budget; STEM's 40 MP of frames (one frame's working set at a time) fits both budgets."""
+    data = (CONFORMANCE / stream).read_bytes()
+    header, sections = unpack(data)
+    codec = nc.load_codec(header.codec)
+    header.width, header.height = 8000, 5000 // header.frames
+    estimate = codec.decode_estimate(header, sections)
+    budget = Budget()
+    if codec.kind == "image":
+        assert estimate.memory > budget.max_memory, estimate
+        with pytest.raises(DecodeBudgetError, match="MiB"):
+            check_budget(header, estimate)
+    else:
+        assert estimate.memory < budget.max_memory and 10 < estimate.seconds < budget.max_compute, estimate
