@@ -12,7 +12,7 @@ thread each (fitting times are of one core shared with the other worker).
     python benchmarks/inr_video.py --effort best --sizes hnerv= --add   # ~25 min: nerv and nirvana at 600 epochs, added
     python benchmarks/inr_video.py --frames 12 --effort fast --sizes nerv=0.05 hnerv=0.05 nirvana=0.02  # smoke run
 
-Writes ``benchmarks/results/inr_video.{json,md}`` (the README's ``inr_video`` table).
+Writes ``benchmarks/results/inr_video.{json,md}`` (the ``inr_video`` table of docs/codecs/inr-video.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Runs ``ncodec eval`` on the 24 Kodak images (all learned codecs with shipped weights at
 their trained rate points; JPEG, WebP, AVIF, JPEG 2000 over their sweeps), then
 ``ncodec plot`` with CompressAI's published curves overlaid, and writes the BD-rate tables
-(PSNR-RGB and MS-SSIM, against WebP) used in the README.
+(PSNR-RGB and MS-SSIM, against WebP) shown in docs/evaluation.md.
 
 Usage: python benchmarks/kodak_rd.py [--kodak DIR] [--jobs 2] [--device cpu]
 Outputs: benchmarks/results/kodak_eval.json, docs/kodak_rd.png, docs/kodak_rd_msssim.png,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerate every number in the README from scratch (CPU: about an hour on 2 cores),
-# then the conformance streams and the README tables.  Run from the repository root:
+# Regenerate the main image benchmarks from scratch (CPU: about an hour on 2 cores),
+# then the conformance streams and the tables of the README and docs/.  Run from the repository root:
 #   bash benchmarks/run_all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,4 +20,4 @@ run benchmarks/max_bytes_sweep.py
 run benchmarks/decoder_memory.py --json benchmarks/results/decoder_memory.json
 run benchmarks/mpq_imagenette.py --jobs 2
 run bitstreams/make_conformance.py
-run benchmarks/update_readme.py
+run benchmarks/update_docs.py

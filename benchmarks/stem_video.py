@@ -189,7 +189,7 @@ def _pct(v) -> str:
 
 
 def markdown(result: dict) -> str:
-    """The README section: saving and ablations, RD with BD-rates, random access."""
+    """The stem_video block of docs/codecs/stem.md: saving and ablations, RD with BD-rates, random access."""
     lines = []
     if "saving" in result:
         lines += ["P-frames coded with the spatiotemporal model vs the same frames (same lattice latents, hence "

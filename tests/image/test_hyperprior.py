@@ -68,7 +68,7 @@ def test_rate_grows_and_distortion_falls_with_quality(codec, small_photo):
 
 
 # The shipped weights were trained on 2 CPU cores (29k steps) and do not yet beat JPEG on
-# this photo (Kodak: 6-13 of 24 images at qualities 3-6; see README and the issue notes).
+# this photo (Kodak: 6-13 of 24 images at qualities 3-6; see docs/evaluation.md and the issue notes).
 # Until GPU-trained weights land, this guards against regressions: broken weights, a
 # desynchronized decoder or a lost rate point fall far more than this below JPEG.
 JPEG_GAP_DB = 2.5
