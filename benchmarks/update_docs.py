@@ -261,6 +261,7 @@ TABLES = {
     "startup": lambda: _markdown("startup.md"),
     "overfit_small": lambda: _markdown("overfit_small.md"),
     "max_bytes_sweep": lambda: _markdown("max_bytes_sweep.md"),
+    "wheel_check": lambda: _markdown("wheel_check.md"),
 }
 
 
