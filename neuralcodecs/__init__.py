@@ -28,7 +28,7 @@ compressai_import.install()  # compressai without its point-cloud imports: 6 s l
 
 from . import registry  # noqa: E402
 from .bitstream import Header, read_header, unpack  # noqa: E402
-from .codec import Latents  # noqa: E402
+from .codec import Codec, Latents  # noqa: E402
 from .budget import Budget  # noqa: E402
 from .errors import BitstreamError, CodecArgumentError, NeuralCodecsError  # noqa: E402
 
@@ -40,17 +40,32 @@ def list_codecs(kind: str | None = None) -> list[str]:
     return registry.names(kind)
 
 
-def load_codec(name: str | None = None, weights: str | Path | None = None, device: str = "cpu"):
-    """The codec ``name`` (default: the default image codec) with its shipped weights (or ``weights``)."""
-    return registry.load(name or registry.default_codec(), weights, device)
+def load_codec(name=None, weights: str | Path | None = None, device: str | None = None):
+    """The codec ``name`` (default: the default image codec) with its shipped weights (or ``weights``),
+    on ``device`` (default ``"cpu"``).
+
+    ``name`` may also be a codec already loaded (a :class:`~neuralcodecs.codec.Codec`): it is
+    returned as it is, so every function that takes a codec name takes a loaded codec too;
+    ``weights`` and ``device`` are then refused (the codec has both already).
+    """
+    if isinstance(name, Codec):
+        given = [flag for flag, value in (("weights", weights), ("device", device)) if value is not None]
+        if given:
+            raise CodecArgumentError(f"{' and '.join(given)} apply to a codec given by name; codec {name.name!r} is "
+                                     f"loaded already (load_codec({name.name!r}, weights=..., device=...) makes another)")
+        return name
+    if name is not None and not isinstance(name, str):
+        raise CodecArgumentError(f"codec must be a codec name or a loaded codec (load_codec), got {type(name).__name__}")
+    return registry.load(name or registry.default_codec(), weights, device or "cpu")
 
 
-def encode(media, codec: str | None = None, quality: float | None = None, device: str = "cpu", **options) -> bytes:
+def encode(media, codec=None, quality: float | None = None, device: str | None = None, **options) -> bytes:
     """Encode an image (path, PIL image or uint8 array) or a video into the bytes of a ``.ncb`` file.
 
-    ``codec`` defaults to the registry's default image codec.  ``options`` go to the codec's
-    ``encode``: input rules (``alpha="composite"``, ``max_pixels=...``) and the codec's own
-    declared options (``registry.spec(name).options``).
+    ``codec``: a codec name (default: the registry's default image codec, on ``device``,
+    default ``"cpu"``) or a codec from :func:`load_codec` (which runs where it was loaded).
+    ``options`` go to the codec's ``encode``: input rules (``alpha="composite"``,
+    ``max_pixels=...``) and the codec's own declared options (``registry.spec(name).options``).
     """
     return load_codec(codec, device=device).encode(media, quality=quality, **options)
 
@@ -121,6 +136,7 @@ __all__ = [
     "read_header",
     "list_codecs",
     "load_codec",
+    "Codec",
     "Header",
     "Latents",
     "BitstreamError",
