@@ -632,7 +632,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--codec", action="append", default=None,
                    help="NAME or NAME:q1,q2 (repeatable); default: every ready image codec and every image anchor "
                         "(--dataset), the video anchors x264, x265, svtav1 (--video)")
-    s.add_argument("--json", required=True, help="output JSON file")
+    s.add_argument("--json", required=True, help="output JSON file; every point is also written as it is measured to "
+                   "JSON.partial.jsonl, from which a rerun with the same arguments resumes")
+    s.add_argument("--metrics", default="psnr,ms-ssim",
+                   help="what to measure besides bpp and times: psnr,ms-ssim (default) or psnr (MS-SSIM costs seconds per point)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--jobs", type=int, default=1, help="worker processes (images are spread over them)")
     s.add_argument("--limit", type=int, help="evaluate N evenly spaced images")
@@ -646,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pixel-classifier", action="append", metavar="WEIGHTS",
                    help="MobileNetV2 fine-tuned on one (codec, quality)'s decoded pixels, the latent path's fair "
                         "pixel counterpart (reported as tuned_*); repeatable")
-    s.add_argument("--force", action="store_true")
+    s.add_argument("--force", action="store_true", help="overwrite the output JSON and discard an unfinished run's points (start over)")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("plot", help="plot rate-distortion curves and print a BD-rate table")

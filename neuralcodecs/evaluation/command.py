@@ -1,5 +1,11 @@
 """``ncodec eval``: checks every argument, then runs the image (:mod:`.image`) or the video
-(:mod:`.video`) evaluation and writes the result JSON."""
+(:mod:`.video`) evaluation and writes the result JSON.
+
+Every point is written as it is measured to ``OUT.partial.jsonl`` beside the result ``OUT``; an
+interrupted run given the same arguments again reads those points back and measures only the
+rest (other arguments are refused; ``--force`` discards them and starts over).  The partial file
+is removed once the result is written.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import json
 from pathlib import Path
 
 from ..errors import CodecArgumentError
-from .common import parse_codec_arg
+from .common import parse_codec_arg, parse_metrics, partial_path
 from .image import default_codec_args, list_dataset, run_evaluation
 
 
@@ -21,11 +27,13 @@ def run_eval_cli(args) -> int:
     from ..devices import resolve_device
 
     out = check_output(args.json, args.force, suffixes=(".json",))
+    metrics = parse_metrics(getattr(args, "metrics", None))
+    partial = partial_path(out)
     videos = getattr(args, "video", None)
     if (args.dataset is None) == (not videos):
         raise CodecArgumentError("give exactly one of --dataset FOLDER (images) and --video SOURCE (clips)")
     if videos:
-        return _run_video_eval_cli(args, out)
+        return _run_video_eval_cli(args, out, metrics, partial)
     for flag in ("frames", "size", "fps"):
         if getattr(args, flag, None) is not None:
             raise CodecArgumentError(f"--{flag} applies to --video clips, not to an image --dataset")
@@ -60,19 +68,23 @@ def run_eval_cli(args) -> int:
             check_input_file(path, f"{domain} classifier weights")
             if read_metadata(path).get("kind") != KINDS[domain]:
                 raise CodecArgumentError(f"--{flag.replace('_', '-')} {path} is not a {KINDS[domain]}")
+    identity = {"classifier_weights": str(Path(args.classifier_weights).resolve()) if args.classifier_weights else None}
     result = run_evaluation(
         args.dataset, codec_args, args.device, args.jobs, args.limit, classifier_factory, labels_for,
         point_classifier_paths=tuple(args.latent_classifier or ()) + tuple(args.pixel_classifier or ()),
-        pixel_domain=args.domain != "latent",
+        pixel_domain=args.domain != "latent", metrics=metrics, partial=partial, restart=args.force, identity=identity,
     )
-    return _write_result(out, result, args.force)
+    return _write_result(out, result, args.force, partial)
 
 
-def _write_result(out: Path, result: dict, force: bool) -> int:
-    """Write the result JSON atomically and print one ``bpp/PSNR`` line per curve."""
+def _write_result(out: Path, result: dict, force: bool, partial: Path | None = None) -> int:
+    """Write the result JSON atomically (then remove the partial results) and print one
+    ``bpp/PSNR`` line per curve."""
     from ..atomic import atomic_write_bytes
 
     atomic_write_bytes(out, json.dumps(result, indent=1).encode(), overwrite=force)
+    if partial is not None:
+        partial.unlink(missing_ok=True)
     for curve in result["curves"]:
         r = curve["results"]
         pts = ", ".join(f"{b:.3f}/{p:.2f}" for b, p in zip(r["bpp"], r["psnr-rgb"]))
@@ -81,7 +93,7 @@ def _write_result(out: Path, result: dict, force: bool) -> int:
     return 0
 
 
-def _run_video_eval_cli(args, out: Path) -> int:
+def _run_video_eval_cli(args, out: Path, metrics: tuple[str, ...], partial: Path) -> int:
     """``ncodec eval --video SOURCE ...``: refuses the image-only options, then evaluates.
 
     Without ``--codec`` the three video anchors run (the image default list does not apply).
@@ -103,5 +115,6 @@ def _run_video_eval_cli(args, out: Path) -> int:
     resolve_device(args.device)
     codec_args = [parse_codec_arg(c) for c in (args.codec or VIDEO_ANCHORS)]
     result = run_video_evaluation(args.video, codec_args, frames=args.frames, size=args.size, fps=args.fps,
-                                  device=args.device)  # checks every codec, quality and clip before coding
-    return _write_result(out, result, args.force)
+                                  device=args.device, metrics=metrics, partial=partial,
+                                  restart=args.force)  # checks every codec, quality and clip before coding
+    return _write_result(out, result, args.force, partial)

@@ -8,7 +8,14 @@ anchors; a video codec is refused here: ``ncodec eval --video SOURCE`` evaluates
 and the video anchors on clips (:mod:`neuralcodecs.evaluation.video`, same schema).
 Curves are averages over images (as CompressAI does: mean of per-image bpp and per-image
 PSNR) in CompressAI's results schema, plus per-image values and a ``meta`` block (machine,
-versions, date, dataset and the checksum of its files, device).
+versions, date, dataset and the checksum of its files, device, the metrics measured); a learned
+codec's curve also names the fingerprint of the weights measured (``weights_fingerprint``).
+``metrics=("psnr",)`` (``--metrics psnr``) skips MS-SSIM, the costliest measurement of a point.
+
+With ``partial`` (``ncodec eval`` passes ``rd.json.partial.jsonl``) every point is written as
+soon as it is measured (:class:`~neuralcodecs.evaluation.common.PartialResults`); a rerun with
+the same arguments reads them back and measures only the rest.  A codec is named or given
+loaded (:func:`neuralcodecs.load_codec`).
 
 ``--task classify`` adds machine-perception quality: a fixed classifier runs on every
 decoded image and on the original; each point reports top-1 accuracy against the labels
@@ -17,6 +24,7 @@ and agreement with the prediction on the uncompressed image.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -29,11 +37,11 @@ from typing import Callable
 import numpy as np
 
 from ..anchors import ANCHORS
-from ..codec import IMAGE
+from ..codec import IMAGE, Codec
 from ..data import IMAGE_SUFFIXES
 from ..errors import CodecArgumentError
 from ..metrics import ms_ssim, psnr, psnr_ycbcr
-from .common import machine_meta
+from .common import DEFAULT_METRICS, PartialResults, codec_entries, entry_name, machine_meta, parse_metrics, resumed_note
 
 
 # --------------------------------------------------------------------------- contenders
@@ -53,23 +61,31 @@ class Contender:
     fingerprint: bytes | None = None  # of the learned codec's weights
 
 
-def build_contender(name: str, qualities: list[float] | None, device: str = "cpu") -> Contender:
-    """A learned codec from the registry or a classical anchor."""
+def build_contender(name: str | Codec, qualities: list[float] | None, device: str = "cpu") -> Contender:
+    """A learned codec (a registry name, or a codec already loaded: it runs where it was loaded) or a
+    classical anchor."""
     from .. import registry
 
-    if name in ANCHORS:
+    if isinstance(name, Codec):
+        codec, name = name, name.name
+        if codec.kind != IMAGE:
+            raise CodecArgumentError(f"{name!r} is a {codec.kind} codec; image folders evaluate image codecs "
+                                     "(ncodec eval --video SOURCE evaluates video codecs)")
+        description = registry.spec(name).description if name in registry.names() else type(codec).__name__
+    elif name in ANCHORS:
         a = ANCHORS[name]
         return Contender(name, a.description, list(qualities or a.sweep), a.encode, a.decode, "cpu")
-    spec = registry.spec(name)
-    if spec.kind != IMAGE:
-        raise CodecArgumentError(f"{name!r} is a {spec.kind} codec; image folders evaluate image codecs "
-                                 "(ncodec eval --video SOURCE evaluates video codecs)")
-    codec = registry.load(name, device=device)
+    else:
+        spec = registry.spec(name)
+        if spec.kind != IMAGE:
+            raise CodecArgumentError(f"{name!r} is a {spec.kind} codec; image folders evaluate image codecs "
+                                     "(ncodec eval --video SOURCE evaluates video codecs)")
+        codec, description = registry.load(name, device=device), spec.description
     for q in qualities or []:
         codec.quality.check(q)
     return Contender(
         name,
-        f"neuralcodecs {name}: {spec.description}",
+        f"neuralcodecs {name}: {description}",
         list(qualities or codec.quality.sweep),
         lambda pixels, q: codec.encode(pixels, quality=q),
         codec.decode,
@@ -120,7 +136,7 @@ _WORKER: dict = {}
 
 
 def _init_worker(codec_args: list[tuple[str, list[float] | None]], device: str, threads: int, classifier_factory,
-                 point_classifier_paths=(), pixel_domain=True):
+                 point_classifier_paths=(), pixel_domain=True, metrics=DEFAULT_METRICS):
     import torch
 
     if threads:
@@ -129,6 +145,7 @@ def _init_worker(codec_args: list[tuple[str, list[float] | None]], device: str, 
     _WORKER["classifier"] = classifier_factory() if classifier_factory else None
     _WORKER["point_classifiers"] = load_point_classifiers(point_classifier_paths)
     _WORKER["pixel_domain"] = pixel_domain
+    _WORKER["metrics"] = metrics
 
 
 def load_point_classifiers(paths, contenders: list[Contender] | None = None) -> dict[tuple[str, str, float], Callable]:
@@ -159,71 +176,104 @@ def load_point_classifiers(paths, contenders: list[Contender] | None = None) -> 
 
 
 def evaluate_image(path: Path, contenders: list[Contender], classifier=None, name: str | None = None,
-                   point_classifiers: dict | None = None, pixel_domain: bool = True) -> dict:
+                   point_classifiers: dict | None = None, pixel_domain: bool = True, metrics=DEFAULT_METRICS,
+                   done: dict | None = None, facts: dict | None = None, on_result: Callable[[dict], None] | None = None) -> dict:
     """All points of all contenders on one image.
 
     Returns ``{"name": file name, "pixels": H*W, "points": {contender: [point, ...]}}`` with a
-    point ``{quality, bytes, bpp, psnr-rgb, ms-ssim-rgb, encoding_time, decoding_time}``
-    (plus ``original_prediction`` with a classifier; ``prediction`` and ``classify_time`` of the
+    point ``{quality, bytes, bpp, psnr-rgb, psnr-y, psnr-yuv, ms-ssim-rgb, encoding_time,
+    decoding_time}`` (``ms-ssim-rgb`` only when ``metrics`` has ``ms-ssim``; plus
+    ``original_prediction`` with a classifier; ``prediction`` and ``classify_time`` of the
     decoded pixels when ``pixel_domain``; ``latent_prediction`` and ``latent_time`` -- reading the
     file's latents and classifying them, no synthesis -- where ``point_classifiers`` has a latent
     classifier for the point's ``(codec, quality)``; ``tuned_prediction`` and ``tuned_time`` where it
     has a pixel classifier fine-tuned on that point's decoded pixels).
+
+    ``done``: ``{(codec, quality): point}`` and ``facts``: ``{"original_prediction": k}`` measured
+    before (an interrupted run); they are used as they are.  ``on_result(entry)`` receives every
+    new result as a :class:`~neuralcodecs.evaluation.common.PartialResults` line, as it is measured.
     """
     from ..image.io import load_image
 
+    name = name or path.name
+    done, facts = done or {}, facts or {}
+    emit = on_result or (lambda entry: None)
     original, _ = load_image(path)
     num_pixels = original.shape[0] * original.shape[1]
-    record = {"name": name or path.name, "pixels": num_pixels, "points": {}}
+    record = {"name": name, "pixels": num_pixels, "points": {}}
     if classifier is not None:
-        record["original_prediction"] = int(classifier(original))
+        if "original_prediction" not in facts:
+            facts = {**facts, "original_prediction": int(classifier(original))}
+            emit({"item": name, "facts": {"original_prediction": facts["original_prediction"]}})
+        record["original_prediction"] = facts["original_prediction"]
     for c in contenders:
         points = []
         for q in c.qualities:
-            t0 = time.perf_counter()
-            data = c.encode(original, q)
-            t1 = time.perf_counter()
-            decoded = c.decode(data)
-            t2 = time.perf_counter()
-            psnr_y, psnr_yuv = psnr_ycbcr(original, decoded)
-            point = {
-                "quality": q,
-                "bytes": len(data),
-                "bpp": len(data) * 8 / num_pixels,
-                "psnr-rgb": psnr(original, decoded),
-                "psnr-y": psnr_y,
-                "psnr-yuv": psnr_yuv,
-                "ms-ssim-rgb": ms_ssim(original, decoded),
-                "encoding_time": t1 - t0,
-                "decoding_time": t2 - t1,
-            }
-            if classifier is not None and pixel_domain:
-                t3 = time.perf_counter()
-                point["prediction"] = int(classifier(decoded))
-                point["classify_time"] = time.perf_counter() - t3
-            tuned = (point_classifiers or {}).get(("pixel", c.name, float(q)))
-            if tuned is not None:
-                t3 = time.perf_counter()
-                point["tuned_prediction"] = int(tuned(decoded))
-                point["tuned_time"] = time.perf_counter() - t3
-            latent_classifier = (point_classifiers or {}).get(("latent", c.name, float(q)))
-            if latent_classifier is not None and c.latents is not None:
-                t3 = time.perf_counter()
-                point["latent_prediction"] = int(latent_classifier(c.latents(data)))
-                point["latent_time"] = time.perf_counter() - t3
+            point = done.get((c.name, float(q)))
+            if point is None:
+                point = measure_point(original, c, q, metrics, classifier if pixel_domain else None, point_classifiers)
+                emit({"item": name, "codec": c.name, "quality": q, "point": point})
             points.append(point)
         record["points"][c.name] = points
     return record
 
 
-def _evaluate_in_worker(path: Path, name: str) -> dict:
-    return evaluate_image(path, _WORKER["contenders"], _WORKER["classifier"], name, _WORKER["point_classifiers"],
-                          _WORKER["pixel_domain"])
+def measure_point(original: np.ndarray, c: Contender, q: float, metrics=DEFAULT_METRICS, classifier=None,
+                  point_classifiers: dict | None = None) -> dict:
+    """One point of :func:`evaluate_image`: code ``original`` with ``c`` at quality ``q`` and measure."""
+    num_pixels = original.shape[0] * original.shape[1]
+    t0 = time.perf_counter()
+    data = c.encode(original, q)
+    t1 = time.perf_counter()
+    decoded = c.decode(data)
+    t2 = time.perf_counter()
+    psnr_y, psnr_yuv = psnr_ycbcr(original, decoded)
+    point = {
+        "quality": q,
+        "bytes": len(data),
+        "bpp": len(data) * 8 / num_pixels,
+        "psnr-rgb": psnr(original, decoded),
+        "psnr-y": psnr_y,
+        "psnr-yuv": psnr_yuv,
+    }
+    if "ms-ssim" in metrics:
+        point["ms-ssim-rgb"] = ms_ssim(original, decoded)
+    point["encoding_time"] = t1 - t0
+    point["decoding_time"] = t2 - t1
+    if classifier is not None:
+        t3 = time.perf_counter()
+        point["prediction"] = int(classifier(decoded))
+        point["classify_time"] = time.perf_counter() - t3
+    tuned = (point_classifiers or {}).get(("pixel", c.name, float(q)))
+    if tuned is not None:
+        t3 = time.perf_counter()
+        point["tuned_prediction"] = int(tuned(decoded))
+        point["tuned_time"] = time.perf_counter() - t3
+    latent_classifier = (point_classifiers or {}).get(("latent", c.name, float(q)))
+    if latent_classifier is not None and c.latents is not None:
+        t3 = time.perf_counter()
+        point["latent_prediction"] = int(latent_classifier(c.latents(data)))
+        point["latent_time"] = time.perf_counter() - t3
+    return point
+
+
+def _evaluate_in_worker(path: Path, name: str, done: dict, facts: dict) -> tuple[dict, list[dict]]:
+    """:func:`evaluate_image` in a worker process: the record and its new result lines (the parent
+    writes them)."""
+    lines: list[dict] = []
+    record = evaluate_image(path, _WORKER["contenders"], _WORKER["classifier"], name, _WORKER["point_classifiers"],
+                            _WORKER["pixel_domain"], _WORKER["metrics"], done, facts, lines.append)
+    return record, lines
 
 
 # --------------------------------------------------------------------------- aggregation
 
 _METRICS = ("bpp", "psnr-rgb", "psnr-y", "psnr-yuv", "ms-ssim-rgb", "encoding_time", "decoding_time")
+_PER_IMAGE = ("bytes", "bpp", "psnr-rgb", "psnr-y", "ms-ssim-rgb")
+
+
+def _measured(fields: tuple[str, ...], metrics) -> tuple[str, ...]:
+    return tuple(f for f in fields if f != "ms-ssim-rgb" or "ms-ssim" in metrics)
 
 
 # (result prefix, point key, time key): classifying decoded pixels, with the model fine-tuned on
@@ -232,11 +282,14 @@ _CLASSIFY_PATHS = (("", "prediction", "classify_time"), ("tuned_", "tuned_predic
                    ("latent_", "latent_prediction", "latent_time"))
 
 
-def aggregate(records: list[dict], contenders: list[Contender], labels: dict[str, int] | None = None) -> list[dict]:
-    """Average per-image points into one curve per contender (CompressAI schema)."""
+def aggregate(records: list[dict], contenders: list[Contender], labels: dict[str, int] | None = None,
+              metrics=DEFAULT_METRICS) -> list[dict]:
+    """Average per-image points into one curve per contender (CompressAI schema; ``ms-ssim-rgb``
+    only when ``metrics`` has ``ms-ssim``); a learned codec's curve names its weights' fingerprint."""
     curves = []
+    fields, per_image_fields = _measured(_METRICS, metrics), _measured(_PER_IMAGE, metrics)
     for c in contenders:
-        results: dict[str, list] = {m: [] for m in _METRICS}
+        results: dict[str, list] = {m: [] for m in fields}
         results["quality"] = list(c.qualities)
         per_image = {}
         if labels is not None:
@@ -245,7 +298,7 @@ def aggregate(records: list[dict], contenders: list[Contender], labels: dict[str
                     results[f"{prefix}{field}"] = []
         for i in range(len(c.qualities)):
             points = [r["points"][c.name][i] for r in records]
-            for m in _METRICS:
+            for m in fields:
                 results[m].append(float(np.mean([p[m] for p in points])))
             if labels is not None:
                 for prefix, key, time_key in _CLASSIFY_PATHS:
@@ -259,16 +312,17 @@ def aggregate(records: list[dict], contenders: list[Contender], labels: dict[str
                 for field in ("top1", "agreement", "time"):
                     del results[f"{prefix}{field}"]
         for r in records:
-            per_image[r["name"]] = {
-                m: [p[m] for p in r["points"][c.name]] for m in ("bytes", "bpp", "psnr-rgb", "psnr-y", "ms-ssim-rgb")
-            }
-        curves.append({"name": c.name, "description": c.description, "results": results, "per_image": per_image})
+            per_image[r["name"]] = {m: [p[m] for p in r["points"][c.name]] for m in per_image_fields}
+        curve = {"name": c.name, "description": c.description, "results": results, "per_image": per_image}
+        if c.fingerprint is not None:
+            curve["weights_fingerprint"] = c.fingerprint.hex()
+        curves.append(curve)
     return curves
 
 
 def run_evaluation(
     dataset: str | os.PathLike,
-    codec_args: list[tuple[str, list[float] | None]],
+    codec_args,
     device: str = "cpu",
     jobs: int = 1,
     limit: int | None = None,
@@ -277,38 +331,98 @@ def run_evaluation(
     progress: bool = True,
     point_classifier_paths: tuple = (),
     pixel_domain: bool = True,
+    metrics=DEFAULT_METRICS,
+    partial: str | os.PathLike | None = None,
+    restart: bool = False,
+    identity: dict | None = None,
 ) -> dict:
-    """Evaluate and return the JSON-ready result (``meta`` + ``curves``)."""
+    """Evaluate and return the JSON-ready result (``meta`` + ``curves``).
+
+    Args:
+        dataset: folder of images (searched recursively).
+        codec_args: the codecs, each a name, ``"NAME:q1,q2"``, a loaded codec
+            (:func:`neuralcodecs.load_codec`; evaluated in this process, so ``jobs`` 1) or a pair
+            ``(name or codec, qualities or None)``; qualities default to the codec's sweep.
+        metrics: ``("psnr", "ms-ssim")`` (default) or ``("psnr",)``, or ``"psnr,ms-ssim"``.
+        partial: a JSON-lines file that receives every point as it is measured; if it holds the
+            points of an interrupted run with the same arguments they are read back and not
+            measured again (:class:`~neuralcodecs.evaluation.common.PartialResults`); other
+            arguments are refused unless ``restart``, which starts the file over.
+        identity: more of what decides the numbers, compared on resuming (the command line adds
+            the classifier's weights file).
+        progress: a progress bar over the points, with the time left.
+    """
     from tqdm import tqdm
 
+    metrics = parse_metrics(metrics)
     root = Path(dataset)
     files = list_dataset(root, limit)
     names = {p: str(p.relative_to(root)) for p in files}
-    contenders = [build_contender(n, q, device) for n, q in codec_args]  # validates the specs
-    if len({c.name for c in contenders}) != len(contenders):
+    entries = codec_entries(codec_args)
+    if len({entry_name(n) for n, _ in entries}) != len(entries):
         raise CodecArgumentError("each codec may appear once; give several qualities as NAME:q1,q2")
+    if jobs > 1 and any(isinstance(n, Codec) for n, _ in entries):
+        raise CodecArgumentError("a loaded codec is evaluated in this process: use jobs=1, or give the codec by name "
+                                 "so that each worker process loads it")
+    contenders = [build_contender(n, q, device) for n, q in entries]  # validates the specs
     point_classifiers = load_point_classifiers(point_classifier_paths, contenders)  # typed errors first
-    records: list[dict] = []
-    if jobs <= 1:
-        classifier = classifier_factory() if classifier_factory else None
-        for path in tqdm(files, desc="eval", disable=not progress, dynamic_ncols=True):
-            records.append(evaluate_image(path, contenders, classifier, names[path], point_classifiers, pixel_domain))
-    else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        context = multiprocessing.get_context("spawn")  # fork after torch's thread pools start is unsafe
-        with ProcessPoolExecutor(
-            jobs, mp_context=context, initializer=_init_worker, initargs=(codec_args, device, threads, classifier_factory, tuple(point_classifier_paths), pixel_domain)
-        ) as pool:
-            futures = {pool.submit(_evaluate_in_worker, p, names[p]): p for p in files}
-            for fut in tqdm(as_completed(futures), total=len(files), desc="eval", disable=not progress, dynamic_ncols=True):
-                records.append(fut.result())
-        order = {names[p]: i for i, p in enumerate(files)}
-        records.sort(key=lambda r: order[r["name"]])
+    checksum = dataset_checksum(files, root)
+    run = {
+        "kind": "image", "dataset": str(root.resolve()), "images": len(files), "checksum": checksum,
+        "codecs": [[c.name, c.qualities, c.fingerprint.hex() if c.fingerprint is not None else None] for c in contenders],
+        "metrics": list(metrics), "device": str(device), "classify": classifier_factory is not None,
+        "pixel_domain": pixel_domain, "point_classifiers": [str(Path(p).resolve()) for p in point_classifier_paths],
+        **(identity or {}),
+    }
+    store = PartialResults(partial, run, restart) if partial is not None else None
+    total = len(files) * sum(len(c.qualities) for c in contenders)
+    with store if store is not None else contextlib.nullcontext():
+        done = {names[p]: store.points(names[p]) if store else {} for p in files}
+        facts = {names[p]: store.facts(names[p]) if store else {} for p in files}
+        bar = tqdm(total=total, initial=sum(map(len, done.values())), desc="eval", unit="point",
+                   disable=not progress, dynamic_ncols=True)
+        if store is not None and store.resumed and progress:
+            bar.write(f"resuming: {store.resumed} of {total} points read back from {store.path}")
+
+        def record_result(entry: dict) -> None:
+            if store is not None:
+                store.add(entry)
+            if "point" in entry:
+                bar.set_postfix_str(f"{entry['item']} {entry['codec']} {entry['quality']:g}")
+                bar.update(1)
+
+        records: list[dict] = []
+        with bar:
+            if jobs <= 1:
+                classifier = classifier_factory() if classifier_factory else None
+                for path in files:
+                    n = names[path]
+                    records.append(evaluate_image(path, contenders, classifier, n, point_classifiers, pixel_domain,
+                                                  metrics, done[n], facts[n], record_result))
+            else:
+                threads = max(1, (os.cpu_count() or 1) // jobs)
+                context = multiprocessing.get_context("spawn")  # fork after torch's thread pools start is unsafe
+                with ProcessPoolExecutor(
+                    jobs, mp_context=context, initializer=_init_worker,
+                    initargs=(entries, device, threads, classifier_factory, tuple(point_classifier_paths), pixel_domain, metrics)
+                ) as pool:
+                    futures = [pool.submit(_evaluate_in_worker, p, names[p], done[names[p]], facts[names[p]]) for p in files]
+                    for fut in as_completed(futures):
+                        record, lines = fut.result()
+                        for entry in lines:
+                            record_result(entry)
+                        records.append(record)
+                order = {names[p]: i for i, p in enumerate(files)}
+                records.sort(key=lambda r: order[r["name"]])
+        resumed = resumed_note(store)
     labels = {names[p]: labels_for(p) for p in files} if labels_for else None
     meta = machine_meta(device)
-    meta["dataset"] = {"path": str(root), "images": len(files), "checksum": dataset_checksum(files, root)}
+    meta["dataset"] = {"path": str(root), "images": len(files), "checksum": checksum}
     meta["jobs"] = jobs
-    out = {"meta": meta, "curves": aggregate(records, contenders, labels)}
+    meta["metrics"] = list(metrics)
+    if resumed:
+        meta["resumed"] = resumed
+    out = {"meta": meta, "curves": aggregate(records, contenders, labels, metrics)}
     if labels is not None:
         out["uncompressed"] = {
             "top1": float(np.mean([r["original_prediction"] == labels[r["name"]] for r in records])),

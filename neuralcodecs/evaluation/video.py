@@ -7,7 +7,9 @@ PSNR-RGB over the clip (one MSE over every frame, pixel and channel); PSNR-Y, -U
 :mod:`neuralcodecs.video.colour`) and PSNR-YUV ``(6 Y + U + V) / 8``; MS-SSIM-RGB, the mean over
 frames of :func:`neuralcodecs.metrics.ms_ssim` (which edge-pads frames under 161 pixels per
 side to the five-scale minimum, as the image evaluation does; such clips are flagged
-``ms_ssim_padded`` in ``meta``); encode and decode seconds and frames per second.
+``ms_ssim_padded`` in ``meta``; ``metrics=("psnr",)`` leaves MS-SSIM out); encode and decode
+seconds and frames per second.  With ``partial``, every point is written as it is measured and
+an interrupted run resumes (as the image evaluation does).
 
 Contenders:
 
@@ -15,9 +17,10 @@ Contenders:
   single-threaded by default; sweep :data:`~neuralcodecs.video.anchors.ANCHOR_SWEEPS` unless
   qualities are given); their times cover the encoder and the decoder, not the RGB <-> YUV
   conversions;
-* the registry's video codecs (``kind == "video"``): ``codec.encode(frames, quality=q, fps=fps) -> bytes``
-  (a complete .ncb file) and ``codec.decode(bytes) -> (T, H, W, 3)`` uint8, timed whole; sweep
-  ``codec.quality.sweep`` unless qualities are given.
+* the registry's video codecs (``kind == "video"``), by name or loaded (:func:`neuralcodecs.load_codec`):
+  ``codec.encode(frames, quality=q, fps=fps) -> bytes`` (a complete .ncb file) and
+  ``codec.decode(bytes) -> (T, H, W, 3)`` uint8, timed whole; sweep ``codec.quality.sweep``
+  unless qualities are given; the curve names the weights' fingerprint.
 
 Image codecs and image anchors are refused with :class:`CodecArgumentError`.  Every argument,
 contender and quality is checked and every clip opened (first frame) before the first frame
@@ -33,6 +36,7 @@ threads and the PyAV / FFmpeg versions.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -43,11 +47,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..codec import VIDEO
+from ..codec import VIDEO, Codec
 from ..errors import CodecArgumentError, UnsupportedVideoError
 from ..metrics import ms_ssim
 from ..video.anchors import ANCHOR_CODECS, ANCHOR_SWEEPS, encode_anchor
 from ..video.colour import psnr_rgb, psnr_yuv
+from .common import DEFAULT_METRICS
 
 #: the anchors a video evaluation runs when no codec is named
 VIDEO_ANCHORS = tuple(ANCHOR_SWEEPS)
@@ -91,6 +96,7 @@ class VideoContender:
     description: str
     qualities: list[float]
     code: Callable[[np.ndarray, Fraction, float], CodedClip]
+    fingerprint: bytes | None = None  # of a learned codec's weights
 
 
 def _anchor_contender(name: str, qualities: list[float] | None, threads: int) -> VideoContender:
@@ -106,11 +112,14 @@ def _anchor_contender(name: str, qualities: list[float] | None, threads: int) ->
     return VideoContender(name, ANCHOR_DESCRIPTIONS[name], chosen, code)
 
 
-def _learned_contender(name: str, qualities: list[float] | None, device: str) -> VideoContender:
+def _learned_contender(name: str | Codec, qualities: list[float] | None, device: str) -> VideoContender:
     from .. import registry
 
-    spec = registry.spec(name)
-    codec = registry.load(name, device=device)
+    if isinstance(name, Codec):
+        codec, name = name, name.name
+    else:
+        codec = registry.load(name, device=device)
+    description = registry.spec(name).description if name in registry.names() else type(codec).__name__
     chosen = [codec.quality.check(q) for q in qualities] if qualities else list(codec.quality.sweep)
 
     def code(frames: np.ndarray, fps: Fraction, quality: float) -> CodedClip:
@@ -124,16 +133,22 @@ def _learned_contender(name: str, qualities: list[float] | None, device: str) ->
                                         f"expected uint8 {frames.shape}")
         return CodedClip(bytes(data), decoded, t1 - t0, t2 - t1)
 
-    return VideoContender(name, f"neuralcodecs {name}: {spec.description}", chosen, code)
+    fingerprint = codec.fingerprint if isinstance(codec, Codec) else None  # registered test doubles may not derive from Codec
+    return VideoContender(name, f"neuralcodecs {name}: {description}", chosen, code, fingerprint)
 
 
-def build_video_contender(name: str, qualities: list[float] | None, *, device: str = "cpu",
+def build_video_contender(name: str | Codec, qualities: list[float] | None, *, device: str = "cpu",
                           threads: int = 1) -> VideoContender:
-    """A video anchor or a learned video codec of the registry; :class:`CodecArgumentError` for
-    anything else (image codecs, image anchors, unknown names) and for qualities out of range."""
+    """A video anchor or a learned video codec of the registry (by name, or loaded: it runs where it
+    was loaded); :class:`CodecArgumentError` for anything else (image codecs, image anchors,
+    unknown names) and for qualities out of range."""
     from .. import registry
     from ..anchors import ANCHORS
 
+    if isinstance(name, Codec):
+        if name.kind != VIDEO:
+            raise CodecArgumentError(f"{name.name!r} is an {name.kind} codec; video evaluation needs video codecs or anchors")
+        return _learned_contender(name, qualities, device)
     if name in ANCHOR_SWEEPS:
         return _anchor_contender(name, qualities, threads)
     choices = ", ".join(list(VIDEO_ANCHORS) + registry.names(VIDEO))
@@ -193,52 +208,76 @@ def frames_checksum(frames: np.ndarray) -> str:
 
 
 def evaluate_clip(frames: np.ndarray, fps: Fraction, contenders: list[VideoContender],
-                  on_point: Callable[[], None] | None = None) -> dict[str, list[dict]]:
+                  on_point: Callable[..., None] | None = None, metrics=DEFAULT_METRICS,
+                  done: dict | None = None) -> dict[str, list[dict]]:
     """Every point of every contender on one clip: ``{contender: [point, ...]}`` with a point
     ``{quality, bytes, bpp, psnr-rgb, psnr-y, psnr-u, psnr-v, psnr-yuv, ms-ssim-rgb,
-    encoding_time, decoding_time, encoding_fps, decoding_fps}`` (times in seconds)."""
+    encoding_time, decoding_time, encoding_fps, decoding_fps}`` (times in seconds;
+    ``ms-ssim-rgb`` only when ``metrics`` has ``ms-ssim``).
+
+    ``done``: ``{(contender, quality): point}`` measured before (an interrupted run), used as they
+    are; ``on_point(contender, quality, point)`` is called after each newly measured point.
+    """
     t, h, w, _ = frames.shape
+    done = done or {}
     out = {}
     for c in contenders:
         points = []
         for q in c.qualities:
-            coded = c.code(frames, fps, q)
-            yuv = psnr_yuv(frames, coded.decoded)
-            points.append({
-                "quality": q,
-                "bytes": len(coded.data),
-                "bpp": 8.0 * len(coded.data) / (t * h * w),
-                "psnr-rgb": psnr_rgb(frames, coded.decoded),
-                "psnr-y": yuv.y,
-                "psnr-u": yuv.u,
-                "psnr-v": yuv.v,
-                "psnr-yuv": yuv.yuv,
-                "ms-ssim-rgb": float(np.mean([ms_ssim(a, b) for a, b in zip(frames, coded.decoded)])),
-                "encoding_time": coded.encode_seconds,
-                "decoding_time": coded.decode_seconds,
-                "encoding_fps": t / coded.encode_seconds if coded.encode_seconds > 0 else None,
-                "decoding_fps": t / coded.decode_seconds if coded.decode_seconds > 0 else None,
-            })
-            if on_point is not None:
-                on_point()
+            point = done.get((c.name, float(q)))
+            if point is None:
+                point = _measure(frames, fps, c, q, metrics)
+                if on_point is not None:
+                    on_point(c.name, q, point)
+            points.append(point)
         out[c.name] = points
     return out
+
+
+def _measure(frames: np.ndarray, fps: Fraction, c: VideoContender, q: float, metrics) -> dict:
+    t, h, w, _ = frames.shape
+    coded = c.code(frames, fps, q)
+    yuv = psnr_yuv(frames, coded.decoded)
+    point = {
+        "quality": q,
+        "bytes": len(coded.data),
+        "bpp": 8.0 * len(coded.data) / (t * h * w),
+        "psnr-rgb": psnr_rgb(frames, coded.decoded),
+        "psnr-y": yuv.y,
+        "psnr-u": yuv.u,
+        "psnr-v": yuv.v,
+        "psnr-yuv": yuv.yuv,
+    }
+    if "ms-ssim" in metrics:
+        point["ms-ssim-rgb"] = float(np.mean([ms_ssim(a, b) for a, b in zip(frames, coded.decoded)]))
+    point.update({
+        "encoding_time": coded.encode_seconds,
+        "decoding_time": coded.decode_seconds,
+        "encoding_fps": t / coded.encode_seconds if coded.encode_seconds > 0 else None,
+        "decoding_fps": t / coded.decode_seconds if coded.decode_seconds > 0 else None,
+    })
+    return point
 
 
 def _mean(values: list) -> float | None:
     return None if any(v is None for v in values) else float(np.mean(values))
 
 
-def aggregate_clips(records: dict[str, dict[str, list[dict]]], contenders: list[VideoContender]) -> list[dict]:
-    """One curve per contender: per quality the mean over clips of every metric."""
+def aggregate_clips(records: dict[str, dict[str, list[dict]]], contenders: list[VideoContender],
+                    metrics=DEFAULT_METRICS) -> list[dict]:
+    """One curve per contender: per quality the mean over clips of every metric measured."""
+    fields = tuple(m for m in METRICS if m != "ms-ssim-rgb" or "ms-ssim" in metrics)
     curves = []
     for c in contenders:
         results: dict[str, list] = {"quality": list(c.qualities)}
-        for m in METRICS:
+        for m in fields:
             results[m] = [_mean([points[c.name][i][m] for points in records.values()]) for i in range(len(c.qualities))]
-        per_clip = {name: {m: [p[m] for p in points[c.name]] for m in ("bytes",) + METRICS}
+        per_clip = {name: {m: [p[m] for p in points[c.name]] for m in ("bytes",) + fields}
                     for name, points in records.items()}
-        curves.append({"name": c.name, "description": c.description, "results": results, "per_clip": per_clip})
+        curve = {"name": c.name, "description": c.description, "results": results, "per_clip": per_clip}
+        if c.fingerprint is not None:
+            curve["weights_fingerprint"] = c.fingerprint.hex()
+        curves.append(curve)
     return curves
 
 
@@ -259,20 +298,27 @@ def run_video_evaluation(
     progress: bool = True,
     threads: int = 1,
     device: str = "cpu",
+    metrics=DEFAULT_METRICS,
+    partial: str | os.PathLike | None = None,
+    restart: bool = False,
 ) -> dict:
     """Evaluate video contenders on clips; return the JSON-ready result (``meta`` + ``curves``).
 
     Args:
         sources: a clip or a list of clips (video files, ``.y4m``, raw ``.yuv`` with ``size`` and
             ``fps``, or folders of PNG/JPEG frames).
-        codec_args: ``[(name, qualities or None), ...]``: ``x264``, ``x265``, ``svtav1`` or a
-            registered video codec.
+        codec_args: ``[(name or loaded codec, qualities or None), ...]`` (or ``"NAME:q1,q2"``
+            items): ``x264``, ``x265``, ``svtav1`` or a registered video codec, by name or loaded.
         frames: evaluate the first ``frames`` frames of each clip (default: all).
         size, fps: ``(W, H)`` / ``"WxH"`` and the frame rate of raw ``.yuv`` clips (checks for
             other sources, see :func:`~neuralcodecs.video.io.read_video`).
-        progress: a progress bar over the coded points.
+        progress: a progress bar over the coded points, with the time left.
         threads: anchor encoder/decoder threads (1: reproducible bytes and timing; 0: automatic).
         device: torch device of learned codecs.
+        metrics: ``("psnr", "ms-ssim")`` (default) or ``("psnr",)`` (or ``"psnr,ms-ssim"``).
+        partial, restart: the partial-results file of :func:`neuralcodecs.evaluation.image.run_evaluation`
+            (points written as measured; same arguments resume, other arguments are refused
+            unless ``restart``); a clip whose frames changed since is refused too.
     Raises:
         CodecArgumentError: bad arguments, image codecs, qualities out of range, a codec or clip
             given twice (all before any coding).
@@ -280,42 +326,73 @@ def run_video_evaluation(
     """
     from tqdm import tqdm
 
-    from .common import machine_meta
+    from .common import PartialResults, codec_entries, entry_name, machine_meta, parse_metrics, resumed_note
     from ..video.io import read_video
 
     frames = _check_frames(frames)
+    metrics = parse_metrics(metrics)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
         raise CodecArgumentError(f"threads must be an integer >= 0, got {threads!r}")
-    codec_args = list(codec_args)
-    if not codec_args:
+    entries = codec_entries(codec_args)
+    if not entries:
         raise CodecArgumentError("no codec given")
-    if len({n for n, _ in codec_args}) != len(codec_args):
+    if len({entry_name(n) for n, _ in entries}) != len(entries):
         raise CodecArgumentError("each codec may appear once; give several qualities as NAME:q1,q2")
-    contenders = [build_video_contender(n, q, device=device, threads=threads) for n, q in codec_args]
+    contenders = [build_video_contender(n, q, device=device, threads=threads) for n, q in entries]
     paths = probe_clips(sources, size=size, fps=fps)
     names = _clip_names(paths)
+    run = {
+        "kind": "video", "clips": [str(p.resolve()) for p in paths], "frames": frames,
+        "size": None if size is None else str(size), "fps": None if fps is None else str(fps),
+        "codecs": [[c.name, c.qualities, c.fingerprint.hex() if c.fingerprint is not None else None] for c in contenders],
+        "metrics": list(metrics), "device": str(device), "threads": threads,
+    }
+    store = PartialResults(partial, run, restart) if partial is not None else None
     points_per_clip = sum(len(c.qualities) for c in contenders)
     records: dict[str, dict[str, list[dict]]] = {}
     clips = []
-    with tqdm(total=points_per_clip * len(paths), desc="eval", disable=not progress, dynamic_ncols=True) as bar:
-        for path, name in zip(paths, names):
-            video = read_video(path, size=size, fps=fps, count=frames)
-            clip = video.frames
-            clips.append({
-                "name": name, "path": str(path), "frames": video.num_frames, "width": video.width,
-                "height": video.height, "fps": str(video.fps), "source_format": video.source_format,
-                "sha256": frames_checksum(clip),
-                "ms_ssim_padded": min(video.width, video.height) < MS_SSIM_MIN_SIDE,
-            })
-            bar.set_postfix_str(name)
-            records[name] = evaluate_clip(clip, video.fps, contenders, on_point=lambda: bar.update(1))
-            del video, clip
+    with store if store is not None else contextlib.nullcontext():
+        done = {name: store.points(name) if store else {} for name in names}
+        with tqdm(total=points_per_clip * len(paths), initial=sum(map(len, done.values())), desc="eval", unit="point",
+                  disable=not progress, dynamic_ncols=True) as bar:
+            if store is not None and store.resumed and progress:
+                bar.write(f"resuming: {store.resumed} of {bar.total} points read back from {store.path}")
+            for path, name in zip(paths, names):
+                video = read_video(path, size=size, fps=fps, count=frames)
+                clip = video.frames
+                checksum = frames_checksum(clip)
+                clips.append({
+                    "name": name, "path": str(path), "frames": video.num_frames, "width": video.width,
+                    "height": video.height, "fps": str(video.fps), "source_format": video.source_format,
+                    "sha256": checksum,
+                    "ms_ssim_padded": min(video.width, video.height) < MS_SSIM_MIN_SIDE,
+                })
+                if store is not None:
+                    before = store.facts(name).get("sha256")
+                    if before is not None and before != checksum:
+                        raise CodecArgumentError(f"clip {path} changed since the interrupted run that {store.path} "
+                                                 "holds; start over with --force (restart=True from Python)")
+                    if before is None:
+                        store.add({"item": name, "facts": {"sha256": checksum}})
+
+                def on_point(codec: str, quality: float, point: dict, name=name) -> None:
+                    if store is not None:
+                        store.add({"item": name, "codec": codec, "quality": quality, "point": point})
+                    bar.set_postfix_str(f"{name} {codec} {quality:g}")
+                    bar.update(1)
+
+                records[name] = evaluate_clip(clip, video.fps, contenders, on_point, metrics, done[name])
+                del video, clip
+        resumed = resumed_note(store)
     meta = machine_meta(device)
     meta["versions"].update(_av_versions())
     meta["clips"] = clips
     meta["frames"] = frames
     meta["threads"] = threads
-    return {"meta": meta, "curves": aggregate_clips(records, contenders)}
+    meta["metrics"] = list(metrics)
+    if resumed:
+        meta["resumed"] = resumed
+    return {"meta": meta, "curves": aggregate_clips(records, contenders, metrics)}
 
 
 __all__ = [
