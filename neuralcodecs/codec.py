@@ -113,6 +113,9 @@ class CodecOption:
         help: one line for ``--help``.
         choices: accepted values, if a closed set.
         minimum, maximum: accepted range for numbers.
+        costs: what each choice costs, ``((choice, amount, unit), ...)`` such as
+            ``(("fast", 1000, "fitting steps"), ...)``, for levels of work (effort); ``ncodec list``
+            shows them beside the measured time.
     """
 
     name: str
@@ -122,6 +125,11 @@ class CodecOption:
     choices: tuple | None = None
     minimum: float | None = None
     maximum: float | None = None
+    costs: tuple[tuple[str, float, str], ...] = ()
+
+    def __post_init__(self):
+        if self.costs and (self.choices is None or [c[0] for c in self.costs] != list(self.choices)):
+            raise ValueError(f"option {self.name}: costs must name every choice, in order")
 
     @property
     def flag(self) -> str:

@@ -22,6 +22,7 @@ EFFORT_OPTION = CodecOption(
     "effort", str, "medium",
     "fitting epochs (passes over the clip): fast 60, medium 200 (default), best 600",
     choices=tuple(EFFORT_EPOCHS),
+    costs=tuple((effort, epochs, "epochs") for effort, epochs in EFFORT_EPOCHS.items()),
 )
 FIT_STATE_OPTION = CodecOption(
     "fit_state", str, "",

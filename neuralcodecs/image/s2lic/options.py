@@ -9,4 +9,5 @@ EFFORT_OPTION = CodecOption(
     "effort", str, "fast",
     "encoder effort: fast codes the analysis output; medium/best refine the latents for the image (slower encode)",
     choices=tuple(EFFORT_STEPS),
+    costs=tuple((effort, steps, "latent-refinement steps") for effort, steps in EFFORT_STEPS.items()),
 )

@@ -17,7 +17,8 @@ MIN_STEPS = 100
 # the default is what the Kodak benchmark measures on this 2-core CPU (~5 min per Kodak image on one core)
 EFFORT_OPTION = CodecOption("effort", str, "fast", "fitting steps per image: fast 1000 (default), medium 3000, best 10000 "
                             "(fewer below 128x128 pixels)",
-                            choices=tuple(EFFORT_STEPS))
+                            choices=tuple(EFFORT_STEPS),
+                            costs=tuple((effort, steps, "fitting steps") for effort, steps in EFFORT_STEPS.items()))
 
 
 def fitting_steps(effort: str, pixels: int) -> int:
