@@ -64,16 +64,12 @@ def _codec_options(args, spec) -> dict:
 
 
 def cmd_list(args) -> int:
-    from . import registry
-    from .anchors import ANCHORS
+    """Every codec: kind, quality, options and what each effort level costs, where the weights come
+    from, the headline measured result (:mod:`neuralcodecs.catalog`; no torch)."""
+    from .catalog import describe_all, format_text
 
-    for name in registry.names():
-        entry = registry.spec(name)
-        ready = "ready" if entry.ready else "no weights shipped"
-        print(f"{name:12s} {entry.kind:6s} {ready:18s} quality {entry.quality.describe():36s} {entry.description}")
-        for option in entry.options:
-            print(f"{'':12s} {option.flag}: {option.help}")
-    print("anchors (eval/plot): " + ", ".join(ANCHORS))
+    catalog = describe_all()
+    print(json.dumps(catalog, indent=1) if args.json else format_text(catalog))
     return 0
 
 
@@ -510,7 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ncodec", description="learned image and video codecs (neuralcodecs)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    s = sub.add_parser("list", help="list codecs, their qualities and options, and the anchors")
+    s = sub.add_parser("list", help="list codecs: quality, options and the cost of each effort level, the weights' "
+                       "provenance, the headline measured result; and the anchors")
+    s.add_argument("--json", action="store_true", help="the same as JSON")
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("encode", help="encode an image (or, with a video codec, a video) into a .ncb file")

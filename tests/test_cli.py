@@ -123,7 +123,7 @@ def test_info_and_list_do_not_import_torch(tmp_path):
     stream = Path(__file__).resolve().parents[1] / "bitstreams" / "conformance" / "v1-hyperprior-rgb-96x64-q2.ncb"
     code = (
         "import sys; from neuralcodecs.cli import main; "
-        f"assert main(['info', {str(stream)!r}]) == 0; assert main(['list']) == 0; "
+        f"assert main(['info', {str(stream)!r}]) == 0; assert main(['list']) == 0; assert main(['list', '--json']) == 0; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     out = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", code], capture_output=True, text=True)

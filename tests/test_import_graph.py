@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("codecs", ("image", "inr", "stem")),
     ("registry", ("registry",)),
     ("public API", ("",)),
-    ("applications", ("evaluation", "ratecontrol", "adapter", "downstream", "demo", "plot", "fuzz", "hostile",
+    ("applications", ("evaluation", "ratecontrol", "adapter", "downstream", "demo", "plot", "fuzz", "hostile", "catalog",
                       "transmission", "cli_checks")),
     ("command line", ("cli",)),
 ]
