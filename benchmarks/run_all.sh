@@ -20,4 +20,5 @@ run benchmarks/max_bytes_sweep.py
 run benchmarks/decoder_memory.py --json benchmarks/results/decoder_memory.json
 run benchmarks/mpq_imagenette.py --jobs 2
 run bitstreams/make_conformance.py
+run benchmarks/measured_summary.py  # what ncodec list shows: neuralcodecs/assets/measured.json
 run benchmarks/update_docs.py
