@@ -99,6 +99,19 @@ def test_force_discards_an_unfinished_run(dataset, tmp_path, monkeypatch):
     assert counter.calls == 3 and [c["name"] for c in json.loads(out.read_text())["curves"]] == ["jpeg"]
 
 
+def test_worker_processes_resume_a_run_interrupted_in_one(dataset, tmp_path, monkeypatch):
+    codecs = [("hyperprior", [3.0]), ("jpeg", [40.0, 90.0])]
+    partial = tmp_path / "rd.json.partial.jsonl"
+    monkeypatch.setattr(image_eval, "psnr", Interrupt(at=4))
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(dataset, codecs, progress=False, partial=partial)
+    monkeypatch.undo()
+    resumed = run_evaluation(dataset, codecs, jobs=2, progress=False, partial=partial)  # jobs is not an argument that decides numbers
+    assert resumed["meta"]["resumed"]["points"] == 3
+    assert len(partial.read_text().splitlines()) == 1 + 9  # the header and every point
+    assert without_times(resumed) == without_times(run_evaluation(dataset, codecs, progress=False))
+
+
 def test_partial_results_refuse_other_files_and_drop_damaged_lines(tmp_path):
     path = tmp_path / "x.json.partial.jsonl"
     path.write_text('{"not": "a partial file"}\n')
