@@ -465,7 +465,7 @@ def cmd_export(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(out_dir=args.out, quality=args.quality, force=args.force, device=args.device, codec=args.codec)
+    return run_demo(out_dir=args.out, force=args.force, device=args.device, codecs=args.codec)
 
 
 def cmd_eval(args) -> int:
@@ -611,12 +611,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_export)
 
-    s = sub.add_parser("demo", help="encode a bundled photo and compare with JPEG and WebP")
+    s = sub.add_parser("demo", help="a tour on the bundled photo: every image codec beside JPEG, WebP and AVIF at one size")
     s.add_argument("--out", help="output folder (default: a new ./ncodec-demo folder)")
-    s.add_argument("--codec", help="default: the default image codec")
-    s.add_argument("--quality", type=float, default=None)
+    s.add_argument("--codec", action="append", metavar="NAME",
+                   help="tour only this codec (repeatable; default: every ready image codec)")
     s.add_argument("--device", default="cpu")
-    s.add_argument("--force", action="store_true")
+    s.add_argument("--force", action="store_true", help="overwrite the outputs of an earlier demo in --out")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("eval", help="rate-distortion (or machine-perception) evaluation on an image folder or video clips")
