@@ -465,7 +465,8 @@ def cmd_export(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(out_dir=args.out, force=args.force, device=args.device, codecs=args.codec)
+    mode = "video" if args.video else "image"
+    return run_demo(out_dir=args.out, force=args.force, device=args.device, mode=mode, codecs=args.codec)
 
 
 def cmd_eval(args) -> int:
@@ -611,10 +612,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_export)
 
-    s = sub.add_parser("demo", help="a tour on the bundled photo: every image codec beside JPEG, WebP and AVIF at one size")
+    s = sub.add_parser("demo", help="a tour on the bundled photo: every image codec beside JPEG, WebP and AVIF at one size "
+                                    "(--video: a clip through stem, nerv and x264)")
+    s.add_argument("--video", action="store_true", help="a short camera move over the photo through stem, nerv and x264")
     s.add_argument("--out", help="output folder (default: a new ./ncodec-demo folder)")
     s.add_argument("--codec", action="append", metavar="NAME",
-                   help="tour only this codec (repeatable; default: every ready image codec)")
+                   help="tour only this codec (repeatable; default: every ready image codec, or stem and nerv with --video)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--force", action="store_true", help="overwrite the outputs of an earlier demo in --out")
     s.set_defaults(func=cmd_demo)

@@ -1,7 +1,7 @@
-"""``ncodec demo``: the image tour, on sizes shrunk for the test suite.
+"""``ncodec demo``: the image tour and ``--video``, on sizes shrunk for the test suite.
 
-The tour runs end to end through the command line with a small crop and a few
-fitting steps (monkeypatched); what it prints and writes is checked, not their timing.
+The tours run end to end through the command line with a small crop, a short clip and a few
+fitting steps (monkeypatched); what they print and write is checked, not their timing.
 """
 
 from __future__ import annotations
@@ -14,17 +14,19 @@ from PIL import Image
 
 from neuralcodecs import decode, registry
 from neuralcodecs.cli import main
-from neuralcodecs.demo import image_tour, media, outputs
+from neuralcodecs.demo import image_tour, media, outputs, video_tour
 
 MAGIC = b"\x89NCB"
 
 
 @pytest.fixture
 def quick_fits(monkeypatch):
-    """The overfitted codec fits a few steps instead of effort fast's 1000."""
+    """Overfitted codecs fit a few steps (image) and epochs (video) instead of effort fast's 1000 / 60."""
+    from neuralcodecs.inr import options as inr_options
     from neuralcodecs.inr.overfit import options as overfit_options
 
     monkeypatch.setitem(overfit_options.EFFORT_STEPS, "fast", 20)
+    monkeypatch.setitem(inr_options.EFFORT_EPOCHS, "fast", 3)
 
 
 def _ready_image_codecs() -> list[str]:
@@ -111,6 +113,25 @@ def test_verdict_names_the_winner_and_every_loss():
     won = image_tour.verdict(_tour([("JPEG", 30.0, False), ("hp", 32.0, True)]))
     assert won[0].startswith("Winner at 1.00 bpp: hp (a neuralcodecs codec)")
     assert "beats every classical codec" in won[1]
+
+
+def test_video_tour_writes_its_table_and_frames(tmp_path, monkeypatch, capsys, quick_fits):
+    monkeypatch.setattr(media, "CLIP_FRAMES", 4)
+    out = tmp_path / "v"
+    assert main(["demo", "--video", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = _table_rows(printed, "codec")
+    expected = [n for n in video_tour.DEFAULT_CODECS if registry.spec(n).ready] + ["x264"]
+    assert sorted(r[1] for r in rows) == sorted(expected)
+    result = json.loads((out / "video_results.json").read_text())
+    psnrs = [r["psnr-rgb"] for r in result["rows"]]
+    assert psnrs == sorted(psnrs, reverse=True)
+    for row in result["rows"]:
+        data = (out / row["file"]).read_bytes()
+        if row["learned"]:
+            assert decode(data).shape == (4, *media.CLIP_SIZE, 3)
+    frames = Image.open(out / "video_frames.png")
+    assert frames.height > (len(expected) + 1) * media.CLIP_SIZE[0]  # a row per codec and the original
 
 
 def test_a_failing_tour_leaves_nothing(tmp_path, monkeypatch):

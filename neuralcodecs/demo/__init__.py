@@ -4,6 +4,8 @@
   through JPEG, WebP and AVIF, all at about one file size (:mod:`.image_tour`); prints the table
   best PSNR first and says who wins; writes every file, a side-by-side PNG of enlarged crops and a
   rate-distortion plot.
+* ``ncodec demo --video``: a short camera move over the photo through ``stem``, an implicit codec
+  (``nerv``) and x264 at one file size (:mod:`.video_tour`); a table and a PNG of frames.
 
 Outputs go into a new ``./ncodec-demo`` folder (``-1``, ``-2``... when taken) or ``--out``; an
 existing output is kept unless ``--force``; everything is written at the end, atomically, and
@@ -15,7 +17,7 @@ from __future__ import annotations
 from ..errors import CodecArgumentError
 from .media import CROP, PHOTO
 
-MODES = ("image",)
+MODES = ("image", "video")
 
 
 def run_demo(out_dir: str | None = None, force: bool = False, device: str = "cpu", mode: str = "image",
@@ -25,12 +27,17 @@ def run_demo(out_dir: str | None = None, force: bool = False, device: str = "cpu
     Args:
         out_dir: output folder (default: a new ``./ncodec-demo``).
         force: overwrite outputs of an earlier run in ``out_dir``.
-        mode: ``"image"``.
-        codecs: the codecs to tour (default: every ready image codec).
+        mode: ``"image"`` or ``"video"``.
+        codecs: the codecs to tour (default: every ready image codec; ``stem`` and ``nerv`` for
+            video).
         log: where progress lines and tables go.
     """
     if mode not in MODES:
         raise CodecArgumentError(f"demo mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "video":
+        from .video_tour import run
+
+        return run(out_dir, force, device, codecs, log)
     return _run_image(out_dir, force, device, codecs, log)
 
 
