@@ -465,7 +465,7 @@ def cmd_export(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    mode = "video" if args.video else "image"
+    mode = "video" if args.video else "tokens" if args.tokens else "image"
     return run_demo(out_dir=args.out, force=args.force, device=args.device, mode=mode, codecs=args.codec)
 
 
@@ -613,8 +613,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("demo", help="a tour on the bundled photo: every image codec beside JPEG, WebP and AVIF at one size "
-                                    "(--video: a clip through stem, nerv and x264)")
-    s.add_argument("--video", action="store_true", help="a short camera move over the photo through stem, nerv and x264")
+                                    "(--video: a clip through stem, nerv and x264; --tokens: visual tokens under a budget)")
+    tour = s.add_mutually_exclusive_group()
+    tour.add_argument("--video", action="store_true", help="a short camera move over the photo through stem, nerv and x264")
+    tour.add_argument("--tokens", action="store_true", help="the photo's file as visual tokens: what a few budget strategies keep")
     s.add_argument("--out", help="output folder (default: a new ./ncodec-demo folder)")
     s.add_argument("--codec", action="append", metavar="NAME",
                    help="tour only this codec (repeatable; default: every ready image codec, or stem and nerv with --video)")

@@ -1,4 +1,4 @@
-"""``ncodec demo``: the image tour and ``--video``, on sizes shrunk for the test suite.
+"""``ncodec demo``: the image tour, ``--video`` and ``--tokens``, on sizes shrunk for the test suite.
 
 The tours run end to end through the command line with a small crop, a short clip and a few
 fitting steps (monkeypatched); what they print and write is checked, not their timing.
@@ -14,7 +14,8 @@ from PIL import Image
 
 from neuralcodecs import decode, registry
 from neuralcodecs.cli import main
-from neuralcodecs.demo import image_tour, media, outputs, video_tour
+from neuralcodecs.demo import image_tour, media, outputs, tokens_tour, video_tour
+from neuralcodecs.errors import CodecArgumentError
 
 MAGIC = b"\x89NCB"
 
@@ -134,16 +135,37 @@ def test_video_tour_writes_its_table_and_frames(tmp_path, monkeypatch, capsys, q
     assert frames.height > (len(expected) + 1) * media.CLIP_SIZE[0]  # a row per codec and the original
 
 
+def test_tokens_tour_draws_each_strategy_and_rate_keeps_the_most_bits(tmp_path, capsys):
+    out = tmp_path / "t"
+    assert main(["demo", "--tokens", "--out", str(out)]) == 0
+    result = json.loads((out / "tokens.json").read_text())
+    rows = {r["strategy"]: r for r in result["rows"]}
+    assert set(rows) == set(tokens_tour.STRATEGIES)
+    assert all(r["tokens"] == tokens_tour.BUDGET for r in rows.values())
+    # "rate" keeps the positions with the most bits: no other choice of as many covers more
+    assert all(rows["rate"]["bits_covered"] >= r["bits_covered"] for r in rows.values())
+    assert (out / "photo.ncb").read_bytes()[:4] == MAGIC
+    picture = Image.open(out / "tokens.png")
+    assert picture.width > 2 * 768 * tokens_tour.SCALE
+    assert "rate_nms" in capsys.readouterr().out
+
+
+def test_tokens_tour_refuses_a_codec_without_latents_before_any_work(tmp_path):
+    with pytest.raises(CodecArgumentError):
+        tokens_tour.tour_codec(["stem"])
+    assert main(["demo", "--tokens", "--video", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_failing_tour_leaves_nothing(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("stop")
 
-    monkeypatch.setattr(media, "CROP", (432, 128, 496, 176))
-    monkeypatch.setattr(image_tour, "rd_plot", fail)
-    assert main(["demo", "--out", str(tmp_path / "new"), "--codec", "walloc"]) == 2  # one error line
+    monkeypatch.setattr(tokens_tour, "tokens_png", fail)
+    assert main(["demo", "--tokens", "--out", str(tmp_path / "new")]) == 2  # one error line
     assert not (tmp_path / "new").exists()
     (tmp_path / "old").mkdir()
-    assert main(["demo", "--out", str(tmp_path / "old"), "--codec", "walloc"]) == 2
+    assert main(["demo", "--tokens", "--out", str(tmp_path / "old")]) == 2
     assert list((tmp_path / "old").iterdir()) == []
 
 

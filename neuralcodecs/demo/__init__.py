@@ -6,6 +6,8 @@
   rate-distortion plot.
 * ``ncodec demo --video``: a short camera move over the photo through ``stem``, an implicit codec
   (``nerv``) and x264 at one file size (:mod:`.video_tour`); a table and a PNG of frames.
+* ``ncodec demo --tokens``: the photo's file turned into visual tokens under a budget by a few
+  strategies, what each kept drawn over the picture (:mod:`.tokens_tour`).
 
 Outputs go into a new ``./ncodec-demo`` folder (``-1``, ``-2``... when taken) or ``--out``; an
 existing output is kept unless ``--force``; everything is written at the end, atomically, and
@@ -17,7 +19,7 @@ from __future__ import annotations
 from ..errors import CodecArgumentError
 from .media import CROP, PHOTO
 
-MODES = ("image", "video")
+MODES = ("image", "video", "tokens")
 
 
 def run_demo(out_dir: str | None = None, force: bool = False, device: str = "cpu", mode: str = "image",
@@ -27,15 +29,19 @@ def run_demo(out_dir: str | None = None, force: bool = False, device: str = "cpu
     Args:
         out_dir: output folder (default: a new ``./ncodec-demo``).
         force: overwrite outputs of an earlier run in ``out_dir``.
-        mode: ``"image"`` or ``"video"``.
+        mode: ``"image"``, ``"video"`` or ``"tokens"``.
         codecs: the codecs to tour (default: every ready image codec; ``stem`` and ``nerv`` for
-            video).
+            video; the default image codec for tokens).
         log: where progress lines and tables go.
     """
     if mode not in MODES:
         raise CodecArgumentError(f"demo mode must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "video":
         from .video_tour import run
+
+        return run(out_dir, force, device, codecs, log)
+    if mode == "tokens":
+        from .tokens_tour import run
 
         return run(out_dir, force, device, codecs, log)
     return _run_image(out_dir, force, device, codecs, log)
