@@ -196,18 +196,17 @@ def verdict(tour: VideoTour) -> list[str]:
 
 def frames_png(tour: VideoTour, zoom: int = ZOOM) -> bytes:
     """PNG: a row per codec (the original first, then the table's order), a few frames each."""
-    t = tour.clip.shape[0]
+    t, h, w = tour.clip.shape[:3]
     shown = sorted(set(np.linspace(0, t - 1, min(SHOWN_FRAMES, t)).round().astype(int).tolist()))
     tiles = []
     rows = [("original", tour.clip, "black", None)] + [
         (f"{i}. {r.name} ({r.quality})", r.decoded, "#1f5fbf" if r.learned else "#7a4a00", r) for i, r in enumerate(tour.rows, 1)]
     for label, frames, colour, row in rows:
-        if row is not None:
-            label += f": {tour.bpp(row):.3f} bpp, {row.psnr:.2f} dB over the clip"
+        summary = f"{t} frames, {w}x{h}" if row is None else f"clip: {tour.bpp(row):.3f} bpp, {row.psnr:.2f} dB"
         for k, f in enumerate(shown):
             detail = f"frame {f}" if row is None else f"frame {f}: {psnr_rgb(tour.clip[f], frames[f]):.2f} dB"
-            tiles.append(tile(frames[f], [label if k == 0 else "", detail], zoom, colour=colour))
-    h, w = tour.clip.shape[1:3]
+            head = [label, summary] if k == 0 else ["", ""]
+            tiles.append(tile(frames[f], [*head, detail], zoom, colour=colour))
     title = (f"a {t}-frame {w}x{h} camera move over kodim23 at about {tour.target_bpp:.2f} bpp, x{zoom}: best PSNR first "
              f"(blue: neuralcodecs, brown: classical)")
     return png_bytes(grid(tiles, len(shown), title))
