@@ -91,6 +91,16 @@ def test_image_tour_can_be_limited_to_named_codecs(tmp_path, monkeypatch, capsys
     assert not (tmp_path / "e").exists()
 
 
+def test_image_tour_goes_on_without_avif_where_pillow_lacks_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(media, "CROP", (432, 128, 496, 176))
+    monkeypatch.setattr(image_tour, "available_anchors", lambda: ["jpeg", "webp"])
+    assert main(["demo", "--out", str(tmp_path / "d"), "--codec", "walloc"]) == 0
+    assert "AVIF: skipped" in capsys.readouterr().out
+    result = json.loads((tmp_path / "d" / "results.json").read_text())
+    assert sorted(r["name"] for r in result["rows"]) == ["jpeg", "walloc", "webp"]
+    assert not (tmp_path / "d" / "avif.avif").exists()
+
+
 def _row(label, psnr, learned, size=1000):
     return image_tour.Coded(label, label, learned, 1.0, b"x" * size, np.zeros((8, 8, 3), np.uint8), 0.0, f"{label}.x", "")
 

@@ -60,7 +60,8 @@ def _run_image(out_dir, force, device, codecs, log) -> int:
     folder = output_folder(out_dir, image_tour.output_names(names), force)
     crop = photo_crop()
     log(f"ncodec demo: a {crop.shape[1]}x{crop.shape[0]} crop of {PHOTO.name} through {len(names)} neuralcodecs codecs "
-        f"({', '.join(names)}) and JPEG, WebP, AVIF at one file size")
+        f"({', '.join(names)}) and {', '.join(image_tour.ANCHOR_LABELS[a] for a in image_tour.available_anchors())} "
+        f"at one file size")
     tour = image_tour.run_image_tour(crop, names, device, log)
     files = image_tour.tour_files(tour)
     write_outputs(folder, files, force)

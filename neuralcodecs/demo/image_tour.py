@@ -96,6 +96,13 @@ class ImageTour:
         return off_target(len(row.data), self.target_bytes) > OFF_TARGET
 
 
+def available_anchors() -> list[str]:
+    """The anchors of :data:`IMAGE_ANCHORS` this Pillow can write (AVIF needs a Pillow built with libavif)."""
+    from PIL import features
+
+    return [a for a in IMAGE_ANCHORS if a != "avif" or features.check("avif")]
+
+
 def output_names(codecs: list[str]) -> list[str]:
     return [f"{n}.ncb" for n in codecs] + [ANCHOR_FILES[a] for a in IMAGE_ANCHORS] + list(FILES)
 
@@ -191,7 +198,11 @@ def run_image_tour(original: np.ndarray, codecs: list[str], device: str = "cpu",
         row = _code_learned(name, original, target_bytes, device)
         rows.append(row)
         log(f"{clock.stamp()} {name}: quality {quality_text(row.quality)}, {len(row.data)} bytes, {row.psnr:.2f} dB")
+    anchors = available_anchors()
     for name in IMAGE_ANCHORS:
+        if name not in anchors:
+            log(f"{clock.stamp()} {ANCHOR_LABELS[name]}: skipped, this Pillow cannot write it")
+            continue
         row = _code_anchor(name, original, target_bytes)
         rows.append(row)
         log(f"{clock.stamp()} {row.label}: quality {quality_text(row.quality)}, {len(row.data)} bytes, {row.psnr:.2f} dB")
