@@ -235,6 +235,9 @@ def run(out_dir, force, device, codecs, log) -> int:
 
     names = tour_codecs(codecs)
     folder = output_folder(out_dir, output_names(names), force)
+    from ..video.pyav import _import_av
+
+    _import_av()  # x264 runs through PyAV: a missing one is said before any fitting
     clip = camera_clip()
     t, h, w = clip.shape[:3]
     log(f"ncodec demo --video: a {t}-frame {w}x{h} camera move over kodim23 through {', '.join(names)} and x264 at one file size")
