@@ -14,10 +14,13 @@ OFF_TARGET = 0.10
 
 
 def fastest_options(name: str) -> dict:
-    """The encode options that make codec ``name`` fastest: its ``effort`` option's first choice
-    (every codec declares its efforts fastest first), nothing for a codec without one."""
+    """The encode options that make codec ``name`` fastest: the ``effort`` choice of least declared
+    cost (:attr:`CodecOption.costs`; without costs ``fast``, else the first choice), nothing for a
+    codec without an effort option."""
     for option in registry.spec(name).options:
         if option.name == "effort" and option.choices:
+            if option.costs:
+                return {"effort": min(option.costs, key=lambda cost: cost[1])[0]}
             return {"effort": "fast" if "fast" in option.choices else option.choices[0]}
     return {}
 
