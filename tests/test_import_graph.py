@@ -28,7 +28,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # what codecs build on besides entropy coding: pixels in and out, classical anchors, training
     # data, metrics, the perception model, and the shared training loop (it knows codecs only as
     # the Objective of codec.py; the families' export functions read its checkpoints)
-    ("media and support", ("image.io", "video", "anchors", "data", "metrics", "perception", "train")),
+    # the fitting engine: the loop every per-content optimization runs on (overfitted codecs, INR
+    # video, latent refinement); it knows its users only as a step function and a module
+    ("media and support", ("image.io", "video", "anchors", "data", "metrics", "perception", "train", "fitting")),
     ("codecs", ("image", "inr", "stem")),
     ("registry", ("registry",)),
     ("public API", ("",)),

@@ -1,25 +1,21 @@
-"""The fitting loop shared by overfitted codecs: encoding *is* training a network on one signal.
+"""Fitting an implicit video representation to one clip: encoding *is* training a network.
 
 :func:`fit` trains any module that maps frame times ``(B,)`` in [0, 1] to frames
 ``(B, 3, H', W')`` (``H' >= H``, ``W' >= W``: the output is cropped) on one clip, with Adam, a
-linear warm-up and a cosine decay, a progress bar, and a resumable checkpoint (model, optimizer,
-step, random state; written atomically every ``save_every`` steps as data, see
-:mod:`neuralcodecs.statefile`).  ``loss``: ``"l2"`` (MSE, what
-PSNR measures) or ``"l1_ssim"`` (NeRV's ``0.7 * L1 + 0.3 * (1 - SSIM)``).
+linear warm-up and a cosine decay, on the fitting engine (:mod:`neuralcodecs.fitting`: progress
+bar, resumable state as data).  ``loss``: ``"l2"`` (MSE, what PSNR measures) or ``"l1_ssim"``
+(NeRV's ``0.7 * L1 + 0.3 * (1 - SSIM)``).
 """
 
 from __future__ import annotations
 
-import math
 import os
-import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..statefile import load_state, restore_failed, save_state
+from ..fitting import run_fit, warmup_cosine
 
 
 @dataclass(frozen=True)
@@ -40,11 +36,7 @@ class FitConfig:
 
 def learning_rate(cfg: FitConfig, step: int) -> float:
     """Linear warm-up over ``warmup * steps``, then cosine to zero."""
-    warm = int(cfg.warmup * cfg.steps)
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    progress = (step - warm) / max(1, cfg.steps - warm)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    return warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup)
 
 
 def frame_times(count: int) -> torch.Tensor:
@@ -96,40 +88,15 @@ def fit(model: torch.nn.Module, frames: torch.Tensor, cfg: FitConfig, inputs: to
     _, _, H, W = frames.shape
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     generator = torch.Generator().manual_seed(cfg.seed)
-    step = 0
-    path = Path(checkpoint) if checkpoint is not None else None
-    state = load_state(path, {"config": asdict(cfg), "identity": identity})
-    if state is not None:
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            generator.set_state(state["generator"])
-            step = int(state["step"])
-        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-            raise restore_failed(path, exc) from None
-    bar = None
-    if progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=step, desc="fitting", unit="step", dynamic_ncols=True)
-    started = time.time()
-    model.train()
-    while step < cfg.steps:
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, step)
+    def step(k: int) -> torch.Tensor:
         pick = torch.randint(0, len(times), (cfg.batch,), generator=generator)
         with torch.autocast(frames.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             out = model(times[pick])[:, :, :H, :W]
-        loss = _loss(cfg.loss, out.float(), frames[pick])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step += 1
-        if bar is not None:
-            bar.update(1)
-        if path is not None and (step % cfg.save_every == 0 or step == cfg.steps):
-            save_state(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                              "generator": generator.get_state(), "config": asdict(cfg), "identity": identity})
-    if bar is not None:
-        bar.close()
-    return {"steps": step, "seconds": time.time() - started, "psnr": psnr_of(model, frames, times)}
+        return _loss(cfg.loss, out.float(), frames[pick])
+
+    model.train()
+    outcome = run_fit(step, model, optimizer, cfg.steps, lambda k: [learning_rate(cfg, k)],
+                      fingerprint={"config": asdict(cfg), "identity": identity}, state_path=checkpoint,
+                      save_every=cfg.save_every, generator=generator, progress=progress)
+    return {"steps": outcome.steps, "seconds": outcome.seconds, "psnr": psnr_of(model, frames, times)}

@@ -9,7 +9,8 @@ encoder only: starting from ``y = g_a(x) * gain`` and ``z = h_a(y)``, Adam desce
 learning rate that decays to zero so that the last steps settle.  The decoder and the file
 format do not change: the refined ``y`` and ``round(z)`` are coded as usual.
 
-Cost: one forward and backward pass of the synthesis and the entropy model per step.
+Cost: one forward and backward pass of the synthesis and the entropy model per step.  The loop
+is the fitting engine's (:mod:`neuralcodecs.fitting`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from ...entropy.gaussian import GAIN_FRACTION_BITS
 from ...entropy.slices import round_ste
+from ...fitting import cosine, run_fit
 from ..variable_rate import GainLadder
 from .frozen import Z_INPUT_BOUND, FrozenLadder
 
@@ -50,32 +52,31 @@ def refine_latents(frozen: FrozenLadder, x: torch.Tensor, quality_x256: int, ste
     with torch.no_grad():
         y0 = model.g_a(x) * gain
         z0 = model.h_a(y0)
-    y = y0.clone().requires_grad_(True)
-    z = z0.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([y, z], lr=LEARNING_RATE)
+    latents = torch.nn.ParameterDict({"y": torch.nn.Parameter(y0.clone()), "z": torch.nn.Parameter(z0.clone())})
+    optimizer = torch.optim.Adam(latents.parameters(), lr=LEARNING_RATE)
+
+    def step(k: int) -> torch.Tensor:
+        y, z = latents["y"], latents["z"]
+        _, z_lik = model.entropy_bottleneck(z)
+        medians = model._z_medians()
+        z_hat = round_ste(z - medians) + medians
+        out = model.context_model(y, model.h_s(z_hat), gain, model.gaussian_conditional)
+        x_hat = model.g_s(out["y_hat"] * inv_gain + out["residual"])
+        bits = -(torch.log2(out["likelihoods"]).sum() + torch.log2(z_lik).sum())
+        mse = torch.mean((x_hat[:, :, :h, :w] - x[:, :, :h, :w]) ** 2)
+        return lam * 255**2 * mse + bits / (h * w)
+
     params = [p for p in model.parameters()]
     flags = [p.requires_grad for p in params]
     for p in params:
         p.requires_grad_(False)
     model.train()  # noise relaxation in the entropy models
     try:
-        for step in range(steps):
-            for group in optimizer.param_groups:
-                group["lr"] = LEARNING_RATE * 0.5 * (1 + math.cos(math.pi * step / steps))
-            _, z_lik = model.entropy_bottleneck(z)
-            medians = model._z_medians()
-            z_hat = round_ste(z - medians) + medians
-            out = model.context_model(y, model.h_s(z_hat), gain, model.gaussian_conditional)
-            x_hat = model.g_s(out["y_hat"] * inv_gain + out["residual"])
-            bits = -(torch.log2(out["likelihoods"]).sum() + torch.log2(z_lik).sum())
-            mse = torch.mean((x_hat[:, :, :h, :w] - x[:, :, :h, :w]) ** 2)
-            loss = lam * 255**2 * mse + bits / (h * w)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+        run_fit(step, latents, optimizer, steps, lambda k: [cosine(k / steps, LEARNING_RATE)])
     finally:
         model.eval()
         for p, flag in zip(params, flags):
             p.requires_grad_(flag)
+    y, z = latents["y"], latents["z"]
     with torch.no_grad():
         return y.detach(), torch.round(z.detach()).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)

@@ -1,0 +1,11 @@
+"""The one fitting engine of the library (loop, schedules, best state, resumable state, progress).
+
+Users: the overfitted image codec (:mod:`neuralcodecs.inr.overfit.fitting`), the implicit video
+codecs (:mod:`neuralcodecs.inr.fitting`) and latent refinement of trained codecs
+(:mod:`neuralcodecs.image.s2lic.refine`).  Each supplies its model and loss.
+"""
+
+from .engine import FitOutcome, run_fit
+from .schedules import cosine, linear, warmup_cosine
+
+__all__ = ["FitOutcome", "run_fit", "cosine", "linear", "warmup_cosine"]

@@ -1,0 +1,102 @@
+"""The fitting engine (neuralcodecs.fitting): resume is exact, the best state is kept, warm-ups continue."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from neuralcodecs.errors import StateFileError
+from neuralcodecs.fitting import cosine, linear, run_fit, warmup_cosine
+from neuralcodecs.fitting.allocator import keep_freed_memory
+
+
+class Toy(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.zeros(4))
+        self.b = torch.nn.Parameter(torch.ones(3))
+
+
+def toy_fit(steps, path=None, until=None, fingerprint=None, evaluate=None, clip=None, losses=None):
+    """A fit whose every step draws from the global RNG and from a generator (both must resume)."""
+    torch.manual_seed(0)
+    model = Toy()
+    generator = torch.Generator().manual_seed(1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    target = torch.arange(4.0)
+
+    def step(k):
+        noise = torch.rand(4) * 0.1 + torch.rand(4, generator=generator) * 0.1
+        loss = ((model.a + noise - target) ** 2).sum() + 10 * (model.b ** 2).sum()
+        if losses is not None:
+            losses.append(loss.item())
+        return loss
+
+    outcome = run_fit(step, model, optimizer, steps, lambda k: [cosine(k / steps, 0.1)], state_path=path, save_every=3,
+                      fingerprint=fingerprint or {"config": {"steps": steps}}, generator=generator, until=until,
+                      evaluate=evaluate and (lambda: evaluate(model)), eval_every=1, clip=clip and (clip(model), 1e-3))
+    return model, outcome
+
+
+def test_a_resumed_fit_is_the_fit_that_never_stopped(tmp_path):
+    straight, outcome = toy_fit(10)
+    assert outcome.steps == 10
+    path = tmp_path / "fit.state"
+    toy_fit(10, path, until=6)  # interrupted after step 6: the state on disk is from step 6
+    resumed, again = toy_fit(10, path)
+    assert again.steps == 10
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+
+
+def test_a_state_of_another_fit_is_refused(tmp_path):
+    path = tmp_path / "fit.state"
+    toy_fit(4, path)
+    with pytest.raises(StateFileError, match="another fit"):
+        toy_fit(4, path, fingerprint={"config": {"steps": 4, "lam": 2}})
+
+
+def test_the_fit_ends_at_its_best_state():
+    measured = []
+
+    def evaluate(model):  # the true loss is lowest after step 3, then rises
+        measured.append(model.a.detach().clone())
+        return abs(len(measured) - 3)
+
+    model, outcome = toy_fit(8, evaluate=evaluate)
+    assert outcome.best_loss == 0 and torch.equal(model.a.detach(), measured[2])
+
+
+def test_clipping_touches_only_the_parameters_it_is_given():
+    free, _ = toy_fit(3)
+    clipped, _ = toy_fit(3, clip=lambda m: [m.b])
+    assert torch.equal(free.a, clipped.a) and not torch.equal(free.b, clipped.b)
+
+
+def test_schedules_are_pure_functions_of_progress():
+    assert cosine(0, 2.0) == 2.0 and cosine(1, 2.0, 0.5) == 0.5 and cosine(0.5, 2.0) == pytest.approx(1.0)
+    assert linear(0.25, 0.3, 0.1) == pytest.approx(0.25) and linear(2, 0.3, 0.1) == pytest.approx(0.1)
+    assert warmup_cosine(0, 10, 1.0, 0.2) == 0.5 and warmup_cosine(2, 10, 1.0, 0.2) == 1.0
+
+
+def test_the_allocator_setting_is_applied_once_and_reports_itself():
+    first = keep_freed_memory()
+    assert keep_freed_memory() is first and isinstance(first, bool)
+
+
+def test_an_overfit_warm_up_counts_its_candidates_and_is_deterministic():
+    from neuralcodecs.inr.overfit.fitting import ImageFitConfig, fit_image
+    from neuralcodecs.inr.overfit.model import OverfitConfig, OverfitModel
+
+    with pytest.raises(ValueError, match="warm-up"):
+        ImageFitConfig(steps=100, candidates=3, candidate_steps=50)  # the winner would have no steps left
+    cfg = ImageFitConfig(steps=40, lam=0.02, candidates=3, candidate_steps=5, eval_every=5)
+    assert cfg.main_steps == 30
+    image = torch.rand(1, 3, 16, 24, generator=torch.Generator().manual_seed(0))
+    reports = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = OverfitModel(OverfitConfig(levels=3, hidden=4, context=4, arm_hidden=4), 16, 24)
+        reports.append((fit_image(model, image, cfg), [p.detach().clone() for p in model.parameters()]))
+    assert reports[0][0]["loss"] == reports[1][0]["loss"]
+    assert all(torch.equal(a, b) for a, b in zip(reports[0][1], reports[1][1]))
