@@ -170,6 +170,10 @@ def inr_video_results() -> dict[str, dict]:
 # --------------------------------------------------------------------------- effort levels
 
 
+#: the steps of each effort in runs made before the summaries recorded them (effort was then a step count)
+RUN_STEPS_BEFORE_ISSUE_27 = {"fast": 1000, "medium": 3000, "best": 10000}
+
+
 def overfit_effort() -> dict[str, dict]:
     """Minutes per image and rate point of each effort (``overfit_kodak*.json``)."""
     out = {}
@@ -181,8 +185,9 @@ def overfit_effort() -> dict[str, dict]:
         minutes = round(s["encode_minutes_per_image_and_rate"], 2)
         images = s["images"]
         where = f"{len(images)} Kodak images" if len(images) > 1 else f"Kodak {images[0]}"
-        out[s["effort"]] = {"text": f"{minutes:.1f} min per image and rate point ({where}, one CPU core)",
-                            "minutes_per_image_and_rate_point": minutes, "images": images,
+        steps = s.get("steps") or RUN_STEPS_BEFORE_ISSUE_27[s["effort"]]
+        out[s["effort"]] = {"text": f"{minutes:.1f} min per image and rate point at {steps:,} steps ({where}, one CPU core)",
+                            "minutes_per_image_and_rate_point": minutes, "steps": steps, "images": images,
                             "date": data["date"][:10], "source": _source(name)}
     return {"overfit": out} if out else {}
 

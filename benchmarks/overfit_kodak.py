@@ -83,7 +83,10 @@ def run_overfit(name: str, quality: int, effort: str, kodak: str, streams: str |
     psnr, msssim = _quality(img, out)
     _, sections = bitstream.unpack(data)
     H, W, _ = img.shape
+    from neuralcodecs.inr.overfit.options import fitting_steps
+
     return {"codec": "overfit", "image": name, "quality": quality, "effort": effort, "encoded_on": report["device"], "bytes": len(data),
+            "steps": report.get("steps", fitting_steps(effort, H * W)),
             "bpp": 8 * len(data) / (H * W), "psnr": psnr, "ms-ssim": msssim, "encode_minutes": encode_s / 60,
             "decode_ms": 1000 * min(times), "threads_identical": bool(np.array_equal(out, two)),
             "latent_bits": 8 * len(sections[2]), "latent_ideal_bits": report["latent_ideal_bits"],
@@ -155,7 +158,9 @@ def summary(points: list[dict], reference: list[dict], effort: str) -> dict:
         except ValueError:
             bd[codec] = None
     per_image = {image: image_bd_rate(points, reference, image) for image in sorted({p["image"] for p in points})}
-    return {"effort": effort, "images": sorted({p["image"] for p in points}), "curves": c, "bd_rate_vs_webp_psnr": bd,
+    steps = sorted({p["steps"] for p in points if "steps" in p})
+    return {"effort": effort, "steps": steps[0] if len(steps) == 1 else None,
+            "images": sorted({p["image"] for p in points}), "curves": c, "bd_rate_vs_webp_psnr": bd,
             "bd_rate_vs_webp_psnr_per_image": per_image,
             "encoded_on": sorted({p.get("encoded_on", "this CPU") for p in points}),
             "encode_minutes_per_image_and_rate": float(np.mean([p["encode_minutes"] for p in points])),

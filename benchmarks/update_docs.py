@@ -260,6 +260,8 @@ TABLES = {
     "hostile_cases": lambda: hostile_cases(),
     "startup": lambda: _markdown("startup.md"),
     "overfit_small": lambda: _markdown("overfit_small.md"),
+    "fit_step": lambda: _markdown("fit_step.md"),
+    "fit_recipe": lambda: _markdown("fit_recipe.md"),
     "max_bytes_sweep": lambda: _markdown("max_bytes_sweep.md"),
     "wheel_check": lambda: _markdown("wheel_check.md"),
 }

@@ -218,7 +218,8 @@ CODECS: tuple[CodecSpec, ...] = (
         "image, integer auto-regressive model decoded in wavefronts; quality = rate point (lambda)",
         codec="neuralcodecs.inr.overfit.codec:OverfitCodec",
         quality="neuralcodecs.inr.overfit.options:QUALITY",
-        options=("neuralcodecs.inr.overfit.options:EFFORT_OPTION", f"{_INR}:FIT_STATE_OPTION"),
+        options=tuple(f"neuralcodecs.inr.overfit.options:{o}" for o in ("EFFORT_OPTION", "STEPS_OPTION", "PRESET_OPTION"))
+        + (f"{_INR}:FIT_STATE_OPTION",),
         capabilities={"overfitted": True, "exact_entropy_parameters": True, "latents": True},
     ),
 )

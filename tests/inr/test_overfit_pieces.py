@@ -201,9 +201,22 @@ def test_the_network_and_the_steps_follow_the_image_size():
     assert (small.hidden, small.context, small.arm_hidden, small.levels) == tuple(
         SMALL_IMAGE[k] for k in ("hidden", "context", "arm_hidden", "levels"))
     assert sized_config(base, 1, 1).levels == 1 and sized_config(base, 3, 500).levels == 3
-    assert overfit_options.fitting_steps("fast", 768 * 512) == 1000
-    assert overfit_options.fitting_steps("best", 64 * 64) == 2500
+    full = overfit_options.EFFORT_STEPS
+    assert overfit_options.fitting_steps("fast", 768 * 512) == full["fast"]
+    assert overfit_options.fitting_steps("best", 64 * 64) == round(full["best"] / 4)
     assert overfit_options.fitting_steps("fast", 1) == overfit_options.MIN_STEPS
+
+
+def test_effort_is_time_spent_as_steps_of_the_chosen_preset():
+    from neuralcodecs.inr.overfit.model import PRESETS
+
+    options = overfit_options
+    assert tuple(PRESETS) == options.PRESET_NAMES and options.DEFAULT_PRESET in PRESETS
+    for effort, minutes in options.EFFORT_MINUTES.items():
+        for preset in PRESETS:  # each preset's steps take the effort's minutes at its measured step time
+            steps = options.fitting_steps(effort, 768 * 512, preset)
+            assert abs(steps * options.STEP_MS[preset] / 60_000 - minutes) < 0.01 * minutes
+    assert options.EFFORT_MINUTES["fast"] < options.EFFORT_MINUTES["medium"] < options.EFFORT_MINUTES["best"]
 
 
 def test_a_one_pixel_image_is_a_small_quick_file():

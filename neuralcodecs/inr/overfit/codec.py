@@ -1,7 +1,8 @@
 """The ``overfit`` image codec: each image is encoded by fitting a Cool-chic-style decoder to it.
 
-Encoding: fit :class:`~neuralcodecs.inr.overfit.model.OverfitModel` (``effort`` steps, rate point
-``quality`` = a lambda of :data:`LAMBDAS`), round the latent grids, freeze the ARM into integers
+Encoding: fit :class:`~neuralcodecs.inr.overfit.model.OverfitModel` of the chosen ``preset``
+(for ``steps``, or the steps of ``effort``'s time budget; rate point ``quality`` = a lambda of
+:data:`LAMBDAS`), round the latent grids, freeze the ARM into integers
 (:mod:`~neuralcodecs.inr.overfit.coding`), quantize the upsampling and synthesis parameters with
 the bit depth (per module, searched) that minimizes ``MSE + lambda * bits / pixel`` of the whole
 file, and write:
@@ -37,8 +38,8 @@ from ..options import FIT_STATE_OPTION
 from ..weight_coding import QuantizedTensors, decode, dequantize, encode, quantize
 from .coding import LATENT_BOUND, context_offsets_reach, decode_grids, encode_grids, freeze_arm, grid_bits, latent_bits
 from .fitting import ImageFitConfig, fit_image
-from .model import OverfitConfig, OverfitModel, grid_shapes, macs_per_pixel, sized_config
-from .options import EFFORT_OPTION, LAMBDAS, QUALITY, fitting_steps
+from .model import OverfitConfig, OverfitModel, grid_shapes, macs_per_pixel, preset_config, sized_config
+from .options import DEFAULT_PRESET, EFFORT_OPTION, LAMBDAS, PRESET_OPTION, QUALITY, STEPS_OPTION, fitting_steps
 
 CODEC_NAME = "overfit"
 REVISION = 2  # 2: no ReLU after the second linear layer (Cool-chic's X-1-linear-none); fixed-order upsampling
@@ -140,7 +141,7 @@ class OverfitCodec(ImageCodec):
 
     name = CODEC_NAME
     quality = QUALITY
-    options = (EFFORT_OPTION, FIT_STATE_OPTION)
+    options = (EFFORT_OPTION, STEPS_OPTION, PRESET_OPTION, FIT_STATE_OPTION)
     weights_policy = WEIGHTS_IN_STREAM
 
     def __init__(self, device="cpu", cfg: OverfitConfig | None = None):
@@ -149,17 +150,19 @@ class OverfitCodec(ImageCodec):
         self.last_report: dict = {}
 
     # ------------------------------------------------------------------ encode
-    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False, effort: str = "medium",
-                       fit_state: str = ""):
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False, effort: str = "fast",
+                       steps: int = 0, preset: str = DEFAULT_PRESET, fit_state: str = ""):
         H, W, _ = pixels.shape
-        cfg = sized_config(self.cfg, H, W)  # a small image gets a small network
+        base = self.cfg if preset == DEFAULT_PRESET else preset_config(preset)
+        cfg = sized_config(base, H, W)  # a small image gets a small network
         lam = LAMBDAS[int(quality) - 1]
         image = torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1)[None].float().div(255).to(self.device)
         torch.manual_seed(0)
         model = OverfitModel(cfg, H, W).to(self.device)
         identity = {"shape": [H, W], "sha256": hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest(),
                     "cfg": cfg.to_json()}
-        fit = fit_image(model, image, ImageFitConfig(steps=fitting_steps(effort, H * W), lam=lam), checkpoint=fit_state or None,
+        fit_cfg = ImageFitConfig(steps=steps or fitting_steps(effort, H * W, preset), lam=lam)
+        fit = fit_image(model, image, fit_cfg, checkpoint=fit_state or None,
                         progress=progress, identity=identity)
         model = model.cpu().float()
         with torch.no_grad():
@@ -173,7 +176,8 @@ class OverfitCodec(ImageCodec):
         config = {**{k: getattr(cfg, k) for k in ARCH_KEYS}, "synthesis_bits": bits["synthesis"],
                   "upsampling_bits": bits["upsampler"]}
         total = sum(len(s) for s in sections)
-        self.last_report = {"fit_seconds": fit["seconds"], "fit_psnr": fit["psnr"], "fit_bpp": fit["bpp"], "psnr": psnr,
+        self.last_report = {"fit_seconds": fit["seconds"], "steps": fit_cfg.steps, "preset": preset,
+                            "fit_psnr": fit["psnr"], "fit_bpp": fit["bpp"], "psnr": psnr,
                             "latent_bytes": len(latents), "arm_bytes": len(arm), "parameter_bytes": len(params),
                             "latent_ideal_bits": grid_bits(net, ints, cfg.offsets), "payload_bytes": total}
         return config, sections

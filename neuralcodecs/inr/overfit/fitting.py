@@ -5,7 +5,7 @@ place of rounding (:func:`~neuralcodecs.inr.overfit.model.soft_quantize`, the la
 synthesis and priced by the ARM), its temperature and noise annealed linearly from
 ``temperature[0]`` / ``noise[0]`` to ``[1]``, Adam at ``lr`` with a cosine decay; (2) the rest
 with straight-through rounding at ``lr * final_lr_factor``, so the network adapts to the integer
-latents it will decode.  bf16 autocast for the synthesis on the CPU.
+latents it will decode.  On the CPU the synthesis and the ARM run under bf16 autocast.
 
 The fit ends at its best state, not its last: every ``eval_every`` steps (and at the last) the
 true loss (rounded latents, rounded pixels) is measured, and the model keeps the parameters that
@@ -16,7 +16,7 @@ from 0.157 to 0.367 bits per pixel for +0.03 dB.
 Chosen on a BSDS image (481x321, 1,000 steps, never Kodak): with revision 1's synthesis, C3's
 double soft rounding against additive uniform noise moved the fit from 2.7 dB below WebP at equal
 rate to 0.1 dB above it; with revision 2's it is 0.4 dB below WebP at 0.64 bpp.
-Resumable: a checkpoint (model, optimizer, step) every ``save_every`` steps, written atomically.
+The loop, best-state keeping and the resumable state are the fitting engine's (:mod:`neuralcodecs.fitting`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ...statefile import load_state, restore_failed, save_state
+from ...fitting import cosine, linear, run_fit
 from .model import OverfitModel
 
 
@@ -45,85 +45,87 @@ class ImageFitConfig:
     final_lr_factor: float = 0.1
     save_every: int = 250
     eval_every: int = 50  # steps between measurements of the true loss (the fit keeps its best state)
-    bf16: bool = True  # autocast the synthesis on the CPU
+    bf16: bool = True  # on the CPU: the synthesis and the ARM under bf16 autocast (upsampling and rate integral float32)
     seed: int = 0
+    clip: float = 0.0  # > 0: clip the gradient norm of the networks (not the latents) to this, as Cool-chic does
+    candidates: int = 1  # > 1: warm-up of this many initialisations (seeds seed, seed + 1, ...), the best continues
+    candidate_steps: int = 0  # steps of each candidate's warm-up (every candidate's count towards ``steps``)
 
     def __post_init__(self):
         if self.quantizer not in ("soft", "noise"):
             raise ValueError(f"unknown phase-1 quantizer {self.quantizer!r} (soft, noise)")
+        if self.candidates < 1 or (self.candidates > 1 and not 0 < self.candidate_steps < self.main_steps):
+            raise ValueError(f"invalid warm-up: {self.candidates} candidates of {self.candidate_steps} steps in {self.steps}")
+
+    @property
+    def main_steps(self) -> int:
+        """Steps of the schedule the winning candidate follows to the end (the losers' warm-ups are the rest)."""
+        return self.steps - (self.candidates - 1) * self.candidate_steps if self.candidates > 1 else self.steps
 
 
 def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, checkpoint: str | Path | None = None,
               progress: bool = False, identity: dict | None = None) -> dict:
-    """Fit ``model`` to ``image`` ``(1, 3, H, W)`` in [0, 1]; the model is left at its best state.
-    Returns ``{"seconds"}`` plus :func:`true_loss` of that state."""
-    _, _, H, W = image.shape
-    pad_h, pad_w = model.shapes[0]
-    target = F.pad(image, (0, pad_w - W, 0, pad_h - H), mode="replicate")
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    torch.manual_seed(cfg.seed)
-    step = 0
-    path = Path(checkpoint) if checkpoint else None
-    state = load_state(path, {"config": asdict(cfg), "identity": identity})
-    best_loss, best_state = math.inf, None
-    if state is not None:
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["rng"])
-            step = int(state["step"])
-            if state.get("best_state") is not None:
-                best_loss, best_state = float(state["best_loss"]), state["best_state"]
-                model.load_state_dict(best_state)  # checks that the best state fits too
-                model.load_state_dict(state["model"])
-        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-            raise restore_failed(path, exc) from None
-    noise_steps = int(cfg.noise_fraction * cfg.steps)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    """Fit ``model`` to ``image`` ``(1, 3, H, W)`` in [0, 1] on the fitting engine
+    (:func:`~neuralcodecs.fitting.run_fit`); the model is left at its best state.
+    Returns ``{"seconds"}`` plus :func:`true_loss` of that state.
 
-        bar = tqdm(total=cfg.steps, initial=step, desc="fitting", unit="step", dynamic_ncols=True)
+    With ``cfg.candidates > 1`` (and no state to resume), each candidate initialisation first
+    fits ``cfg.candidate_steps`` steps of the schedule; the one with the lowest true loss
+    continues (Cool-chic's warm-up).  The warm-up is not saved: a resumed fit restores the
+    winner's later state."""
+    _, _, H, W = image.shape
     started = time.time()
+    torch.manual_seed(cfg.seed)
+    steps = cfg.main_steps
+    noise_steps = int(cfg.noise_fraction * steps)
+    bf16 = cfg.bf16 and image.device.type == "cpu"
     pixels = H * W
-    while step < cfg.steps:
-        noisy = step < noise_steps
-        progress_1 = step / max(1, noise_steps)
-        if noisy:
-            lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * progress_1))
-        else:
-            lr = cfg.lr * cfg.final_lr_factor * 0.5 * (1 + math.cos(math.pi * (step - noise_steps) / max(1, cfg.steps - noise_steps)))
-        for group in optimizer.param_groups:
-            group["lr"] = max(lr, 1e-6)
-        if noisy:
-            grids = model.quantized_grids(cfg.quantizer, _anneal(cfg.temperature, progress_1), _anneal(cfg.noise, progress_1))
-        else:
-            grids = model.quantized_grids("ste")
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16 and image.device.type == "cpu"):
-            out = model.synthesize(grids)
-        mse = F.mse_loss(out.float()[:, :, :H, :W], target[:, :, :H, :W])
-        bits = model.rate_bits(grids)
-        loss = mse + cfg.lam * bits / pixels
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step += 1
-        if bar is not None:
-            bar.update(1)
-            if step % 50 == 0:
-                bar.set_postfix(psnr=f"{-10 * math.log10(max(mse.item(), 1e-10)):.2f}", bpp=f"{bits.item() / pixels:.3f}")
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            loss_now = true_loss(model, image, cfg.lam)["loss"]
-            if loss_now < best_loss:
-                best_loss, best_state = loss_now, {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if path is not None and (step % cfg.save_every == 0 or step == cfg.steps):
-            save_state(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                              "rng": torch.get_rng_state(), "config": asdict(cfg), "identity": identity,
-                              "best_loss": best_loss, "best_state": best_state})
-    if bar is not None:
-        bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    last = {}
+
+    def learning_rates(step: int) -> list[float]:
+        if step < noise_steps:
+            return [max(cosine(step / max(1, noise_steps), cfg.lr), 1e-6)]
+        tail = (step - noise_steps) / max(1, steps - noise_steps)
+        return [max(cosine(tail, cfg.lr * cfg.final_lr_factor), 1e-6)]
+
+    def step_of(fitted: OverfitModel):
+        def step(k: int) -> torch.Tensor:
+            if k < noise_steps:
+                p = k / max(1, noise_steps)
+                grids = fitted.quantized_grids(cfg.quantizer, linear(p, *cfg.temperature), linear(p, *cfg.noise))
+            else:
+                grids = fitted.quantized_grids("ste")
+            mse = F.mse_loss(fitted.synthesize(grids, bf16=bf16)[:, :, :H, :W], image)
+            bits = fitted.rate_bits(grids, bf16=bf16)
+            last.update(mse=mse, bits=bits)
+            return mse + cfg.lam * bits / pixels
+        return step
+
+    def figures() -> dict:
+        return {"psnr": f"{-10 * math.log10(max(last['mse'].item(), 1e-10)):.2f}", "bpp": f"{last['bits'].item() / pixels:.3f}"}
+
+    def clipped(fitted: OverfitModel):
+        return ([p for n, p in fitted.named_parameters() if not n.startswith("grids.")], cfg.clip) if cfg.clip > 0 else None
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    first = 0
+    if cfg.candidates > 1 and not (checkpoint and Path(checkpoint).exists()):
+        first = cfg.candidate_steps
+        best = None
+        for c in range(cfg.candidates):
+            torch.manual_seed(cfg.seed + c)
+            candidate = OverfitModel(model.cfg, H, W).to(image.device)  # a fresh initialisation of this seed
+            trial = torch.optim.Adam(candidate.parameters(), lr=cfg.lr)
+            run_fit(step_of(candidate), candidate, trial, steps, learning_rates, until=first, clip=clipped(candidate),
+                    progress=progress, desc=f"warm-up {c + 1}/{cfg.candidates}", figures=figures)
+            loss = true_loss(candidate, image, cfg.lam)["loss"]
+            if best is None or loss < best[0]:
+                best = (loss, candidate.state_dict(), trial.state_dict())
+        model.load_state_dict(best[1])
+        optimizer.load_state_dict(best[2])
+    run_fit(step_of(model), model, optimizer, steps, learning_rates, fingerprint={"config": asdict(cfg), "identity": identity},
+            state_path=checkpoint, save_every=cfg.save_every, evaluate=lambda: true_loss(model, image, cfg.lam)["loss"],
+            eval_every=cfg.eval_every, clip=clipped(model), progress=progress, figures=figures, start=first)
     return {"seconds": time.time() - started, **true_loss(model, image, cfg.lam)}
 
 
@@ -137,7 +139,3 @@ def true_loss(model: OverfitModel, image: torch.Tensor, lam: float) -> dict:
     mse = F.mse_loss(torch.round(out[:, :, :H, :W] * 255) / 255, image).item()
     bits = model.rate_bits(grids).item()
     return {"bpp": bits / (H * W), "psnr": -10 * math.log10(max(mse, 1e-10)), "loss": mse + lam * bits / (H * W)}
-
-
-def _anneal(span: tuple[float, float], progress: float) -> float:
-    return span[0] + (span[1] - span[0]) * progress

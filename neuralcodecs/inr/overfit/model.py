@@ -37,6 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...entropy.exact import IntegerReadyConvStack
+from .options import DEFAULT_PRESET, PRESET_NAMES
 
 UPSAMPLING_KERNEL = 8
 LATENT_BOUND = 255  # |latent value|: the exact ARM's input bound (coding.py)
@@ -76,9 +77,27 @@ class OverfitConfig:
         return asdict(self)
 
 
-#: named configurations: Cool-chic 3's larger ARM (24 neighbours, 2 x 24 hidden) and the default,
-#: whose 16-neighbour ARM fitted as well in 1,000 steps on a BSDS crop at 70% of the time
-CONFIGS = {"cpu": {}, "paper": {"context": 24, "arm_hidden": 24}}
+#: decoder presets by name (``--preset``), cheapest first, with their multiply-accumulates per
+#: pixel (:func:`macs_per_pixel`): ``lop`` / ``mop`` / ``hop`` take the widths of Cool-chic 5's
+#: intra presets of those names (ARM of 6 / 10 / 14 neighbours and as many hidden units,
+#: synthesis of 8 / 16 / 48 hidden units; Orange-OpenSource/Cool-Chic ``cfg/dec/intra``) on this
+#: model's layout (two residual layers, two ARM hidden layers, 7 latent levels): about 370 / 630 /
+#: 1,220 MAC/px.  ``cpu``, the default (1,300 MAC/px): a 16-neighbour ARM of 16 units, which fitted
+#: as well as ``paper``'s in 1,000 steps on a BSDS crop at 70% of the time.  ``paper``: Cool-chic
+#: 3's larger ARM (24 neighbours, 2 x 24 hidden; 2,180 MAC/px).  ``benchmarks/fit_step.py`` measures each one's
+#: step time, ``benchmarks/overfit_presets.py`` its quality at equal steps.
+PRESETS = {
+    "lop": {"context": 6, "arm_hidden": 6, "hidden": 8},
+    "mop": {"context": 10, "arm_hidden": 10, "hidden": 16},
+    "hop": {"context": 14, "arm_hidden": 14, "hidden": 48},
+    "cpu": {},
+    "paper": {"context": 24, "arm_hidden": 24},
+}
+
+
+def preset_config(name: str) -> "OverfitConfig":
+    """The configuration of preset ``name`` (:data:`PRESETS`)."""
+    return OverfitConfig(**PRESETS[name])
 
 
 #: below this many pixels an image gets :data:`SMALL_IMAGE` widths: on two 96x128 BSDS crops the
@@ -310,23 +329,29 @@ class OverfitModel(nn.Module):
                 out.append(torch.round(g))
         return out
 
-    def synthesize(self, grids: list[torch.Tensor], decoding: bool = False) -> torch.Tensor:
+    def synthesize(self, grids: list[torch.Tensor], decoding: bool = False, bf16: bool = False) -> torch.Tensor:
         """``decoding``: upsampling and synthesis in their thread-count-independent forms
-        (:meth:`Upsampler.decode`, :meth:`Synthesis.decode`)."""
+        (:meth:`Upsampler.decode`, :meth:`Synthesis.decode`).  ``bf16`` (fitting on a CPU): the
+        synthesis under bf16 autocast; the upsampling stays float32, which was faster (its
+        one-channel transposed convolution gains nothing from bf16 on this CPU)."""
         u = grids[-1]
         up = self.upsampler.decode if decoding else self.upsampler
         for g in reversed(grids[:-1]):
             u = torch.cat([g, up(u)], 1)
-        return self.synthesis.decode(u) if decoding else self.synthesis(u)
+        if decoding:
+            return self.synthesis.decode(u)
+        with torch.autocast(u.device.type, dtype=torch.bfloat16, enabled=bf16):
+            return self.synthesis(u).float()
 
-    def rate_bits(self, grids: list[torch.Tensor]) -> torch.Tensor:
-        """Estimated bits of all latent values (ARM contexts from the same, quantized grids)."""
-        total = 0.0
-        for g in grids:
-            ctx = gather_context(g, self.cfg.offsets)
-            mu, log_b = self.arm(ctx)
-            total = total + laplace_bits(g.reshape(-1), mu, log_b).sum()
-        return total
+    def rate_bits(self, grids: list[torch.Tensor], bf16: bool = False) -> torch.Tensor:
+        """Estimated bits of all latent values (ARM contexts from the same, quantized grids): one
+        ARM evaluation over the contexts of every grid at once.  ``bf16`` (fitting): the ARM's
+        layers under bf16 autocast, the Laplace integral in float32."""
+        contexts = torch.cat([gather_context(g, self.cfg.offsets) for g in grids])
+        values = torch.cat([g.reshape(-1) for g in grids])
+        with torch.autocast(values.device.type, dtype=torch.bfloat16, enabled=bf16):
+            mu, log_b = self.arm(contexts)
+        return laplace_bits(values, mu.float(), log_b.float()).sum()
 
 
 def macs_per_pixel(cfg: OverfitConfig) -> float:

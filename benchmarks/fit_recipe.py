@@ -1,0 +1,144 @@
+"""The overfitted codec's fitting recipe, element by element, at equal steps on non-Kodak images.
+
+Each variant fits the same BSDS500 test photos (481x321 / 321x481, never Kodak) at one rate point
+(lambda of quality 3) for the same number of steps, and reports the true loss
+``J = MSE + lambda * bits / pixel`` (rounded latents, 8-bit pixels, the float ARM's rate), PSNR,
+bits per pixel and fitting seconds.  A variant helps where its mean J is lower than the
+default's (``dJ`` < 0).  Variants:
+
+* ``before``: the step of an earlier commit (``--before PATH``: float32 ARM, one ARM call per grid);
+* ``default``: today's step (ARM under bf16 autocast over every grid at once) and recipe;
+* recipe elements on top of the default: gradient clipping of the networks (Cool-chic), a warm-up
+  of 3 initialisations (Cool-chic 5), a final phase at a tenth of today's learning rate
+  (Cool-chic's last phase runs at 1e-4);
+* the decoder presets ``lop`` / ``mop`` / ``hop`` at the same steps.
+
+Each fit runs in its own process, ``--jobs`` at a time (2 on this CPU: seconds are then those of
+two fits sharing it).
+
+    python benchmarks/fit_recipe.py --before /tmp/before27          # ~20 min with 2 jobs
+    -> benchmarks/results/fit_recipe.{json,md}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from common import RESULTS, ROOT, SHARED_DATA
+
+BSDS_TEST = SHARED_DATA / "images" / "bsds500"
+
+#: name -> (preset, ImageFitConfig overrides); "before" runs in the --before tree with its defaults
+VARIANTS = {
+    "default": ("cpu", {}),
+    "clip 0.1": ("cpu", {"clip": 0.1}),
+    "warm-up 3 x 50": ("cpu", {"candidates": 3, "candidate_steps": 50}),
+    "final lr x0.01": ("cpu", {"final_lr_factor": 0.01}),
+    "preset lop": ("lop", {}),
+    "preset mop": ("mop", {}),
+    "preset hop": ("hop", {}),
+}
+
+
+def test_images(count: int) -> list[Path]:
+    files = sorted(p for p in BSDS_TEST.rglob("*.jpg") if "test" in p.parts)
+    return files[:count]
+
+
+def worker(path: str, preset: str, overrides: dict, steps: int, lam: float) -> dict:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from neuralcodecs.inr.overfit import model as overfit_model
+    from neuralcodecs.inr.overfit.fitting import ImageFitConfig, fit_image
+
+    torch.set_num_threads(1)
+    pixels = np.array(Image.open(path).convert("RGB"))
+    image = torch.from_numpy(pixels).permute(2, 0, 1)[None].float().div(255)
+    presets = getattr(overfit_model, "PRESETS", {"cpu": {}})
+    cfg = overfit_model.OverfitConfig(**presets[preset])
+    torch.manual_seed(0)
+    model = overfit_model.OverfitModel(cfg, *pixels.shape[:2])
+    report = fit_image(model, image, ImageFitConfig(steps=steps, lam=lam, **overrides))
+    return {k: report[k] for k in ("seconds", "psnr", "bpp", "loss")}
+
+
+def run_one(tree: Path, path: Path, preset: str, overrides: dict, steps: int, lam: float) -> dict:
+    code = (f"import neuralcodecs, sys, json; assert neuralcodecs.__file__.startswith({str(tree)!r}); "
+            f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import fit_recipe; "
+            f"print('RESULT', json.dumps(fit_recipe.worker({str(path)!r}, {preset!r}, {overrides!r}, {steps}, {lam})))")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=str(tree))
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT")]
+    if out.returncode or not lines:
+        raise SystemExit(f"{path.name} {preset} {overrides} in {tree} failed:\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", type=Path, help="a checkout of the commit to compare with")
+    parser.add_argument("--images", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--out", type=Path, default=RESULTS / "fit_recipe")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from neuralcodecs.inr.overfit.options import LAMBDAS
+
+    lam = LAMBDAS[2]
+    images = test_images(args.images)
+    jobs = [(v, ROOT, *VARIANTS[v]) for v in args.variants]
+    if args.before:
+        jobs.insert(0, ("before", args.before, "cpu", {}))
+    tasks = [(name, tree, preset, overrides, image) for name, tree, preset, overrides in jobs for image in images]
+
+    def run(task):
+        name, tree, preset, overrides, image = task
+        result = run_one(tree, image, preset, overrides, args.steps, lam)
+        print(f"{name} {image.name}: {result}", flush=True)
+        return {"variant": name, "image": image.name, **result}
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(run, tasks))
+    default = {r["image"]: r["loss"] for r in rows if r["variant"] == "default"}
+    summary = []
+    for name, *_ in jobs:
+        mine = [r for r in rows if r["variant"] == name]
+        entry = {"variant": name, "psnr": statistics.mean(r["psnr"] for r in mine), "bpp": statistics.mean(r["bpp"] for r in mine),
+                 "loss": statistics.mean(r["loss"] for r in mine), "seconds": statistics.mean(r["seconds"] for r in mine)}
+        if default:
+            entry["dJ_percent"] = statistics.mean(100 * (r["loss"] / default[r["image"]] - 1) for r in mine)
+        summary.append(entry)
+    result = {"meta": {"images": [p.name for p in images], "steps": args.steps, "lambda": lam, "jobs": args.jobs,
+                       "before": str(args.before or ""), "date": time.strftime("%Y-%m-%d")}, "rows": rows, "summary": summary}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    args.out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+def markdown(result: dict) -> str:
+    meta = result["meta"]
+    lines = [f"{len(meta['images'])} BSDS500 test photos, {meta['steps']} steps, lambda {meta['lambda']}, "
+             f"{meta['jobs']} fits at once", "", "| variant | mean J | dJ vs default | PSNR (dB) | bpp | fit s |",
+             "|---|---|---|---|---|---|"]
+    for s in result["summary"]:
+        lines.append(f"| {s['variant']} | {s['loss']:.5f} | {s.get('dJ_percent', 0):+.1f}% | {s['psnr']:.2f} | "
+                     f"{s['bpp']:.3f} | {s['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
