@@ -120,6 +120,23 @@ def test_a_tiny_fit_round_trips_through_a_file(monkeypatch):
     assert np.array_equal(one, out)
 
 
+def test_a_preset_and_explicit_steps_reach_the_file_and_decode(tmp_path):
+    from neuralcodecs import bitstream
+    from neuralcodecs.cli import main
+    from neuralcodecs.inr.overfit.model import PRESETS
+
+    photo = tmp_path / "crop.png"
+    Image.fromarray(np.asarray(Image.open(PHOTO).convert("RGB"))[:40, :56]).save(photo)
+    out = tmp_path / "crop.ncb"
+    assert main(["encode", str(photo), "-o", str(out), "--codec", "overfit", "--preset", "lop", "--steps", "25"]) == 0
+    header, _ = bitstream.unpack(out.read_bytes())
+    assert {k: header.config[k] for k in PRESETS["lop"]} == PRESETS["lop"]  # narrower than the small-image widths
+    assert main(["decode", str(out), "-o", str(tmp_path / "back.png")]) == 0
+    codec = overfit_codec.OverfitCodec()
+    codec.encode(np.asarray(Image.open(photo)), steps=12)
+    assert codec.last_report["steps"] == 12 and codec.last_report["preset"] == "cpu"
+
+
 def test_the_shipped_laplace_table_is_the_one_the_format_names():
     from neuralcodecs.inr.overfit.coding import TABLE_SHA256, build_laplace_table, laplace_coder, table_digest
 

@@ -84,8 +84,8 @@ class OverfitConfig:
 #: model's layout (two residual layers, two ARM hidden layers, 7 latent levels): about 370 / 630 /
 #: 1,220 MAC/px.  ``cpu``, the default (1,300 MAC/px): a 16-neighbour ARM of 16 units, which fitted
 #: as well as ``paper``'s in 1,000 steps on a BSDS crop at 70% of the time.  ``paper``: Cool-chic
-#: 3's larger ARM (24 neighbours, 2 x 24 hidden; 2,180 MAC/px).  ``benchmarks/fit_step.py`` measures each one's
-#: step time, ``benchmarks/overfit_presets.py`` its quality at equal steps.
+#: 3's larger ARM (24 neighbours, 2 x 24 hidden; 2,180 MAC/px).  ``benchmarks/fit_step.py``
+#: measures each one's step time, ``benchmarks/fit_recipe.py`` its quality at equal steps.
 PRESETS = {
     "lop": {"context": 6, "arm_hidden": 6, "hidden": 8},
     "mop": {"context": 10, "arm_hidden": 10, "hidden": 16},
