@@ -10,13 +10,14 @@ default's (``dJ`` < 0).  Variants:
 * ``default``: today's step (ARM under bf16 autocast over every grid at once) and recipe;
 * recipe elements on top of the default: gradient clipping of the networks (Cool-chic), a warm-up
   of 3 initialisations (Cool-chic 5), a final phase at a tenth of today's learning rate
-  (Cool-chic's last phase runs at 1e-4);
+  (Cool-chic's last phase runs at 1e-4), and clipping with the warm-up together;
 * the decoder presets ``lop`` / ``mop`` / ``hop`` at the same steps.
 
 Each fit runs in its own process, ``--jobs`` at a time (2 on this CPU: seconds are then those of
 two fits sharing it).
 
-    python benchmarks/fit_recipe.py --before /tmp/before27          # ~20 min with 2 jobs
+    python benchmarks/fit_recipe.py --before /tmp/before27          # ~35 min with 2 jobs
+    python benchmarks/fit_recipe.py --before /tmp/before27 --reuse  # only the fits not yet in the results
     -> benchmarks/results/fit_recipe.{json,md}
 """
 
@@ -38,13 +39,14 @@ BSDS_TEST = SHARED_DATA / "images" / "bsds500"
 
 #: name -> (preset, ImageFitConfig overrides); "before" runs in the --before tree with its defaults
 VARIANTS = {
-    "default": ("cpu", {}),
+    "default": ("cpu", {"clip": 0.0}),  # the recipe before this ablation (it turned clipping on)
     "clip 0.1": ("cpu", {"clip": 0.1}),
-    "warm-up 3 x 50": ("cpu", {"candidates": 3, "candidate_steps": 50}),
-    "final lr x0.01": ("cpu", {"final_lr_factor": 0.01}),
-    "preset lop": ("lop", {}),
-    "preset mop": ("mop", {}),
-    "preset hop": ("hop", {}),
+    "warm-up 3 x 50": ("cpu", {"clip": 0.0, "candidates": 3, "candidate_steps": 50}),
+    "final lr x0.01": ("cpu", {"clip": 0.0, "final_lr_factor": 0.01}),
+    "clip 0.1 + warm-up 3 x 50": ("cpu", {"clip": 0.1, "candidates": 3, "candidate_steps": 50}),
+    "preset lop": ("lop", {"clip": 0.0}),
+    "preset mop": ("mop", {"clip": 0.0}),
+    "preset hop": ("hop", {"clip": 0.0}),
 }
 
 
@@ -92,6 +94,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--out", type=Path, default=RESULTS / "fit_recipe")
+    parser.add_argument("--reuse", action="store_true", help="keep the fits already in OUT.json (same steps), run the rest")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from neuralcodecs.inr.overfit.options import LAMBDAS
@@ -102,6 +105,13 @@ def main() -> int:
     if args.before:
         jobs.insert(0, ("before", args.before, "cpu", {}))
     tasks = [(name, tree, preset, overrides, image) for name, tree, preset, overrides in jobs for image in images]
+    kept = []
+    if args.reuse and args.out.with_suffix(".json").exists():
+        old = json.loads(args.out.with_suffix(".json").read_text())
+        if old["meta"]["steps"] == args.steps and old["meta"]["lambda"] == lam:
+            kept = [r for r in old["rows"] if r["variant"] in {j[0] for j in jobs}]
+    done = {(r["variant"], r["image"]) for r in kept}
+    tasks = [t for t in tasks if (t[0], t[4].name) not in done]
 
     def run(task):
         name, tree, preset, overrides, image = task
@@ -110,7 +120,7 @@ def main() -> int:
         return {"variant": name, "image": image.name, **result}
 
     with ThreadPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(run, tasks))
+        rows = kept + list(pool.map(run, tasks))
     default = {r["image"]: r["loss"] for r in rows if r["variant"] == "default"}
     summary = []
     for name, *_ in jobs:

@@ -21,6 +21,9 @@ from overfit_kodak import image_bd_rate, result_stem
 
 from neuralcodecs.inr.overfit.options import EFFORT_STEPS
 
+#: the steps of each effort in runs made before the results recorded them (effort was then a step count)
+RUN_STEPS_BEFORE_ISSUE_27 = {"fast": 1000, "medium": 3000, "best": 10000}
+
 
 def _run(effort: str) -> dict | None:
     path = RESULTS / f"{result_stem(effort)}.json"
@@ -41,7 +44,8 @@ def markdown(runs: dict[str, dict]) -> str:
                             if p["image"] == i) for i in common]
         bds = [image_bd_rate(points, run["reference"], i) for i in common]
         devices = ", ".join(sorted({p.get("encoded_on", "this CPU") for p in points}))
-        lines.append(f"| {effort} | {EFFORT_STEPS[effort]} | {devices} | {minutes:.1f} | " + " | ".join(curves) + " | "
+        steps = run["summary"].get("steps") or RUN_STEPS_BEFORE_ISSUE_27[effort]
+        lines.append(f"| {effort} | {steps} | {devices} | {minutes:.1f} | " + " | ".join(curves) + " | "
                      + " | ".join("no overlap" if v is None else f"{v:+.1f}%" for v in bds) + " |")
     return "\n".join(lines) + "\n"
 

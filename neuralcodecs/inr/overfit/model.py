@@ -37,7 +37,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...entropy.exact import IntegerReadyConvStack
-from .options import DEFAULT_PRESET, PRESET_NAMES
 
 UPSAMPLING_KERNEL = 8
 LATENT_BOUND = 255  # |latent value|: the exact ARM's input bound (coding.py)
