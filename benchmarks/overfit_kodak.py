@@ -211,8 +211,13 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out or RESULTS / result_stem(args.effort))
     log = out.with_suffix(".points.jsonl")
+    from neuralcodecs.inr.overfit.options import fitting_steps
+
+    steps = fitting_steps(args.effort, 768 * 512)  # every Kodak image has 393,216 pixels
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    have = {(p["image"], p["quality"]) for p in done if p["effort"] == args.effort}
+    # points of another effort definition (or made before points recorded their steps) are not reused
+    done = [p for p in done if p["effort"] == args.effort and p.get("steps") == steps]
+    have = {(p["image"], p["quality"]) for p in done}
     jobs = [(i, int(q)) for i in args.images for q in args.qualities.split(",") if (i, int(q)) not in have]
     with ProcessPoolExecutor(args.workers) as pool:
         reference = pool.map(run_reference, args.images, [args.kodak] * len(args.images))

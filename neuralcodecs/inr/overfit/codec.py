@@ -37,7 +37,7 @@ from ...image.base import ImageCodec
 from ..options import FIT_STATE_OPTION
 from ..weight_coding import QuantizedTensors, decode, dequantize, encode, quantize
 from .coding import LATENT_BOUND, context_offsets_reach, decode_grids, encode_grids, freeze_arm, grid_bits, latent_bits
-from .fitting import ImageFitConfig, fit_image, fit_schedule
+from .fitting import ImageFitConfig, fit_image
 from .model import OverfitConfig, OverfitModel, grid_shapes, macs_per_pixel, preset_config, sized_config
 from .options import DEFAULT_PRESET, EFFORT_OPTION, LAMBDAS, PRESET_OPTION, QUALITY, STEPS_OPTION, fitting_steps
 
@@ -161,7 +161,7 @@ class OverfitCodec(ImageCodec):
         model = OverfitModel(cfg, H, W).to(self.device)
         identity = {"shape": [H, W], "sha256": hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest(),
                     "cfg": cfg.to_json()}
-        fit_cfg = ImageFitConfig(lam=lam, **fit_schedule(steps or fitting_steps(effort, H * W, preset)))
+        fit_cfg = ImageFitConfig(steps=steps or fitting_steps(effort, H * W, preset), lam=lam)
         fit = fit_image(model, image, fit_cfg, checkpoint=fit_state or None,
                         progress=progress, identity=identity)
         model = model.cpu().float()
