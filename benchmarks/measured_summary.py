@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from common import RESULTS, ROOT  # noqa: E402  (also puts the repository on sys.path)
 
@@ -107,6 +106,10 @@ def kodak_results() -> dict[str, dict]:
     return out
 
 
+#: the steps of each effort in runs made before the summaries recorded them (effort was then a step count)
+RUN_STEPS_BEFORE_ISSUE_27 = {"fast": 1000, "medium": 3000, "best": 10000}
+
+
 def overfit_result() -> dict[str, dict]:
     """``overfit`` on its Kodak subset at effort fast (``python benchmarks/overfit_kodak.py``)."""
     data = _read("overfit_kodak.json")
@@ -119,8 +122,10 @@ def overfit_result() -> dict[str, dict]:
     on = f"Kodak subset ({len(s['images'])} images: {', '.join(s['images'])})"
     c = _compare(webp, mine, "webp", on)
     bpp = [round(min(mine["bpp"]), 3), round(max(mine["bpp"]), 3)]
-    text = f"Kodak subset ({len(s['images'])} images), effort {s['effort']}, {_comparisons_text([c], 'webp')}; {bpp[0]:g}-{bpp[1]:g} bpp"
-    return {"overfit": {"text": text, "comparisons": [c], "bpp": bpp, "effort": s["effort"], "date": data["date"][:10],
+    steps = s.get("steps") or RUN_STEPS_BEFORE_ISSUE_27[s["effort"]]
+    text = (f"Kodak subset ({len(s['images'])} images), effort {s['effort']} ({steps:,} steps), "
+            f"{_comparisons_text([c], 'webp')}; {bpp[0]:g}-{bpp[1]:g} bpp")
+    return {"overfit": {"text": text, "comparisons": [c], "bpp": bpp, "effort": s["effort"], "steps": steps, "date": data["date"][:10],
                         "source": _source("overfit_kodak.json"), "command": "python benchmarks/overfit_kodak.py",
                         "weights_fingerprint": None}}
 
@@ -168,10 +173,6 @@ def inr_video_results() -> dict[str, dict]:
 
 
 # --------------------------------------------------------------------------- effort levels
-
-
-#: the steps of each effort in runs made before the summaries recorded them (effort was then a step count)
-RUN_STEPS_BEFORE_ISSUE_27 = {"fast": 1000, "medium": 3000, "best": 10000}
 
 
 def overfit_effort() -> dict[str, dict]:
