@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import RESULTS, ROOT, SHARED_DATA
+from common import RESULTS, ROOT, SHARED_DATA, run_in_checkout, write_result
 
 BSDS_TEST = SHARED_DATA / "images" / "bsds500"
 
@@ -75,15 +73,7 @@ def worker(path: str, preset: str, overrides: dict, steps: int, lam: float) -> d
 
 
 def run_one(tree: Path, path: Path, preset: str, overrides: dict, steps: int, lam: float) -> dict:
-    code = (f"import neuralcodecs, sys, json; assert neuralcodecs.__file__.startswith({str(tree)!r}); "
-            f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import fit_recipe; "
-            f"print('RESULT', json.dumps(fit_recipe.worker({str(path)!r}, {preset!r}, {overrides!r}, {steps}, {lam})))")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=str(tree))
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT")]
-    if out.returncode or not lines:
-        raise SystemExit(f"{path.name} {preset} {overrides} in {tree} failed:\n{out.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return run_in_checkout(tree, "fit_recipe", f"worker({str(path)!r}, {preset!r}, {overrides!r}, {steps}, {lam})")
 
 
 def main() -> int:
@@ -134,10 +124,7 @@ def main() -> int:
         summary.append(entry)
     result = {"meta": {"images": [p.name for p in images], "steps": args.steps, "lambda": lam, "jobs": args.jobs,
                        "before": str(args.before or ""), "date": time.strftime("%Y-%m-%d")}, "rows": rows, "summary": summary}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    args.out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    write_result(args.out, result, markdown(result))
     return 0
 
 

@@ -20,15 +20,13 @@ true-loss evaluation included, about a forward pass: under 1% of 40 steps).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, SHARED_DATA
+from common import RESULTS, ROOT, SHARED_DATA, run_in_checkout, write_result
 
 SUN_HAYS = SHARED_DATA / "images" / "sun_hays80"
 
@@ -95,19 +93,8 @@ def hnerv_worker(steps: int) -> float:
 
 
 def run_variant(tree: Path, job: str, arg: str, threads: int, allocator: bool, steps: int) -> float:
-    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(threads)}
-    if not allocator:
-        env["NEURALCODECS_MALLOC"] = "default"
-    # the tree's neuralcodecs is imported first (the working directory leads sys.path), then this script
-    code = (f"import neuralcodecs, sys; assert neuralcodecs.__file__.startswith({str(tree)!r}); "
-            f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import torch; torch.set_num_threads({threads}); "
-            f"import fit_step; print('RESULT', fit_step.{job}_worker({arg!r}, {steps}) if {job!r} == 'overfit' "
-            f"else fit_step.{job}_worker({steps}))")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=str(tree))
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT")]
-    if out.returncode or not lines:
-        raise SystemExit(f"{job} {arg} in {tree} failed:\n{out.stderr[-3000:]}")
-    return float(lines[-1].split()[1])
+    call = f"overfit_worker({arg!r}, {steps})" if job == "overfit" else f"hnerv_worker({steps})"
+    return run_in_checkout(tree, "fit_step", call, threads, None if allocator else {"NEURALCODECS_MALLOC": "default"})
 
 
 def main() -> int:
@@ -148,10 +135,7 @@ def main() -> int:
     result = {"meta": {"picture": "centre 768x512 of the first Sun-Hays photo", "rounds": args.rounds,
                        "overfit_steps": args.steps, "hnerv_steps": args.hnerv_steps, "before": str(args.before or ""),
                        "cpu": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}, "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    args.out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    write_result(args.out, result, markdown(result))
     return 0
 
 

@@ -21,6 +21,7 @@ import json
 import sys
 
 from common import RESULTS, ROOT  # noqa: E402  (also puts the repository on sys.path)
+from overfit_kodak import run_steps
 
 from neuralcodecs.metrics import bd_psnr, bd_rate  # noqa: E402
 
@@ -106,10 +107,6 @@ def kodak_results() -> dict[str, dict]:
     return out
 
 
-#: the steps of each effort in runs made before the summaries recorded them (effort was then a step count)
-RUN_STEPS_BEFORE_ISSUE_27 = {"fast": 1000, "medium": 3000, "best": 10000}
-
-
 def overfit_result() -> dict[str, dict]:
     """``overfit`` on its Kodak subset at effort fast (``python benchmarks/overfit_kodak.py``)."""
     data = _read("overfit_kodak.json")
@@ -122,7 +119,7 @@ def overfit_result() -> dict[str, dict]:
     on = f"Kodak subset ({len(s['images'])} images: {', '.join(s['images'])})"
     c = _compare(webp, mine, "webp", on)
     bpp = [round(min(mine["bpp"]), 3), round(max(mine["bpp"]), 3)]
-    steps = s.get("steps") or RUN_STEPS_BEFORE_ISSUE_27[s["effort"]]
+    steps = run_steps(s)
     text = (f"Kodak subset ({len(s['images'])} images), effort {s['effort']} ({steps:,} steps), "
             f"{_comparisons_text([c], 'webp')}; {bpp[0]:g}-{bpp[1]:g} bpp")
     return {"overfit": {"text": text, "comparisons": [c], "bpp": bpp, "effort": s["effort"], "steps": steps, "date": data["date"][:10],
@@ -186,7 +183,7 @@ def overfit_effort() -> dict[str, dict]:
         minutes = round(s["encode_minutes_per_image_and_rate"], 2)
         images = s["images"]
         where = f"{len(images)} Kodak images" if len(images) > 1 else f"Kodak {images[0]}"
-        steps = s.get("steps") or RUN_STEPS_BEFORE_ISSUE_27[s["effort"]]
+        steps = run_steps(s)
         out[s["effort"]] = {"text": f"{minutes:.1f} min per image and rate point at {steps:,} steps ({where}, one CPU core)",
                             "minutes_per_image_and_rate_point": minutes, "steps": steps, "images": images,
                             "date": data["date"][:10], "source": _source(name)}

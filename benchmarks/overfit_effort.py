@@ -17,12 +17,9 @@ from __future__ import annotations
 import json
 
 from common import RESULTS  # noqa: E402  (also puts the repository on sys.path)
-from overfit_kodak import image_bd_rate, result_stem
+from overfit_kodak import image_bd_rate, result_stem, run_steps
 
 from neuralcodecs.inr.overfit.options import EFFORT_STEPS
-
-#: the steps of each effort in runs made before the results recorded them (effort was then a step count)
-RUN_STEPS_BEFORE_ISSUE_27 = {"fast": 1000, "medium": 3000, "best": 10000}
 
 
 def _run(effort: str) -> dict | None:
@@ -44,7 +41,7 @@ def markdown(runs: dict[str, dict]) -> str:
                             if p["image"] == i) for i in common]
         bds = [image_bd_rate(points, run["reference"], i) for i in common]
         devices = ", ".join(sorted({p.get("encoded_on", "this CPU") for p in points}))
-        steps = run["summary"].get("steps") or RUN_STEPS_BEFORE_ISSUE_27[effort]
+        steps = run_steps(run["summary"])
         lines.append(f"| {effort} | {steps} | {devices} | {minutes:.1f} | " + " | ".join(curves) + " | "
                      + " | ".join("no overlap" if v is None else f"{v:+.1f}%" for v in bds) + " |")
     return "\n".join(lines) + "\n"

@@ -32,6 +32,15 @@ ANCHOR_NAMES = ("webp", "avif", "jpeg2000")
 AMORTIZED = "hyperprior"
 
 
+#: the steps of each effort in runs made before the summaries recorded them (effort was then a step count)
+RUN_STEPS_BEFORE_ISSUE_27 = {"fast": 1000, "medium": 3000, "best": 10000}
+
+
+def run_steps(summary: dict) -> int:
+    """The fitting steps of the run a summary describes (recorded, or the definition of its time)."""
+    return summary.get("steps") or RUN_STEPS_BEFORE_ISSUE_27[summary["effort"]]
+
+
 def result_stem(effort: str) -> str:
     """``benchmarks/results/<stem>.{json,md,points.jsonl}`` of a run at ``effort``."""
     return "overfit_kodak" if effort == "fast" else f"overfit_kodak_{effort}"

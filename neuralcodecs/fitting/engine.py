@@ -82,13 +82,13 @@ def run_fit(step: Callable[[int], torch.Tensor], module: torch.nn.Module, optimi
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
             raise restore_failed(path, exc) from None
     clip_params, max_norm = (list(clip[0]), clip[1]) if clip else ([], 0.0)
+    end = steps if until is None else min(until, steps)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=steps if until is None else min(until, steps), initial=k, desc=desc, unit="step", dynamic_ncols=True)
+        bar = tqdm(total=end, initial=k, desc=desc, unit="step", dynamic_ncols=True)
     started = time.time()
-    end = steps if until is None else min(until, steps)
     try:
         while k < end:
             for group, lr in zip(optimizer.param_groups, learning_rates(k)):

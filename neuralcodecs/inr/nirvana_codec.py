@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CorruptPayloadError, HeaderFieldError
+from ..fitting import cosine, run_fit
 from ..statefile import load_state, restore_failed, save_state
 from .nirvana import (QUANTIZED, NirvanaConfig, NirvanaGroupNet, assemble, count_parameters, for_size, frame_codes,
                       macs_per_frame,
@@ -169,12 +170,6 @@ class NirvanaCodec(OverfittedVideoCodec):
                     raise ValueError(f"{len(sections)} coded groups for a state at group {start} of {groups}")
             except (KeyError, RuntimeError, TypeError, ValueError) as exc:
                 raise restore_failed(path, exc) from None
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=first + later * (groups - 1), initial=first + later * (start - 1) if start else 0,
-                       desc="nirvana fitting", unit="step", dynamic_ncols=True)
         for g in range(start, groups):
             began = time.time()
             target = frames[g * cfg.group : (g + 1) * cfg.group]
@@ -182,17 +177,16 @@ class NirvanaCodec(OverfittedVideoCodec):
             steps = first if g == 0 else later
             scales = [1.0 if g == 0 else LATER_LATENT_LR, 1.0, 1.0]
             noise = torch.Generator(device=frames.device).manual_seed(g)  # rounding noise: reproducible on resume
-            for step in range(steps):
-                for group, lr, scale in zip(optimizer.param_groups, base_lrs, scales):  # cosine to 10% within each group
-                    group["lr"] = scale * lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+
+            def step(k: int, target=target, count=count, noise=noise) -> torch.Tensor:
                 out = assemble(net(coords, codes[:count]), rows, cols)[:, :, :H, :W]
-                bits = net.latent_bits(previous, noise) / net.latent_count()
-                loss = F.mse_loss(out, target) + LAMBDA * bits
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if bar is not None:
-                    bar.update(1)
+                return F.mse_loss(out, target) + LAMBDA * net.latent_bits(previous, noise) / net.latent_count()
+
+            def learning_rates(k: int, steps=steps, scales=scales) -> list[float]:  # cosine to 10% within each group
+                return [scale * lr * cosine(k / steps, 1.0, 0.1) for lr, scale in zip(base_lrs, scales)]
+
+            # the group is this fit's unit of resumption: the engine keeps no state of its own here
+            run_fit(step, net, optimizer, steps, learning_rates, progress=progress, desc=f"nirvana group {g + 1}/{groups}")
             section, previous = code_group(net, previous)
             sections.append(section)
             fit_seconds += time.time() - began
@@ -200,8 +194,6 @@ class NirvanaCodec(OverfittedVideoCodec):
                 save_state(path, {"identity": identity, "effort": options["effort"], "net": net.state_dict(),
                                   "optimizer": optimizer.state_dict(), "sections": sections, "previous": previous,
                                   "group": g + 1, "seconds": fit_seconds})
-        if bar is not None:
-            bar.close()
         tags = [g * cfg.group for g in range(groups)]
         return FittedClip(architecture_of(cfg), sections, tags, [0], count_parameters(cfg),
                           {"fit_seconds": fit_seconds, "steps": first + later * (groups - 1), "groups": groups})
