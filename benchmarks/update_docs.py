@@ -246,6 +246,7 @@ TABLES = {
     "vqgan_ladder": lambda: _markdown("vqgan_ladder.md"),
     "vqgan_restoration": lambda: _markdown("vqgan_ladder_restoration.md"),
     "latent_imagenette": lambda: _markdown("latent_imagenette.md"),
+    "student_imagenette": lambda: _markdown("student_imagenette.md"),
     "walloc_prediction": lambda: _markdown("walloc_prediction.md"),
     "token_budget": lambda: _markdown("token_budget.md"),
     "stem_video": lambda: _markdown("stem_video.md"),

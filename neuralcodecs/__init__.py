@@ -121,6 +121,16 @@ def decode(
     return codec.decode_parsed(header, sections, frames=frames, budget=budget, progress=progress)
 
 
+def features(data, weights: str | Path | None = None, device: str = "cpu", max_pixels: int | None = None,
+             max_memory: int | str | None = None, max_compute: float | str | None = None) -> dict:
+    """The decoded outputs of a ``features`` codec's file (its bytes or its path) by name, float32
+    arrays: for ``student``, ``probabilities`` ``(1000,)``, ``embedding`` ``(1280,)`` and ``cut``
+    ``(24, h, w)``.  Budgets as :func:`decode`; a file of a pixel codec is refused."""
+    budget = Budget.of(max_pixels, max_memory, max_compute)
+    header, sections = unpack(_file_bytes(data))
+    return _codec_for(header, weights, device).features_parsed(header, sections, budget)
+
+
 def latents(data, weights: str | Path | None = None, device: str = "cpu") -> Latents:
     """The entropy-decoded latents of a ``.ncb`` file (its bytes or its path;
     :class:`~neuralcodecs.codec.Latents`), without running the synthesis transform: for
@@ -133,6 +143,7 @@ __all__ = [
     "encode",
     "decode",
     "latents",
+    "features",
     "read_header",
     "list_codecs",
     "load_codec",

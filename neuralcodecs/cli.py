@@ -217,6 +217,10 @@ def cmd_decode(args) -> int:
     check_image_stream(header)
     if args.frames is not None:
         raise CodecArgumentError("--frames is for video streams")
+    if registry.spec(header.codec).kind == "features":
+        return _decode_features(args, data, budget)
+    if args.output is None:
+        raise CodecArgumentError("give the output image: -o OUT.png")
     out = check_output(args.output, args.force)
     from .image.io import output_format, save_image
 
@@ -226,6 +230,37 @@ def cmd_decode(args) -> int:
                     max_pixels=budget.max_pixels, max_memory=budget.max_memory, max_compute=budget.max_compute)
     fmt = save_image(out, pixels, overwrite=args.force)
     print(f"{out}: {pixels.shape[1]}x{pixels.shape[0]} {fmt}")
+    return 0
+
+
+def _decode_features(args, data: bytes, budget, top: int = 5) -> int:
+    """A ``features`` stream: print the most probable classes, or (``-o X.safetensors``) write every
+    decoded output (:meth:`~neuralcodecs.codec.Codec.features`) as float32 tensors."""
+    import numpy as np
+
+    from . import features, registry
+    from .bitstream import read_header
+    from .cli_checks import check_output
+
+    if args.restore_lost is not None or args.simulate_loss is not None:
+        raise CodecArgumentError("--restore-lost and --simulate-loss are for codebook image codecs")
+    out = check_output(args.output, args.force, suffixes=(".safetensors",)) if args.output is not None else None
+    outputs = features(data, weights=args.weights, device=args.device, max_pixels=budget.max_pixels,
+                       max_memory=budget.max_memory, max_compute=budget.max_compute)
+    if out is not None:
+        import torch
+        from safetensors.torch import save
+
+        from .atomic import atomic_write_bytes
+
+        atomic_write_bytes(out, save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in outputs.items()}))
+        print(f"{out}: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in outputs.items()))
+        return 0
+    header = read_header(data)
+    names = registry.load(header.codec, args.weights, args.device, fingerprint=header.fingerprint).output_labels()
+    probabilities = outputs["probabilities"]
+    for k in np.argsort(-probabilities, kind="stable")[:top]:
+        print(f"{probabilities[k]:.4f}  {k:4d}  {names[k]}")
     return 0
 
 
@@ -387,7 +422,7 @@ def _model_args(text: str) -> dict:
 def _check_training_folders(objective, folders) -> None:
     """Every folder exists, none is an evaluation set, and they hold what the objective trains on:
     images, or (video data kinds) sequences of two or more frames."""
-    if objective.data == "image_crops":
+    if objective.data in ("image_crops", "labelled_images"):
         from .data import list_images
 
         list_images(folders)
@@ -406,6 +441,11 @@ def cmd_train(args) -> int:
     name = args.codec or registry.default_codec()
     objective = registry.objective(name)
     model_args = _model_args(args.model_args)
+    if args.teacher:  # supervised codecs: the pretrained network they learn from
+        check_input_file(args.teacher, "teacher weights")
+        model_args["teacher"] = os.path.abspath(args.teacher)
+    if args.class_map:
+        check_input_file(args.class_map, "class map")
     for flag, value, low in (("--steps", args.steps, 1), ("--batch-size", args.batch_size, 1), ("--crop", args.crop, 16),
                              ("--save-every", args.save_every, 1), ("--log-every", args.log_every, 1)):
         if value < low:
@@ -439,7 +479,7 @@ def cmd_train(args) -> int:
         threads=args.threads, seed=args.seed, save_every=args.save_every, log_every=args.log_every,
         resume=args.resume, model_args=model_args, lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
         clip_grad=args.clip_grad, ema_decay=args.ema_decay, max_minutes=args.max_minutes, init_from=args.init_from,
-        budget_minutes=args.budget_minutes, lr_final_factor=args.lr_final_factor,
+        budget_minutes=args.budget_minutes, lr_final_factor=args.lr_final_factor, class_map=args.class_map or "",
     )
     with folder_removed_if_empty_on_failure(out):
         last = train(cfg, objective)
@@ -530,10 +570,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_codec_options(s)
     s.set_defaults(func=cmd_encode)
 
-    s = sub.add_parser("decode", help="decode a .ncb file to an image (format from the extension)")
+    s = sub.add_parser("decode", help="decode a .ncb file to an image (format from the extension), or a features "
+                       "codec's file to its predicted classes")
     s.add_argument("input")
-    s.add_argument("-o", "--output", required=True, help=".png, .bmp, .ppm, .tif, .webp (lossless) or .jpg (quality 95); "
-                   "video: .y4m (lossless), .mp4/.mkv (x264 crf 18) or a folder of PNG frames (no suffix)")
+    s.add_argument("-o", "--output", help=".png, .bmp, .ppm, .tif, .webp (lossless) or .jpg (quality 95); "
+                   "video: .y4m (lossless), .mp4/.mkv (x264 crf 18) or a folder of PNG frames (no suffix); features "
+                   "codecs (student): .safetensors with every decoded output, or none to print the top-5 classes")
     s.add_argument("--frames", help="video: decode only these frames, e.g. 57 or 0,5,10-19 (from the intra frame before each)")
     s.add_argument("--weights", help="weights file (default: the one the stream names)")
     s.add_argument("--device", default="cpu")
@@ -602,6 +644,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log-every", type=int, default=50)
     s.add_argument("--resume", action="store_true")
     s.add_argument("--model-args", default="{}", help='JSON, e.g. \'{"N": 128, "M": 192}\'')
+    s.add_argument("--teacher", help="supervised codecs (student): the MobileNetV2 ImageNet-1k weights file (torchvision layout)")
+    s.add_argument("--class-map", help="labelled data: '<folder> ... <class index>' lines (default: the data's SOURCE.txt)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("export", help="freeze a training checkpoint into a weights file")

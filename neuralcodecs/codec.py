@@ -27,7 +27,10 @@ from typing import Any, Callable
 from .errors import CodecArgumentError
 
 IMAGE, VIDEO = "image", "video"
-KINDS = (IMAGE, VIDEO)
+#: a codec that takes an image and whose decode gives a task's output (class probabilities) or
+#: features, never pixels: supervised codecs such as ``student``
+FEATURES = "features"
+KINDS = (IMAGE, VIDEO, FEATURES)
 #: the weights are a file shipped in the package, named in every stream by its fingerprint
 WEIGHTS_SHIPPED = "shipped"
 #: the weights travel inside the stream (overfitted codecs: NeRV, Cool-chic...)
@@ -260,7 +263,8 @@ class Codec:
 
     # ------------------------------------------------------------------ decoding
     def decode(self, data: bytes, frames=None, budget=None, progress: bool = False):
-        """Decode a file made by this codec: uint8 ``HxWx3`` or ``TxHxWx3``.
+        """Decode a file made by this codec: uint8 ``HxWx3`` or ``TxHxWx3``; a ``features`` codec
+        gives its task's output instead (float32 ``(1000,)`` class probabilities for ``student``).
 
         ``frames`` (video): which frames to return (:func:`neuralcodecs.frame_selection.wanted_frames`).
         """
@@ -290,6 +294,22 @@ class Codec:
     def latents_parsed(self, header, sections) -> Latents:
         raise CodecArgumentError(f"codec {self.name!r} has no latents to read without decoding")
 
+    # ------------------------------------------------------------------ features codecs
+    def features(self, data: bytes, budget=None) -> dict:
+        """A ``features`` codec's decoded outputs by name (float32 arrays: the task's output and
+        the activations behind it); other codecs decode to pixels and refuse."""
+        from .bitstream import unpack
+
+        header, sections = unpack(data)
+        return self.features_parsed(header, sections, budget)
+
+    def features_parsed(self, header, sections, budget=None) -> dict:
+        raise CodecArgumentError(f"codec {self.name!r} decodes to pixels; it has no features to write")
+
+    def output_labels(self) -> list[str]:
+        """Names of the entries of a ``features`` codec's :meth:`decode` output (class names)."""
+        raise CodecArgumentError(f"codec {self.name!r} decodes to pixels, not to labelled outputs")
+
     def symbol_arrays(self, header, sections) -> list:
         """The entropy-decoded integer symbols of a stream, in section order, as numpy arrays
         (conformance digests, device-consistency checks)."""
@@ -317,7 +337,7 @@ class Codec:
 
         if header.codec != self.name:
             raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
-        (check_image_stream if self.kind == IMAGE else check_video_stream)(header)
+        (check_video_stream if self.kind == VIDEO else check_image_stream)(header)
         if header.fingerprint != self.fingerprint:
             raise WeightsMismatchError(mismatch)
 

@@ -126,6 +126,16 @@ class FuzzTally:
         }
 
 
+def valid_output(out) -> bool:
+    """What a decode may return: uint8 pixels ``(H, W, 3)`` / ``(T, H, W, 3)``, or a ``features``
+    codec's finite float32 vector (class probabilities)."""
+    if not isinstance(out, np.ndarray):
+        return False
+    if out.dtype == np.uint8:
+        return out.ndim in (3, 4) and out.shape[-1] == 3
+    return out.dtype == np.float32 and out.ndim == 1 and bool(np.isfinite(out).all())
+
+
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -156,7 +166,7 @@ def run_fuzz(
             signal.alarm(timeout_s)
             try:
                 out = decode(data)
-                if not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.ndim in (3, 4) and out.shape[-1] == 3):
+                if not valid_output(out):
                     tally.failures.append((kind, "BadOutput", repr(type(out))))
                 else:
                     tally.decoded += 1

@@ -21,7 +21,7 @@ import importlib
 from pathlib import Path
 
 from . import paths
-from .codec import IMAGE, KINDS, VIDEO, WEIGHTS_IN_STREAM, WEIGHTS_SHIPPED, CodecOption, QualitySpec
+from .codec import FEATURES, IMAGE, KINDS, VIDEO, WEIGHTS_IN_STREAM, WEIGHTS_SHIPPED, CodecOption, QualitySpec
 from .errors import UnknownCodecError, WeightsError
 
 
@@ -221,6 +221,16 @@ CODECS: tuple[CodecSpec, ...] = (
         options=tuple(f"neuralcodecs.inr.overfit.options:{o}" for o in ("EFFORT_OPTION", "STEPS_OPTION", "PRESET_OPTION"))
         + (f"{_INR}:FIT_STATE_OPTION",),
         capabilities={"overfitted": True, "exact_entropy_parameters": True, "latents": True},
+    ),
+    CodecSpec(
+        "student", FEATURES,
+        "Entropic Student (Matsubara 2022): supervised compression for a MobileNetV2 classifier; a stride-4 "
+        "factorized-prior bottleneck distilled from the teacher, decoded to ImageNet-1k class probabilities; quality = rate level",
+        codec="neuralcodecs.student.codec:StudentCodec",
+        quality="neuralcodecs.student.options:QUALITY",
+        weights="student.safetensors",
+        objective="neuralcodecs.student.objective:training_objective",
+        capabilities={"latents": True, "exact_entropy_parameters": True},
     ),
 )
 

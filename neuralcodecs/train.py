@@ -56,6 +56,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
     budget_minutes: float = 0.0  # total training time of the run; the cosine schedule then runs on time
     init_from: str = ""  # start from this checkpoint's model weights (fine-tuning), fresh optimizer
+    class_map: str = ""  # labelled data: folder name -> class index (default: the data's SOURCE.txt)
     aux_lr: float = 1e-3
     clip_grad: float = 1.0
     precision: str = "fp32"  # or "bf16": autocast of the transforms (entropy models stay fp32)
@@ -80,6 +81,17 @@ class _LossModule(nn.Module):
     def forward(self, x):
         out = self.loss(self.model, x)
         return out["loss"], out["bpp"].detach(), out["mse"].detach()
+
+
+def _on_device(batch, device: torch.device):
+    """A batch (a tensor, or a dict of tensors such as pixels and labels) on ``device``; 4-d
+    tensors channels-last on CPUs."""
+    if isinstance(batch, dict):
+        return {k: _on_device(v, device) for k, v in batch.items()}
+    batch = batch.to(device, non_blocking=True)
+    if device.type == "cpu" and batch.dim() == 4:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    return batch
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -327,9 +339,7 @@ def train(cfg: TrainConfig, objective) -> dict:
             lr = learning_rate(cfg, step, prior_seconds + time.time() - started)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_factor", 1.0)
-            x = crops.batch(cfg.batch_size).to(device, non_blocking=True)
-            if device.type == "cpu" and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = _on_device(crops.batch(cfg.batch_size), device)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 loss, bpp, mse = wrapped(x)

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # the fitting engine: the loop every per-content optimization runs on (overfitted codecs, INR
     # video, latent refinement); it knows its users only as a step function and a module
     ("media and support", ("image.io", "video", "anchors", "data", "metrics", "perception", "train", "fitting")),
-    ("codecs", ("image", "inr", "stem")),
+    ("codecs", ("image", "inr", "stem", "student")),
     ("registry", ("registry",)),
     ("public API", ("",)),
     ("applications", ("evaluation", "ratecontrol", "adapter", "downstream", "demo", "plot", "fuzz", "hostile", "catalog",
@@ -51,6 +51,7 @@ CROSS_FAMILY_ALLOWED: dict[tuple[str, str], str] = {
     ("stem.frozen", "image.hyperprior"): "P-frame hyper-synthesis: the hyperprior's upscales and z bound",
     ("stem.model", "image.hyperprior"): "initialized from the hyperprior's hyper networks",
     ("stem.image_codec", "image.hyperprior_codec"): "the hyperprior weights STEM was trained on, by fingerprint",
+    ("student.codec", "image.base"): "the supervised codec takes images as an ImageCodec does (input rules, container)",
 }
 
 

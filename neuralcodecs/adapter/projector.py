@@ -11,6 +11,7 @@ training, which needs its weights (none can be downloaded here).
 =============  =============================================  ==============================
 latent stride  layers                                          token grid
 =============  =============================================  ==============================
+4              adapter -> MobileNetV2 ``features[4:14]``       stride 16 (two stride-2 blocks)
 8              adapter -> MobileNetV2 ``features[7:14]``       stride 16 (one stride-2 block)
 16             adapter -> MobileNetV2 ``features[8:14]``       stride 16
 =============  =============================================  ==============================
@@ -44,7 +45,7 @@ class TokenProjector(nn.Module):
 
     Args:
         in_channels: latent channels ``C``.
-        stride: pixels per latent position (8 or 16).
+        stride: pixels per latent position (4, 8 or 16).
         dim: token size ``D``.
         teacher: a pretrained MobileNetV2 whose blocks start the body; ``None`` builds an
             untrained one (for loading saved weights).

@@ -9,6 +9,7 @@ expects, and the rest -- the *tail* -- runs unchanged.
 ===========  ==========================  ===============================
 latent       replaces blocks             adapter output
 ===========  ==========================  ===============================
+stride 4     ``features[0:4]``           24 channels (``features[3]``)
 stride 8     ``features[0:7]``           32 channels (``features[6]``)
 stride 16    ``features[0:8]``           64 channels (``features[7]``)
 ===========  ==========================  ===============================
@@ -29,7 +30,7 @@ import torch.nn as nn
 
 from ..errors import WeightsError
 
-CUTS = {8: (7, 32), 16: (8, 64)}  # latent stride -> (first tail block, its input channels)
+CUTS = {4: (4, 24), 8: (7, 32), 16: (8, 64)}  # latent stride -> (first tail block, its input channels)
 
 
 def mobilenet_v2(weights_path: str | Path) -> nn.Module:

@@ -203,16 +203,18 @@ def train_point_classifier(codec_name: str, quality: float, train_files: list[Pa
     own architecture); both fine-tune for ``finetune_epochs`` on the same images.  Returns the
     record written to the sidecar.
     """
-    from .. import load_codec
-
     if domain not in KINDS:
         raise CodecArgumentError(f"domain must be one of {sorted(KINDS)}, got {domain!r}")
     torch.manual_seed(seed)
-    codec = load_codec(codec_name)
+    codec = point_codec(codec_name)
+    if domain == "latent" and codec.fingerprint is None:
+        raise CodecArgumentError(f"{codec_name} is a classical codec: it has no latents, only the pixel domain")
     teacher = mobilenet_v2(teacher_weights)
     started = time.time()
-    probe = codec.latents(codec.encode(np.zeros((64, 64, 3), np.uint8), quality=quality))
-    stride, channels = probe.stride[0], probe.tensor.shape[0]
+    stride = channels = None
+    if domain == "latent":
+        probe = codec.latents(codec.encode(np.zeros((64, 64, 3), np.uint8), quality=quality))
+        stride, channels = probe.stride[0], probe.tensor.shape[0]
     cache = Path(cache) if cache else None
     if cache is not None and cache.exists():
         examples = torch.load(cache, weights_only=True)
@@ -231,5 +233,30 @@ def train_point_classifier(codec_name: str, quality: float, train_files: list[Pa
     record = {"domain": domain, "training_images": len(train_files), "examples": int(examples["labels"].numel()), "log": log,
               "prepare_seconds": round(prepare_seconds, 1), "train_seconds": round(sum(r["seconds"] for r in log), 1),
               "settings": {"distill_epochs": distill_epochs, "finetune_epochs": finetune_epochs, "batch": batch, "lr": lr, "seed": seed}}
-    save_classifier(model, out_path, codec_name, quality, record, codec.fingerprint)
+    save_classifier(model, out_path, codec_name, quality, record, codec.fingerprint or b"")
     return record
+
+
+class _AnchorCodec:
+    """A classical anchor (:mod:`neuralcodecs.anchors`) behind the two calls training needs."""
+
+    fingerprint = None
+
+    def __init__(self, name: str):
+        from ..anchors import anchor
+
+        self.name, self._anchor = name, anchor(name)
+
+    def encode(self, pixels: np.ndarray, quality: float) -> bytes:
+        return self._anchor.encode(pixels, quality)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        return self._anchor.decode(data)
+
+
+def point_codec(name: str):
+    """A learned codec of the registry, or a classical anchor (JPEG, WebP, AVIF...: pixel domain only)."""
+    from .. import load_codec
+    from ..anchors import ANCHORS
+
+    return _AnchorCodec(name) if name in ANCHORS else load_codec(name)

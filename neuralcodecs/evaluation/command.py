@@ -87,8 +87,12 @@ def _write_result(out: Path, result: dict, force: bool, partial: Path | None = N
         partial.unlink(missing_ok=True)
     for curve in result["curves"]:
         r = curve["results"]
-        pts = ", ".join(f"{b:.3f}/{p:.2f}" for b, p in zip(r["bpp"], r["psnr-rgb"]))
-        print(f"{curve['name']:10s} bpp/PSNR: {pts}")
+        if "psnr-rgb" in r:
+            pts = ", ".join(f"{b:.3f}/{p:.2f}" for b, p in zip(r["bpp"], r["psnr-rgb"]))
+            print(f"{curve['name']:10s} bpp/PSNR: {pts}")
+        else:  # a features codec: its own task's top-1
+            pts = ", ".join(f"{b:.3f}/{100 * t:.1f}%" for b, t in zip(r["bpp"], r["task_top1"]))
+            print(f"{curve['name']:10s} bpp/top-1: {pts}")
     print(f"wrote {out}")
     return 0
 

@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from ..anchors import ANCHORS
-from ..codec import IMAGE, Codec
+from ..codec import FEATURES, IMAGE, Codec
 from ..data import IMAGE_SUFFIXES
 from ..errors import CodecArgumentError
 from ..metrics import ms_ssim, psnr, psnr_ycbcr
@@ -59,6 +59,7 @@ class Contender:
     device: str = "cpu"
     latents: Callable | None = None  # bytes -> Latents (learned codecs)
     fingerprint: bytes | None = None  # of the learned codec's weights
+    kind: str = IMAGE  # FEATURES: decode gives class probabilities (a supervised codec), not pixels
 
 
 def build_contender(name: str | Codec, qualities: list[float] | None, device: str = "cpu") -> Contender:
@@ -68,7 +69,7 @@ def build_contender(name: str | Codec, qualities: list[float] | None, device: st
 
     if isinstance(name, Codec):
         codec, name = name, name.name
-        if codec.kind != IMAGE:
+        if codec.kind not in (IMAGE, FEATURES):
             raise CodecArgumentError(f"{name!r} is a {codec.kind} codec; image folders evaluate image codecs "
                                      "(ncodec eval --video SOURCE evaluates video codecs)")
         description = registry.spec(name).description if name in registry.names() else type(codec).__name__
@@ -77,7 +78,7 @@ def build_contender(name: str | Codec, qualities: list[float] | None, device: st
         return Contender(name, a.description, list(qualities or a.sweep), a.encode, a.decode, "cpu")
     else:
         spec = registry.spec(name)
-        if spec.kind != IMAGE:
+        if spec.kind not in (IMAGE, FEATURES):
             raise CodecArgumentError(f"{name!r} is a {spec.kind} codec; image folders evaluate image codecs "
                                      "(ncodec eval --video SOURCE evaluates video codecs)")
         codec, description = registry.load(name, device=device), spec.description
@@ -92,6 +93,7 @@ def build_contender(name: str | Codec, qualities: list[float] | None, device: st
         device,
         codec.latents,
         codec.fingerprint,
+        codec.kind,
     )
 
 
@@ -167,7 +169,7 @@ def load_point_classifiers(paths, contenders: list[Contender] | None = None) -> 
             match = next((c for c in contenders if c.name == key[1] and key[2] in c.qualities), None)
             if match is None:
                 raise CodecArgumentError(f"{key[0]} classifier {path} is for {key[1]} quality {key[2]:g}, which this evaluation does not run")
-            if classifier.meta.get("codec_fingerprint") != match.fingerprint.hex():
+            if classifier.meta.get("codec_fingerprint") != (match.fingerprint.hex() if match.fingerprint is not None else ""):
                 raise CodecArgumentError(f"{key[0]} classifier {path} was trained on files of other {key[1]} weights")
         if key in found:
             raise CodecArgumentError(f"two {key[0]} classifiers for {key[1]} quality {key[2]:g}")
@@ -227,6 +229,9 @@ def measure_point(original: np.ndarray, c: Contender, q: float, metrics=DEFAULT_
     t1 = time.perf_counter()
     decoded = c.decode(data)
     t2 = time.perf_counter()
+    if c.kind == FEATURES:  # the file decodes to the task's output: no pixels to measure
+        return {"quality": q, "bytes": len(data), "bpp": len(data) * 8 / num_pixels, "encoding_time": t1 - t0,
+                "decoding_time": t2 - t1, "task_prediction": int(np.argmax(decoded)), "task_time": t2 - t1}
     psnr_y, psnr_yuv = psnr_ycbcr(original, decoded)
     point = {
         "quality": q,
@@ -277,9 +282,11 @@ def _measured(fields: tuple[str, ...], metrics) -> tuple[str, ...]:
 
 
 # (result prefix, point key, time key): classifying decoded pixels, with the model fine-tuned on
-# the point's decoded pixels, classifying the file's latents
+# the point's decoded pixels, classifying the file's latents, a features codec's own decoded output
 _CLASSIFY_PATHS = (("", "prediction", "classify_time"), ("tuned_", "tuned_prediction", "tuned_time"),
-                   ("latent_", "latent_prediction", "latent_time"))
+                   ("latent_", "latent_prediction", "latent_time"), ("task_", "task_prediction", "task_time"))
+_FEATURES_METRICS = ("bpp", "encoding_time", "decoding_time")
+_FEATURES_PER_IMAGE = ("bytes", "bpp")
 
 
 def aggregate(records: list[dict], contenders: list[Contender], labels: dict[str, int] | None = None,
@@ -287,8 +294,11 @@ def aggregate(records: list[dict], contenders: list[Contender], labels: dict[str
     """Average per-image points into one curve per contender (CompressAI schema; ``ms-ssim-rgb``
     only when ``metrics`` has ``ms-ssim``); a learned codec's curve names its weights' fingerprint."""
     curves = []
-    fields, per_image_fields = _measured(_METRICS, metrics), _measured(_PER_IMAGE, metrics)
     for c in contenders:
+        if c.kind == FEATURES:
+            fields, per_image_fields = _FEATURES_METRICS, _FEATURES_PER_IMAGE
+        else:
+            fields, per_image_fields = _measured(_METRICS, metrics), _measured(_PER_IMAGE, metrics)
         results: dict[str, list] = {m: [] for m in fields}
         results["quality"] = list(c.qualities)
         per_image = {}
@@ -365,6 +375,10 @@ def run_evaluation(
         raise CodecArgumentError("a loaded codec is evaluated in this process: use jobs=1, or give the codec by name "
                                  "so that each worker process loads it")
     contenders = [build_contender(n, q, device) for n, q in entries]  # validates the specs
+    features = [c.name for c in contenders if c.kind == FEATURES]
+    if features and labels_for is None:
+        raise CodecArgumentError(f"{', '.join(features)} decode to class probabilities, not pixels: evaluate them with "
+                                 "--task classify (and --class-map)")
     point_classifiers = load_point_classifiers(point_classifier_paths, contenders)  # typed errors first
     checksum = dataset_checksum(files, root)
     run = {
