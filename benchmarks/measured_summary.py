@@ -10,7 +10,7 @@ file differs from what this script makes.
 
 Usage: python benchmarks/measured_summary.py [--check]
 Reads: benchmarks/results/{kodak_eval,overfit_kodak,overfit_kodak_medium,overfit_kodak_best,
-encoder_effort,stem_video,inr_video}.json
+encoder_effort,stem_video,inr_video,student_imagenette}.json
 Writes: neuralcodecs/assets/measured.json
 """
 
@@ -169,6 +169,30 @@ def inr_video_results() -> dict[str, dict]:
     return out
 
 
+def student_result() -> dict[str, dict]:
+    """``student`` on Imagenette val: its top-1 and bits beside the best anchor path
+    (``python benchmarks/student_imagenette.py``)."""
+    data = _read("student_imagenette.json")
+    if data is None:
+        return {}
+    from student_imagenette import _bpp_at, rows
+
+    all_rows = rows(data)
+    mine = sorted((r for r in all_rows if r["codec"] == "student"), key=lambda r: r["bpp"])
+    anchors = [r for r in all_rows if r["codec"] in ("jpeg", "webp", "avif")]
+    best = max(anchors, key=lambda r: (r["top1"], -r["bpp"]))
+    need = _bpp_at({"bpp": [r["bpp"] for r in mine], "top1": [r["top1"] for r in mine]}, best["top1"])
+    images = data["uncompressed"]["images"]
+    text = (f"Imagenette val ({images} images), top-1 over 1000 ImageNet classes {100 * mine[0]['top1']:.1f}-"
+            f"{100 * mine[-1]['top1']:.1f}% at {mine[0]['bpp']:.3f}-{mine[-1]['bpp']:.3f} bpp; the best anchor path, "
+            f"{best['codec']} q{best['quality']:g} + {best['model']} MobileNetV2, {100 * best['top1']:.1f}% at {best['bpp']:.3f} bpp"
+            + (f" (student: {best['bpp'] / need:.1f}x fewer bits for it)" if need else " (not reached by the student)"))
+    return {"student": {"text": text, "top1": [round(r["top1"], 4) for r in mine], "bpp": [round(r["bpp"], 4) for r in mine],
+                        "date": data["meta"]["date"][:10], "source": _source("student_imagenette.json"),
+                        "command": "python benchmarks/student_imagenette.py",
+                        "weights_fingerprint": next(c.get("weights_fingerprint") for c in data["curves"] if c["name"] == "student")}}
+
+
 # --------------------------------------------------------------------------- effort levels
 
 
@@ -232,7 +256,7 @@ def inr_effort() -> dict[str, dict]:
 
 def build() -> dict:
     """The content of ``neuralcodecs/assets/measured.json`` from the results files present."""
-    results = {**kodak_results(), **overfit_result(), **stem_result(), **inr_video_results()}
+    results = {**kodak_results(), **overfit_result(), **stem_result(), **inr_video_results(), **student_result()}
     efforts = {**overfit_effort(), **s2lic_effort(), **inr_effort()}
     codecs = {}
     for name in sorted(set(results) | set(efforts)):

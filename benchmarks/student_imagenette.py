@@ -18,7 +18,7 @@ Classifiers are trained on Imagenette train (2500 images and their mirror images
 and reused from there.  The table names, for each anchor, its best top-1 and the bits it took,
 and the student's bits at that top-1; ``docs/student_imagenette.png`` plots top-1 against bpp.
 
-Usage: python benchmarks/student_imagenette.py [--train-only] [--limit N] [--reuse]
+Usage: python benchmarks/student_imagenette.py [--train-only] [--jobs 2] [--limit N] [--reuse]
 Outputs: benchmarks/results/student_imagenette.{json,md}, docs/student_imagenette.png.
 """
 
@@ -75,6 +75,38 @@ def train_classifiers(latent_points: list[str], tuned_points: list[str], runs: P
     return weights
 
 
+def coding_overhead(files: list[Path]) -> list[dict]:
+    """Per student level, over ``files``: the whole file, its payload and the ideal code length of
+    the symbols under the coder's own tables (``Latents.bits``), in bits per image."""
+    import neuralcodecs as nc
+    from neuralcodecs.bitstream import unpack
+    from neuralcodecs.image.io import load_image
+
+    import torch
+
+    from neuralcodecs.image.base import pixels_to_tensor
+    from neuralcodecs.perception import imagenet_normalize
+
+    codec = nc.load_codec("student")
+    out = []
+    for q in codec.quality.sweep:
+        whole, payload, ideal, model = [], [], [], []
+        for path in files:
+            pixels = load_image(path)[0]
+            data = codec.encode(pixels, quality=q)
+            whole.append(8 * len(data))
+            payload.append(8 * sum(len(s) for s in unpack(data)[1]))
+            ideal.append(float(codec.latents(data).bits.sum()))
+            with torch.no_grad():  # the float model's estimate: -sum log2 of its likelihoods of the rounded latents
+                x = imagenet_normalize(pixels_to_tensor(pixels, 4, torch.device("cpu")))
+                model.append(float(-torch.log2(codec.model.bottleneck(x, int(q) - 1)[1]).sum()))
+        out.append({"quality": q, "file_bits": float(np.mean(whole)), "payload_bits": float(np.mean(payload)),
+                    "ideal_bits": float(np.mean(ideal)), "model_bits": float(np.mean(model)),
+                    "payload_over_ideal_pct": 100 * (np.sum(payload) / np.sum(ideal) - 1),
+                    "payload_over_model_pct": 100 * (np.sum(payload) / np.sum(model) - 1)})
+    return out
+
+
 def _interpolate(results: dict, key: str, bpp: float) -> float | None:
     order = np.argsort(results["bpp"])
     xs, ys = np.log(np.asarray(results["bpp"])[order]), np.asarray(results[key], dtype=float)[order]
@@ -111,6 +143,14 @@ def table(result: dict) -> str:
     for row in rows(result):
         lines.append(f"| {row['codec']} | {row['quality']:g} | {row['bpp']:.3f} | {row['reads']} | {row['model']} | "
                      f"{100 * row['top1']:.1f}% | {100 * row['agreement']:.1f}% | {row['ms']:.0f} |")
+    if result.get("coding_overhead"):
+        lines += ["", f"Student files against the model's estimate ({result['coding_overhead_images']} val images, bits per "
+                  "image): the float model's -sum log2 of its likelihoods, the ideal code length under the coder's integer "
+                  "tables, the entropy-coded payload, and the whole file (header: codec name, weights fingerprint, size, CRCs).", "",
+                  "| level | float model | integer tables | payload | payload vs model | whole file |", "|---:|---:|---:|---:|---:|---:|"]
+        for o in result["coding_overhead"]:
+            lines.append(f"| {o['quality']:g} | {o['model_bits']:.0f} | {o['ideal_bits']:.0f} | {o['payload_bits']:.0f} | "
+                         f"{o['payload_over_model_pct']:+.1f}% | {o['file_bits']:.0f} |")
     student = {r["quality"]: r for r in rows(result) if r["codec"] == "student"}
     if student:
         lines += ["", "The student's bits against each anchor path's best top-1 (the student's bpp at that top-1 is "
@@ -183,6 +223,7 @@ def main() -> int:
     ap.add_argument("--train-limit", type=int, help="train on an evenly spaced subset (smoke tests)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "student_eval"), help="classifier weights")
     ap.add_argument("--train-only", action="store_true", help="train the missing classifiers and stop")
+    ap.add_argument("--jobs", type=int, default=1, help="evaluation worker processes")
     ap.add_argument("--reuse", action="store_true", help="rewrite the table and plot of an existing result")
     args = ap.parse_args()
     if not args.reuse:
@@ -200,11 +241,13 @@ def main() -> int:
             anchors[codec] = sorted(set(anchors.get(codec, [])) | set(qualities))
         specs = [("student", None)] + [(c, sorted(q)) for c, q in learned.items()] + list(anchors.items())
         result = run_evaluation(
-            IMAGENETTE / "val", specs, limit=args.limit, classifier_factory=MobileNetClassifier.factory(MOBILENET),
+            IMAGENETTE / "val", specs, jobs=args.jobs, limit=args.limit, classifier_factory=MobileNetClassifier.factory(MOBILENET),
             labels_for=folder_labels(IMAGENETTE / "SOURCE.txt"), point_classifier_paths=tuple(weights),
             partial=OUT.with_suffix(".partial.jsonl"),
         )
         result["classifiers"] = {Path(p).name: json.loads(sidecar_path(p).read_text()) for p in weights}
+        sample = imagenette_files("val", 100)
+        result["coding_overhead"], result["coding_overhead_images"] = coding_overhead(sample), len(sample)
         OUT.with_suffix(".partial.jsonl").unlink(missing_ok=True)
     else:
         result = json.loads(OUT.with_suffix(".json").read_text())

@@ -36,6 +36,7 @@ import torch
 from common import IMAGENETTE, MOBILENET, RESULTS, ROOT, imagenette_files  # noqa: E402
 
 from neuralcodecs import load_codec  # noqa: E402
+from neuralcodecs.codec import FEATURES  # noqa: E402
 from neuralcodecs.adapter.core import select_tokens  # noqa: E402
 from neuralcodecs.adapter.projector import TOKEN_STRIDE, pool_rate, teacher_tokens  # noqa: E402
 from neuralcodecs.atomic import atomic_write_bytes  # noqa: E402
@@ -82,15 +83,18 @@ def codec_source(codec_name: str, quality: float, files: list[Path], projector, 
         lat = read_latents(data)
         grid = projector(lat.picture_tensor()[None].float())[0]
         t1 = time.perf_counter()
-        teacher_tokens(teacher, normalize_pixels(codec.decode(data)))
-        t2 = time.perf_counter()
+        t2 = float("nan")  # a features codec's files decode to class probabilities: no pixels to look at
+        if codec.kind != FEATURES:
+            teacher_tokens(teacher, normalize_pixels(codec.decode(data)))
+            t2 = time.perf_counter()
         token_ms.append(1000 * (t1 - t0))
         pixel_ms.append(1000 * (t2 - t1))
         h, w = lat.picture_grid
         grids.append(grid.half())
         bits.append(pool_rate(lat.bits[:h, :w].float(), factor)[: grid.shape[-2], : grid.shape[-1]])
+    pixel_ms = None if np.isnan(pixel_ms).any() else float(np.mean(pixel_ms))
     return {"grids": torch.stack(grids), "bits": torch.stack(bits), "bpp": float(np.mean(bpp)),
-            "latents_to_tokens_ms": float(np.mean(token_ms)), "decode_to_features_ms": float(np.mean(pixel_ms))}
+            "latents_to_tokens_ms": float(np.mean(token_ms)), "decode_to_features_ms": pixel_ms}
 
 
 def pooled(source: dict, strategy: str, budget) -> tuple[torch.Tensor, float]:
@@ -139,7 +143,9 @@ def table(result: dict) -> str:
     lines += ["", "| tokens from | latents -> tokens, ms per image | decode -> pixels -> teacher features, ms per image |", "|---|---:|---:|"]
     for source in result["sources"]:
         if "latents_to_tokens_ms" in source:
-            lines.append(f"| {source['name']} | {source['latents_to_tokens_ms']:.1f} | {source['decode_to_features_ms']:.1f} |")
+            pixels = source["decode_to_features_ms"]
+            lines.append(f"| {source['name']} | {source['latents_to_tokens_ms']:.1f} | "
+                         f"{'no pixels (features codec)' if pixels is None else f'{pixels:.1f}'} |")
     return "\n".join(lines)
 
 
@@ -153,6 +159,8 @@ def main() -> int:
     ap.add_argument("--train-limit", type=int, help="evenly spaced train subset (smoke tests)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "tokens"))
     ap.add_argument("--reuse", action="store_true", help="reprint the table of an existing result")
+    ap.add_argument("--add", action="store_true",
+                    help="measure only the --point sources and add them to the existing result (same images and probe)")
     args = ap.parse_args()
     out = RESULTS / "token_budget.json"
     if not args.reuse:
@@ -172,7 +180,7 @@ def main() -> int:
         budgets = [b if b == "all" else int(b) for b in args.budgets]
         print("teacher features", flush=True)
         reference = teacher_source(val_files, teacher, classes)
-        sources = [("pixels (MobileNetV2 features)", teacher_source(train_files, teacher, classes), reference, {})]
+        sources = [] if args.add else [("pixels (MobileNetV2 features)", teacher_source(train_files, teacher, classes), reference, {})]
         for point in args.point:
             codec, qualities = parse_codec_arg(point)
             quality = qualities[0]
@@ -218,6 +226,13 @@ def main() -> int:
         result = {"budgets": [str(b) for b in budgets], "val_images": len(val_files), "train_images": len(train_files),
                   "teacher_top1": float((reference["teacher_prediction"] == val_y).float().mean()), "sources": rows,
                   "command": " ".join(sys.argv)}
+        if args.add:  # the earlier sources stay as they were measured; the new ones replace any of the same name
+            earlier = json.loads(out.read_text())
+            if (earlier["budgets"], earlier["val_images"], earlier["train_images"]) != (result["budgets"], len(val_files), len(train_files)):
+                raise SystemExit("--add needs the budgets, val and train images of the existing result")
+            names = {row["name"] for row in rows}
+            result["sources"] = [row for row in earlier["sources"] if row["name"] not in names] + rows
+            result["command"] = earlier["command"] + " ; " + result["command"]
         atomic_write_bytes(out, json.dumps(result, indent=1).encode(), overwrite=True)
     result = json.loads(out.read_text())
     text = table(result)

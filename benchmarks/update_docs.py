@@ -308,6 +308,7 @@ PAPERS = {
     "hnerv": ("Chen et al., CVPR 2023", ("2304.02633",)),
     "nirvana": ("Maiya et al., CVPR 2023", ("2212.14593",)),
     "overfit": ("Cool-chic (Ladune et al., ICCV 2023), C3 (Kim et al., CVPR 2024)", ("2212.05458", "2312.02753")),
+    "student": ("Matsubara et al., WACV 2022", ("2108.11898",)),
 }
 
 #: each codec's page under docs/ (nerv, hnerv and nirvana share one)
@@ -315,7 +316,7 @@ PAGES = {
     "hyperprior": "codecs/hyperprior.md", "s2lic": "codecs/s2lic.md", "mcquic": "codecs/mcquic.md",
     "vqgan": "codecs/vqgan.md", "walloc": "codecs/walloc.md", "overfit": "codecs/overfit.md",
     "stem": "codecs/stem.md", "nerv": "codecs/inr-video.md", "hnerv": "codecs/inr-video.md",
-    "nirvana": "codecs/inr-video.md",
+    "nirvana": "codecs/inr-video.md", "student": "codecs/student.md",
 }
 
 #: footnotes of the speed column, in the order they are numbered
@@ -326,6 +327,8 @@ SPEED_NOTES = {
     "overfit": "`benchmarks/overfit_kodak.py`: encoding fits a network (one core per image); decode per image.",
     "video": "frames per second on the clip named, one thread (`benchmarks/stem_video.py`).",
     "inr": "fitting minutes per clip and decoded frames per second, one core per fit (`benchmarks/inr_video.py`).",
+    "student": "mean per Imagenette val image (224x224) in `benchmarks/student_imagenette.py`: encode, and decode to "
+               "class probabilities (no pixels), one thread per worker, two workers.",
 }
 _SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹"
 
@@ -406,8 +409,15 @@ def _inr_headline(name: str) -> str | None:
     return text
 
 
+def _student_headline(name: str) -> str | None:
+    if name != "student":
+        return None
+    measured = json.loads((ROOT / "neuralcodecs" / "assets" / "measured.json").read_text())["codecs"].get(name, {})
+    return measured.get("result", {}).get("text")
+
+
 def _headline(name: str) -> str:
-    for source in (_kodak_headline, _overfit_headline, _video_headline, _inr_headline):
+    for source in (_kodak_headline, _overfit_headline, _video_headline, _inr_headline, _student_headline):
         text = source(name)
         if text:
             return text
@@ -438,6 +448,10 @@ def _speed_cell(name: str) -> tuple[str, str | None]:
             return (f"{min(curve['encoding_fps']):.0f}-{max(curve['encoding_fps']):.0f} fps / "
                     f"{min(curve['decoding_fps']):.0f}-{max(curve['decoding_fps']):.0f} fps "
                     f"({clip}, {c0['width']}x{c0['height']})", "video")
+    student = next((c["results"] for c in (_load("student_imagenette.json") or {}).get("curves", []) if c["name"] == name), None)
+    if student:
+        enc, dec = (sum(student[k]) / len(student[k]) for k in ("encoding_time", "decoding_time"))
+        return f"{_ms(enc)} / {_ms(dec)} per Imagenette image", "student"
     points = [p for p in (_load("inr_video.json") or {}).get("points", []) if p["codec"] == name]
     if points:
         fit = [p["fit_minutes"] for p in points]

@@ -28,7 +28,8 @@ def counted_macs(codec, data: bytes) -> float:
     return counter.get_total_flops() / 2
 
 
-@pytest.mark.parametrize("name, quality", [("hyperprior", 3), ("s2lic", 3), ("mcquic", 3), ("walloc", 3), ("vqgan", 64)])
+@pytest.mark.parametrize("name, quality", [("hyperprior", 3), ("s2lic", 3), ("mcquic", 3), ("walloc", 3), ("vqgan", 64),
+                                           ("student", 2)])
 def test_image_codecs_announce_the_work_they_do(name, quality, small_photo):
     codec = nc.load_codec(name)
     data = codec.encode(np.ascontiguousarray(small_photo[:128, :192]), quality=quality)

@@ -146,3 +146,34 @@ def test_cli_decode_prints_classes_or_writes_features(tmp_path, tiny, tiny_weigh
     info = json.loads(subprocess.run([sys.executable, "-m", "neuralcodecs.cli", "info", str(stream), "--json"],
                                      capture_output=True, text=True, check=True).stdout)
     assert info["codec"] == "student"
+
+
+def test_evaluation_measures_the_task_of_a_features_codec(tmp_path, tiny, small_photo):
+    from PIL import Image
+
+    from neuralcodecs.evaluation.image import run_evaluation
+
+    for i in range(2):
+        (tmp_path / "data" / "n0").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(small_photo[i * 40 : i * 40 + 48, :56]).save(tmp_path / "data" / "n0" / f"{i}.png")
+    result = run_evaluation(tmp_path / "data", [(tiny, [1.0, 2.0]), ("jpeg", [50.0])], progress=False,
+                            classifier_factory=lambda: (lambda pixels: 7), labels_for=lambda path: 7)
+    student, jpeg = result["curves"]
+    assert "psnr-rgb" not in student["results"] and len(student["results"]["task_top1"]) == 2
+    assert all(0 <= t <= 1 for t in student["results"]["task_top1"]) and student["results"]["bpp"][0] > 0
+    assert jpeg["results"]["top1"] == [1.0] and "task_top1" not in jpeg["results"]
+    with pytest.raises(CodecArgumentError, match="--task classify"):
+        run_evaluation(tmp_path / "data", [(tiny, [1.0])], progress=False)
+
+
+def test_tokens_from_student_files(tiny, tiny_weights, small_photo):
+    from neuralcodecs.adapter import tokens_from_file
+    from neuralcodecs.adapter.projector import TokenProjector
+
+    data = tiny.encode(small_photo[:64, :96], quality=2)
+    every = tokens_from_file(data, weights=tiny_weights)
+    assert every.tokens.shape == (1, 16 * 24, 4)  # one token per stride-4 position: the N-channel bottleneck vector
+    kept = tokens_from_file(data, strategy="rate", budget=32, weights=tiny_weights)
+    assert kept.mask.sum() == 32
+    projected = TokenProjector(4, 4)(tiny.latents(data).picture_tensor()[None])
+    assert projected.shape == (1, 96, 4, 6)  # a projector maps the stride-4 bottleneck to the stride-16 token grid

@@ -173,7 +173,8 @@ class GainUnitImageCodec(ImageCodec):
 def per_pixel_estimate(pixels: int, fixed_bytes: float, bytes_per_pixel: float, macs_per_pixel: float,
                        quadratic_macs: float = 0.0) -> DecodeEstimate:
     """The estimate of a decoder whose memory and work grow with the (padded) pixel count, plus
-    ``quadratic_macs`` for attention over all positions."""
+    ``quadratic_macs``: work that does not grow linearly (attention over all positions, a
+    classifier's fixed head)."""
     return DecodeEstimate(memory=int(fixed_bytes + bytes_per_pixel * pixels), macs=macs_per_pixel * pixels + quadratic_macs)
 
 

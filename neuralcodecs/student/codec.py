@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from compressai.layers import GDN
 
 from ..bitstream import Header
 from ..codec import FEATURES, Latents, QualitySpec
@@ -49,7 +50,7 @@ class StudentCodec(ImageCodec):
         self.coder = TableCoder(table)
         levels = model.num_levels
         self.quality = QualitySpec.from_ladder(range(1, levels + 1), default=min(3, levels), unit="rate level")
-        self.macs_per_pixel = _decode_macs_per_pixel(self.model)
+        self.macs_per_pixel, self.macs_per_picture = _decode_macs(self.model)
 
     @classmethod
     def from_weights(cls, path: str | Path, device="cpu") -> "StudentCodec":
@@ -80,10 +81,11 @@ class StudentCodec(ImageCodec):
 
     def decode_estimate(self, header: Header, sections=None, frames=None):
         """Memory and work grow with the padded pixel count: the decoder and the classifier's tail
-        at stride 4 and below (:data:`DECODE_BYTES_PER_PIXEL`, :attr:`macs_per_pixel` counted from
-        the loaded networks)."""
-        return per_pixel_estimate(self.padded_pixels(header), DECODE_FIXED_BYTES, DECODE_BYTES_PER_PIXEL,
-                                  self.macs_per_pixel)
+        at stride 4 and below (:data:`DECODE_BYTES_PER_PIXEL`; :attr:`macs_per_pixel` counted from
+        the loaded networks), plus the classifier's fixed work."""
+        # the tail halves the grid five times, rounding up: count the picture padded to multiples of 32
+        pixels = (-(-header.height // 32) * 32) * (-(-header.width // 32) * 32)
+        return per_pixel_estimate(pixels, DECODE_FIXED_BYTES, DECODE_BYTES_PER_PIXEL, self.macs_per_pixel, self.macs_per_picture)
 
     def _indexes(self, level: int, shape: tuple[int, ...]) -> np.ndarray:
         """Table row of every symbol of a ``(1, N, h, w)`` latent array at ``level``."""
@@ -162,25 +164,23 @@ def class_names() -> list[str]:
 
 
 @torch.no_grad()
-def _decode_macs_per_pixel(model) -> float:
-    """Multiply-accumulates per input pixel of decoder, tail and classifier, counted from their
-    convolutions and linear layers on a 64x64 picture's latents."""
+def _decode_macs(model) -> tuple[float, float]:
+    """``(multiply-accumulates per input pixel, per picture)`` of decoder, tail and classifier: the
+    convolutions' work grows with the picture (counted on a 128x128 picture's latents), the
+    classifier's does not."""
+    per_picture = model.classifier[-1].in_features * model.classifier[-1].out_features
     total = [0]
 
     def count(module, inputs, output):
-        if isinstance(module, torch.nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
-            total[0] += output.numel() * k
-        elif isinstance(module, torch.nn.Linear):
-            total[0] += module.in_features * module.out_features
+        if isinstance(module, GDN):  # a 1x1 convolution of the squared activations
+            total[0] += output.numel() * output.shape[1]
+        else:
+            total[0] += output.numel() * module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
 
-    hooks = [m.register_forward_hook(count) for m in (*model.decoder, *model.tail.modules(), *model.classifier)
-             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    hooks = [m.register_forward_hook(count) for m in (*model.decoder, *model.tail.modules()) if isinstance(m, (torch.nn.Conv2d, GDN))]
     try:
-        cut = model.head(torch.zeros(1, model.N, 16, 16, device=next(model.parameters()).device))
-        model.classifier(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(model.tail(cut), 1), 1))
+        model.tail(model.head(torch.zeros(1, model.N, 32, 32, device=next(model.parameters()).device)))
     finally:
         for hook in hooks:
             hook.remove()
-    return total[0] / (64 * 64)
-
+    return total[0] / (128 * 128), float(per_picture)

@@ -121,10 +121,12 @@ def export_from_checkpoint(checkpoint: str | Path, out_path: str | Path, calibra
     reloaded = load_student(out_path)
     if reloaded[3] != fp:
         raise WeightsError(f"{out_path}: fingerprint changed on reload")
-    stages = {}
+    records = []
     first = ckpt.get("config", {}).get("init_from")
     if first and Path(first).is_file():
-        stages["stage1"] = training_record(first, load_checkpoint(first))
+        records.append(("head distillation", training_record(first, load_checkpoint(first))))
+    records.append(("task fine-tuning", training_record(checkpoint, ckpt)))
+    stages = [{"stage": name, "last_log_step": r["steps"], "train_minutes": round(60 * r["hours"], 1), **r} for name, r in records]
     architecture = {"N": model.N, "width": model.width, "lambdas": list(model.lambdas), "teacher": TEACHER, "cut": "features[4:]"}
-    export_sidecar(out_path, CODEC_NAME, fp, architecture, checkpoint, ckpt, calibration_dirs, 0, {}, extra=stages)
+    export_sidecar(out_path, CODEC_NAME, fp, architecture, checkpoint, ckpt, calibration_dirs, 0, {}, extra={"stages": stages})
     return {"fingerprint": fp.hex(), "step": int(ckpt.get("step", 0))}
