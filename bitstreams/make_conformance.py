@@ -3,7 +3,8 @@
 Each stream gets, in ``conformance/manifest.json``: the format version, codec, weights
 fingerprint, the SHA-256 of its decoded pixels (uint8 H x W x 3, C order), the SHA-256 of
 its decoded latents (int64 z and y symbols, C order, z first) and a reference PNG of the
-decoded pixels.  Streams of earlier versions are never rewritten: a new format version adds
+decoded pixels -- or, for a ``features`` codec, the SHA-256 of its decoded output (float32
+class probabilities) and that output as a reference ``.npy``.  Streams of earlier versions are never rewritten: a new format version adds
 its own ``v<N>-*`` files.
 
 Usage: python bitstreams/make_conformance.py [--force]
@@ -48,7 +49,8 @@ def main() -> int:
     cases = []
     from neuralcodecs import registry
 
-    for name in (n for n in registry.names("image") if registry.spec(n).ready):  # codecs with shipped weights
+    # codecs with shipped weights; features codecs (student) take images too and record their decoded output
+    for name in (n for n in registry.names() if registry.spec(n).kind in ("image", "features") and registry.spec(n).ready):
         spec = registry.spec(name).quality
         ladder = spec.ladder
         # continuous qualities: a whole, a high fractional and a middle fractional one; ladders: low, high, middle
@@ -78,9 +80,14 @@ def main() -> int:
         data = codec.encode(np.ascontiguousarray(pixels), quality=quality, **options)
         decoded = nc.decode(data)
         (FOLDER / name).write_bytes(data)
-        png = name.replace(".ncb", ".decoded.png")
-        Image.fromarray(decoded.reshape(-1, *decoded.shape[-2:])).save(FOLDER / png)  # video: frames stacked vertically
         header = nc.read_header(data)
+        features = registry.spec(codec_name).kind == "features"
+        if features:  # class probabilities, float32: the reference is the array itself
+            reference = name.replace(".ncb", ".decoded.npy")
+            np.save(FOLDER / reference, decoded, allow_pickle=False)
+        else:
+            reference = name.replace(".ncb", ".decoded.png")
+            Image.fromarray(decoded.reshape(-1, *decoded.shape[-2:])).save(FOLDER / reference)  # video: frames stacked vertically
         entry = {
             "file": name,
             "format_version": version,
@@ -90,10 +97,11 @@ def main() -> int:
             "height": header.height,
             "frames": header.frames,
             "config": header.config,
-            "sha256_decoded_pixels": hashlib.sha256(np.ascontiguousarray(decoded).tobytes()).hexdigest(),
             "sha256_decoded_latents": latent_digest(codec, data),
-            "reference_png": png,
         }
+        digest = hashlib.sha256(np.ascontiguousarray(decoded).tobytes()).hexdigest()
+        entry.update({"sha256_decoded_output": digest, "reference_npy": reference} if features else
+                     {"sha256_decoded_pixels": digest, "reference_png": reference})
         manifest["streams"] = [s for s in manifest["streams"] if s["file"] != name] + [entry]
         print(f"{name}: {len(data)} bytes")
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")

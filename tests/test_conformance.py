@@ -38,6 +38,13 @@ def test_stream_decodes_to_its_recorded_output(entry):
     codec = registry.load(header.codec, fingerprint=header.fingerprint)
     assert codec.fingerprint.hex() == entry["weights_fingerprint"], "the weights this stream names are not shipped"
     assert latent_digest(codec, data) == entry["sha256_decoded_latents"]
+    if "reference_npy" in entry:  # a features codec: class probabilities from float networks
+        output = nc.decode(data)
+        if hashlib.sha256(np.ascontiguousarray(output).tobytes()).hexdigest() != entry["sha256_decoded_output"]:
+            reference = np.load(FOLDER / entry["reference_npy"], allow_pickle=False)
+            assert output.shape == reference.shape and np.abs(output - reference).max() <= 1e-4
+            assert output.argmax() == reference.argmax()
+        return
     pixels = nc.decode(data)
     frames = entry.get("frames", 1)
     assert pixels.shape == ((frames,) if frames > 1 else ()) + (entry["height"], entry["width"], 3)
