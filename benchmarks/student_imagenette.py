@@ -162,9 +162,16 @@ def table(result: dict) -> str:
                 continue
             best = max(group, key=lambda r: (r["top1"], -r["bpp"]))
             need = _bpp_at(curve, best["top1"])
-            ratio = f"{best['bpp'] / need:.1f}x fewer bits" if need else "n/a"
-            lines.append(f"| {codec}, {model} | {100 * best['top1']:.1f}% | {best['bpp']:.3f} | "
-                         f"{'n/a' if need is None else f'{need:.3f}'} | {ratio} |")
+            # reached already at the student's lowest rate: the bits it needs are at most that
+            bound = need is not None and need == min(curve["bpp"]) and curve["top1"][curve["bpp"].index(need)] > best["top1"]
+            if need is None:
+                cell, ratio = "n/a", "n/a"
+            else:
+                factor = best["bpp"] / need
+                cell = f"{'<= ' if bound else ''}{need:.3f}"
+                ratio = (f"{'>= ' if bound else ''}{factor:.1f}x fewer bits" if factor >= 1
+                         else f"{1 / factor:.1f}x more bits")
+            lines.append(f"| {codec}, {model} | {100 * best['top1']:.1f}% | {best['bpp']:.3f} | {cell} | {ratio} |")
     return "\n".join(lines)
 
 

@@ -461,7 +461,12 @@ def _speed_cell(name: str) -> tuple[str, str | None]:
 
 
 def _folders(data: list[dict]) -> str:
-    return ", ".join(f"{Path(d['folder']).name} ({d['images']})" for d in data)
+    """``bsds500 (500), ...``; a split folder is named with its data set (``imagenette/train``)."""
+    def name(folder: str) -> str:
+        path = Path(folder)
+        return f"{path.parent.name}/{path.name}" if path.name in ("train", "val", "test") else path.name
+
+    return ", ".join(f"{name(d['folder'])} ({d['images']})" for d in data)
 
 
 def _sidecar(name: str) -> dict | None:
@@ -527,6 +532,8 @@ def codec_table(page: Path) -> str:
 
 def weights_block(name: str) -> str | None:
     """A shipped weights file: what it is, how it was trained (its sidecar JSON)."""
+    from neuralcodecs import registry
+
     side = _sidecar(name)
     if side is None:
         return None
@@ -543,7 +550,9 @@ def weights_block(name: str) -> str | None:
                      f"`{side['image_codec']['fingerprint']}`")
     if log:
         bpp = f", bpp {log['bpp']:.4f}" if log.get("bpp") else ""
-        psnr = f", PSNR {log['psnr']:.2f} dB" if log.get("psnr") and log["psnr"] < 100 else ""
+        # a features codec's log has a feature error, not a picture's: no PSNR
+        pixels = registry.spec(name).kind != "features"
+        psnr = f", PSNR {log['psnr']:.2f} dB" if pixels and log.get("psnr") and log["psnr"] < 100 else ""
         which = "last stage's" if side.get("stages") else "last"
         lines.append(f"- {which} training log (step {log['step']:,}): loss {log['loss']:.4g}{bpp}{psnr}, "
                      f"{log.get('precision', '?')} on {log.get('device', '?')}")
@@ -560,7 +569,10 @@ def weights_block(name: str) -> str | None:
             costs.append(f"coded size {export['coded_vs_float_estimate_percent']:+.2f}% against the float estimate")
         folders = ", ".join(Path(f).name for f in export.get("calibration_data", []))
         samples = export.get("calibration_crops", export.get("calibration_pairs", "?"))
-        lines.append(f"- export: calibrated on {samples} samples of {folders}" + (f"; {', '.join(costs)}" if costs else ""))
+        if samples == 0 and not costs:
+            lines.append("- export: nothing calibrated (no integer network: the entropy parameters are the priors' CDF tables)")
+        else:
+            lines.append(f"- export: calibrated on {samples} samples of {folders}" + (f"; {', '.join(costs)}" if costs else ""))
     if side.get("stages"):
         commands = [line for stage in side["stages"] for line in (f"# stage: {stage['stage']}", *stage.get("commands", []))]
     else:

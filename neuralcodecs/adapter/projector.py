@@ -33,6 +33,9 @@ from ..errors import CodecArgumentError
 TOKEN_STRIDE = 16
 TEACHER_BLOCKS = 14  # MobileNetV2 features[:14] ends the stride-16 stage
 TEACHER_CHANNELS = 96
+#: the adapter's hidden width by latent stride: stride-4 latents have 4x the positions of stride-8
+#: ones, so half the width keeps the adapter's work per pixel at about the stride-8 adapter's
+ADAPTER_WIDTH = {4: 96, 8: 192, 16: 192}
 
 
 def teacher_tokens(teacher: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
@@ -46,13 +49,14 @@ class TokenProjector(nn.Module):
     Args:
         in_channels: latent channels ``C``.
         stride: pixels per latent position (4, 8 or 16).
+        width: the adapter's hidden width (default :data:`ADAPTER_WIDTH` of the stride).
         dim: token size ``D``.
         teacher: a pretrained MobileNetV2 whose blocks start the body; ``None`` builds an
             untrained one (for loading saved weights).
     """
 
     def __init__(self, in_channels: int, stride: int, dim: int = TEACHER_CHANNELS, teacher: nn.Module | None = None,
-                 width: int = 192):
+                 width: int | None = None):
         super().__init__()
         if stride not in CUTS:
             raise CodecArgumentError(f"latents at stride {stride} have no projector; supported strides: {sorted(CUTS)}")
@@ -60,6 +64,7 @@ class TokenProjector(nn.Module):
             import torchvision
 
             teacher = torchvision.models.mobilenet_v2(weights=None)
+        width = ADAPTER_WIDTH[stride] if width is None else width
         self.in_channels, self.stride, self.dim, self.width = int(in_channels), int(stride), int(dim), int(width)
         self.source: dict = {}  # codec and codec-weights fingerprint it was trained on (set when loaded)
         cut, channels = CUTS[stride]
