@@ -410,7 +410,9 @@ def _inr_headline(name: str) -> str | None:
 
 
 def _student_headline(name: str) -> str | None:
-    if name != "student":
+    """The student's line of the measured summary (``benchmarks/measured_summary.py``), made from
+    ``student_imagenette.json``."""
+    if name != "student" or _load("student_imagenette.json") is None:
         return None
     measured = json.loads((ROOT / "neuralcodecs" / "assets" / "measured.json").read_text())["codecs"].get(name, {})
     return measured.get("result", {}).get("text")
