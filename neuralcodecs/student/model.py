@@ -14,7 +14,8 @@ pixel stem, ``features[0:4]`` (stride 4, 24 channels), by
   after decoding -- one network for every rate point (Cui et al.'s gain units, the library's
   variable-rate convention; the paper trains one network per rate);
 * a **decoder**: 2x2 convolution to ``W``, inverse GDN, 2x2 to ``W``, inverse GDN, 1x1 to the
-  24 channels of ``features[3]``'s output (the paper's decoder shape), at stride 4;
+  24 channels of ``features[3]``'s output, at stride 4 (the paper's pattern of small convolutions with
+  inverse GDN, at width ``W``);
 
 and keeps the teacher's **tail** (``features[4:]``, pooling, classifier) for the task.
 
@@ -46,7 +47,7 @@ CUT = 4  # the first teacher block the student keeps: features[4:]
 CUT_CHANNELS = 24  # channels of features[3]'s output, the decoder's target
 PRIOR_INIT_SCALE = 4.0  # the priors' initial width (CompressAI's default, 10, is far wider than the latents)
 PRIOR_LR_FACTOR = 10.0  # the priors' densities learn this much faster than the transforms
-KD_TEMPERATURE = 1.0  # the paper's knowledge-distillation temperature
+KD_TEMPERATURE = 1.0  # knowledge-distillation temperature (stage 2)
 KD_WEIGHT = 0.5  # loss = (1 - w) * cross-entropy + w * T^2 * KL(teacher || student)
 
 #: named sizes: ``paper`` is the published bottleneck width for ImageNet-scale teachers; ``cpu``
