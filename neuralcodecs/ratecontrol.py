@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .codec import IMAGE, range_grid
+from .codec import FEATURES, IMAGE, range_grid
 from .errors import CodecArgumentError, RateControlError
 
 
@@ -96,9 +96,10 @@ def encode_to_budget(codec, media, target_bpp: float | None = None, max_bytes: i
         raise CodecArgumentError("max_bytes must be positive")
     if target_bpp is not None and not target_bpp > 0:
         raise CodecArgumentError("target_bpp must be positive")
-    extra = {"alpha": alpha} if codec.kind == IMAGE else {}
+    takes_images = codec.kind in (IMAGE, FEATURES)  # a features codec codes images too
+    extra = {"alpha": alpha} if takes_images else {}
     samples = None  # pixels of every frame: from the image, or from the first file's header
-    if codec.kind == IMAGE:
+    if takes_images:
         from .bitstream import COLOR_GRAY
         from .image.io import load_image
 

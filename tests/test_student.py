@@ -177,3 +177,12 @@ def test_tokens_from_student_files(tiny, tiny_weights, small_photo):
     assert kept.mask.sum() == 32
     projected = TokenProjector(4, 4)(tiny.latents(data).picture_tensor()[None])
     assert projected.shape == (1, 96, 4, 6)  # a projector maps the stride-4 bottleneck to the stride-16 token grid
+
+
+def test_rate_control_takes_images_for_a_features_codec(tiny, small_photo):
+    from neuralcodecs.ratecontrol import encode_to_budget
+
+    pixels = small_photo[:64, :64]
+    sizes = {q: len(tiny.encode(pixels, quality=q)) for q in (1.0, 2.0)}
+    result = encode_to_budget(tiny, pixels, max_bytes=max(sizes.values()))
+    assert len(result.data) == sizes[result.quality] <= max(sizes.values())
