@@ -23,7 +23,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
     """Float pixels ``(B, 3, H, W)`` in [0, 1] -> ImageNet-normalized (per-channel mean and std)."""
-    return (x - torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).reshape(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).reshape(1, 3, 1, 1)
+    return (x - mean) / std
 
 
 def normalize_pixels(pixels) -> torch.Tensor:
