@@ -102,10 +102,13 @@ def update_sidecar(weights_path: str | os.PathLike, fields: dict) -> Path:
     return path
 
 
-def load_model_weights(path: str | os.PathLike, codec: str, build, transient=lambda name: False, extra_state=None):
+def load_model_weights(path: str | os.PathLike, codec: str, build, transient=lambda name: False, extra_state=None,
+                       model_args_of=None):
     """Read a codec's weights file into a fresh model: ``(model, tensors, metadata, model_args)``.
 
-    The file's metadata names ``codec`` and holds ``model_args`` (JSON) for ``build(**model_args)``;
+    The file's metadata names ``codec`` and holds ``model_args`` (JSON) for ``build(**model_args)``
+    -- or ``model_args_of(metadata)`` makes them, for files that store them otherwise (raising
+    ``KeyError``, ``ValueError`` or ``TypeError`` for missing or malformed fields);
     ``model.*`` tensors are its float state (read as float32) and ``extra_state(tensors)`` may add
     entries stored otherwise.  Every state entry must be present except those ``transient(name)``
     accepts (buffers the file does not need).  Raises :class:`WeightsError` otherwise.
@@ -114,7 +117,7 @@ def load_model_weights(path: str | os.PathLike, codec: str, build, transient=lam
     if meta.get("codec") != codec:
         raise WeightsError(f"{path} holds weights of codec {meta.get('codec')!r}, not {codec!r}")
     try:
-        model_args = json.loads(meta["model_args"])
+        model_args = model_args_of(meta) if model_args_of is not None else json.loads(meta["model_args"])
         model = build(**model_args)
     except (KeyError, ValueError, TypeError) as exc:
         raise WeightsError(f"{path}: metadata lacks valid model_args ({exc})") from None

@@ -21,7 +21,7 @@ import torch
 
 from ..entropy.coders import CdfTable
 from ..errors import WeightsError
-from ..weightfiles import fingerprint, load_weights, save_weights
+from ..weightfiles import fingerprint, load_model_weights, save_weights
 from .model import EntropicStudent, build
 
 CODEC_NAME = "student"
@@ -67,26 +67,18 @@ def export_weights(model: EntropicStudent, path: str | Path, extra_metadata: dic
     return save_weights(path, tensors, metadata)
 
 
+def _model_args(meta: dict) -> dict:
+    """The model arguments a weights file's metadata holds (``N``, ``width``, ``lambdas``)."""
+    return {"N": int(meta["N"]), "width": int(meta["width"]), "lambdas": tuple(float(v) for v in json.loads(meta["lambdas"])),
+            "stage": 2}
+
+
 def load_student(path: str | Path) -> tuple[EntropicStudent, torch.Tensor, CdfTable, bytes]:
     """``(model in eval mode, medians (L, N) int64, table, fingerprint)`` of a weights file;
     :class:`WeightsError` unless it is a complete student weights file."""
-    tensors, meta = load_weights(path)
-    if meta.get("codec") != CODEC_NAME:
-        raise WeightsError(f"{path} holds weights of codec {meta.get('codec')!r}, not {CODEC_NAME!r}")
-    try:
-        N, width = int(meta["N"]), int(meta["width"])
-        lambdas = tuple(float(v) for v in json.loads(meta["lambdas"]))
-        model = EntropicStudent(N, width, lambdas, stage=2)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise WeightsError(f"{path}: metadata lacks valid N, width and lambdas ({exc})") from None
-    state = {k[len("model."):]: v.float() if v.is_floating_point() else v for k, v in tensors.items() if k.startswith("model.")}
-    try:
-        missing, unexpected = torch.nn.Module.load_state_dict(model, state, strict=False)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: tensors do not fit a student N={N} width={width}: {exc}") from None
-    missing = [k for k in missing if not k.endswith(_CDF_BUFFERS)]
-    if missing or unexpected:
-        raise WeightsError(f"{path}: missing tensors {missing[:5]} / unexpected tensors {unexpected[:5]}")
+    model, tensors, _, args = load_model_weights(path, CODEC_NAME, EntropicStudent, transient=lambda k: k.endswith(_CDF_BUFFERS),
+                                                 model_args_of=_model_args)
+    N, levels = args["N"], len(args["lambdas"])
     try:
         table = CdfTable(*(tensors[f"table.{field}"] for field in _TABLE_FIELDS))
         table.validate()
@@ -95,8 +87,8 @@ def load_student(path: str | Path) -> tuple[EntropicStudent, torch.Tensor, CdfTa
         raise WeightsError(f"{path}: missing tensor {exc.args[0]!r}") from None
     except ValueError as exc:
         raise WeightsError(f"{path}: invalid CDF table: {exc}") from None
-    if medians.shape != (len(lambdas), N) or table.cdf.shape[0] != len(lambdas) * N:
-        raise WeightsError(f"{path}: medians or CDF tables do not match N={N} and {len(lambdas)} levels")
+    if medians.shape != (levels, N) or table.cdf.shape[0] != levels * N:
+        raise WeightsError(f"{path}: medians or CDF tables do not match N={N} and {levels} levels")
     return model.eval(), medians, table, fingerprint(tensors)
 
 
