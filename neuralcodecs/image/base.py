@@ -159,15 +159,20 @@ class GainUnitImageCodec(ImageCodec):
         counts = (self.frozen.model.N * h * w, self.frozen.model.M * 16 * h * w)
         coders = (self.frozen.z_coder, self.frozen.y_coder)
         for name, section, count, coder in zip(("z", "y"), sections, counts, coders):
-            low = coder.min_section_bytes(count)
-            if len(section) % 4 or not low <= len(section) <= 5 * count + 64:
-                raise SectionLayoutError(
-                    f"section {name} has {len(section)} bytes; {count} symbols take a multiple of 4 "
-                    f"between {low} and {5 * count + 64}"
-                )
+            check_table_section(name, section, count, coder)
 
     def _config(self, q256: int) -> dict[str, int]:
         return {"quality_x256": q256, "latent_channels": self.latent_channels}
+
+
+def check_table_section(name: str, section: bytes, count: int, coder) -> None:
+    """``bitstreams/FORMAT.md`` check 18 for a section of ``count`` symbols coded by a
+    :class:`~neuralcodecs.entropy.coders.TableCoder`: a multiple of 4 bytes between the coder's
+    lower bound and ``5 * count + 64``; :class:`SectionLayoutError` otherwise."""
+    low = coder.min_section_bytes(count)
+    if len(section) % 4 or not low <= len(section) <= 5 * count + 64:
+        raise SectionLayoutError(f"section {name} has {len(section)} bytes; {count} symbols take a multiple of 4 "
+                                 f"between {low} and {5 * count + 64}")
 
 
 def per_pixel_estimate(pixels: int, fixed_bytes: float, bytes_per_pixel: float, macs_per_pixel: float,

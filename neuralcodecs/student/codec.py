@@ -25,7 +25,7 @@ from ..bitstream import Header
 from ..codec import FEATURES, Latents, QualitySpec
 from ..entropy.coders import TableCoder
 from ..errors import HeaderFieldError, SectionLayoutError
-from ..image.base import ImageCodec, ladder_index, per_pixel_estimate, pixels_to_tensor
+from ..image.base import ImageCodec, check_table_section, ladder_index, per_pixel_estimate, pixels_to_tensor
 from ..perception import imagenet_normalize
 from .export import CODEC_NAME, load_student
 from .model import STRIDE
@@ -73,11 +73,7 @@ class StudentCodec(ImageCodec):
         if len(sections) != 1:
             raise SectionLayoutError(f"{self.name} streams have 1 section (the latents), this one has {len(sections)}")
         h, w = self.grid(header)
-        count = self.model.N * h * w
-        low = self.coder.min_section_bytes(count)
-        if len(sections[0]) % 4 or not low <= len(sections[0]) <= 5 * count + 64:
-            raise SectionLayoutError(f"section y has {len(sections[0])} bytes; {count} symbols take a multiple of 4 "
-                                     f"between {low} and {5 * count + 64}")
+        check_table_section("y", sections[0], self.model.N * h * w, self.coder)
 
     def decode_estimate(self, header: Header, sections=None, frames=None):
         """Memory and work grow with the padded pixel count: the decoder and the classifier's tail
