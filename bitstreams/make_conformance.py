@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import neuralcodecs as nc  # noqa: E402
 from neuralcodecs import bitstream  # noqa: E402
+from neuralcodecs.codec import IMAGE_INPUT_KINDS  # noqa: E402
 from neuralcodecs.demo import PHOTO  # noqa: E402
 
 FOLDER = Path(__file__).resolve().parent / "conformance"
@@ -50,7 +51,7 @@ def main() -> int:
     from neuralcodecs import registry
 
     # codecs with shipped weights; features codecs (student) take images too and record their decoded output
-    for name in (n for n in registry.names() if registry.spec(n).kind in ("image", "features") and registry.spec(n).ready):
+    for name in (n for n in registry.names() if registry.spec(n).kind in IMAGE_INPUT_KINDS and registry.spec(n).ready):
         spec = registry.spec(name).quality
         ladder = spec.ladder
         # continuous qualities: a whole, a high fractional and a middle fractional one; ladders: low, high, middle

@@ -31,6 +31,8 @@ IMAGE, VIDEO = "image", "video"
 #: features, never pixels: supervised codecs such as ``student``
 FEATURES = "features"
 KINDS = (IMAGE, VIDEO, FEATURES)
+#: the kinds whose codecs take an image (and write image streams)
+IMAGE_INPUT_KINDS = (IMAGE, FEATURES)
 #: the weights are a file shipped in the package, named in every stream by its fingerprint
 WEIGHTS_SHIPPED = "shipped"
 #: the weights travel inside the stream (overfitted codecs: NeRV, Cool-chic...)
@@ -337,7 +339,7 @@ class Codec:
 
         if header.codec != self.name:
             raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
-        (check_video_stream if self.kind == VIDEO else check_image_stream)(header)
+        (check_image_stream if self.kind in IMAGE_INPUT_KINDS else check_video_stream)(header)
         if header.fingerprint != self.fingerprint:
             raise WeightsMismatchError(mismatch)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .codec import FEATURES, IMAGE, range_grid
+from .codec import IMAGE_INPUT_KINDS, range_grid
 from .errors import CodecArgumentError, RateControlError
 
 
@@ -96,7 +96,7 @@ def encode_to_budget(codec, media, target_bpp: float | None = None, max_bytes: i
         raise CodecArgumentError("max_bytes must be positive")
     if target_bpp is not None and not target_bpp > 0:
         raise CodecArgumentError("target_bpp must be positive")
-    takes_images = codec.kind in (IMAGE, FEATURES)  # a features codec codes images too
+    takes_images = codec.kind in IMAGE_INPUT_KINDS
     extra = {"alpha": alpha} if takes_images else {}
     samples = None  # pixels of every frame: from the image, or from the first file's header
     if takes_images:

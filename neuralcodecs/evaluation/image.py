@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from ..anchors import ANCHORS
-from ..codec import FEATURES, IMAGE, Codec
+from ..codec import FEATURES, IMAGE, IMAGE_INPUT_KINDS, Codec
 from ..data import IMAGE_SUFFIXES
 from ..errors import CodecArgumentError
 from ..metrics import ms_ssim, psnr, psnr_ycbcr
@@ -69,7 +69,7 @@ def build_contender(name: str | Codec, qualities: list[float] | None, device: st
 
     if isinstance(name, Codec):
         codec, name = name, name.name
-        if codec.kind not in (IMAGE, FEATURES):
+        if codec.kind not in IMAGE_INPUT_KINDS:
             raise CodecArgumentError(f"{name!r} is a {codec.kind} codec; image folders evaluate image codecs "
                                      "(ncodec eval --video SOURCE evaluates video codecs)")
         description = registry.spec(name).description if name in registry.names() else type(codec).__name__
@@ -78,7 +78,7 @@ def build_contender(name: str | Codec, qualities: list[float] | None, device: st
         return Contender(name, a.description, list(qualities or a.sweep), a.encode, a.decode, "cpu")
     else:
         spec = registry.spec(name)
-        if spec.kind not in (IMAGE, FEATURES):
+        if spec.kind not in IMAGE_INPUT_KINDS:
             raise CodecArgumentError(f"{name!r} is a {spec.kind} codec; image folders evaluate image codecs "
                                      "(ncodec eval --video SOURCE evaluates video codecs)")
         codec, description = registry.load(name, device=device), spec.description
