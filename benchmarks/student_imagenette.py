@@ -107,14 +107,6 @@ def coding_overhead(files: list[Path]) -> list[dict]:
     return out
 
 
-def _interpolate(results: dict, key: str, bpp: float) -> float | None:
-    order = np.argsort(results["bpp"])
-    xs, ys = np.log(np.asarray(results["bpp"])[order]), np.asarray(results[key], dtype=float)[order]
-    if not xs[0] <= np.log(bpp) <= xs[-1]:
-        return None
-    return float(np.interp(np.log(bpp), xs, ys))
-
-
 def rows(result: dict) -> list[dict]:
     """One row per (codec, quality, path) that was measured."""
     out = []
@@ -140,7 +132,8 @@ def table(result: dict) -> str:
              "ms per image on this CPU: encode + entropy coding + decode (if any) + classify.", "",
              "| codec | quality | bpp | reads | classifier | top-1 | agreement | ms per image |",
              "|---|---:|---:|---|---|---:|---:|---:|"]
-    for row in rows(result):
+    all_rows = rows(result)
+    for row in all_rows:
         lines.append(f"| {row['codec']} | {row['quality']:g} | {row['bpp']:.3f} | {row['reads']} | {row['model']} | "
                      f"{100 * row['top1']:.1f}% | {100 * row['agreement']:.1f}% | {row['ms']:.0f} |")
     if result.get("coding_overhead"):
@@ -151,13 +144,13 @@ def table(result: dict) -> str:
         for o in result["coding_overhead"]:
             lines.append(f"| {o['quality']:g} | {o['model_bits']:.0f} | {o['ideal_bits']:.0f} | {o['payload_bits']:.0f} | "
                          f"{o['payload_over_model_pct']:+.1f}% | {o['file_bits']:.0f} |")
-    student = {r["quality"]: r for r in rows(result) if r["codec"] == "student"}
+    student = {r["quality"]: r for r in all_rows if r["codec"] == "student"}
     if student:
         lines += ["", "The student's bits against each anchor path's best top-1 (the student's bpp at that top-1 is "
                   "interpolated on its curve; n/a: the student does not reach it):", "",
                   "| anchor path | its best top-1 | at bpp | student bpp at that top-1 | ratio |", "|---|---:|---:|---:|---:|"]
         curve = {"bpp": [r["bpp"] for r in student.values()], "top1": [r["top1"] for r in student.values()]}
-        for (codec, model), group in _groups(rows(result)).items():
+        for (codec, model), group in _groups(all_rows).items():
             if codec == "student":
                 continue
             best = max(group, key=lambda r: (r["top1"], -r["bpp"]))

@@ -92,7 +92,7 @@ class StudentCodec(ImageCodec):
     @torch.no_grad()
     def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False):
         level = int(quality) - 1
-        x = imagenet_normalize(pixels_to_tensor(pixels, STRIDE, torch.device("cpu"))).to(self.device)
+        x = imagenet_normalize(pixels_to_tensor(pixels, STRIDE, self.device))
         gain, _ = self.model.gains(level)
         y = torch.round(self.model.encoder(x).float() * gain)
         symbols = (y.to(torch.int64) - self.medians[level].to(y.device).reshape(1, -1, 1, 1)).cpu().numpy()
@@ -115,16 +115,16 @@ class StudentCodec(ImageCodec):
         return (y.float() * inv_gain.detach().cpu()).to(self.device)
 
     @torch.no_grad()
-    def _run(self, header: Header, sections: list[bytes]) -> dict[str, np.ndarray]:
+    def _run(self, header: Header, sections: list[bytes]) -> dict[str, torch.Tensor]:
+        """The decoder's outputs as tensors on the codec's device (see :meth:`features_parsed`)."""
         level, symbols = self._symbols(header, sections)
         cut = self.model.head(self._latent_tensor(level, symbols))
         pooled = torch.flatten(torch.nn.functional.adaptive_avg_pool2d(self.model.tail(cut), 1), 1)
         logits = self.model.classifier(pooled).float()
-        return {"probabilities": torch.softmax(logits, 1)[0].cpu().numpy(), "embedding": pooled[0].cpu().numpy(),
-                "cut": cut[0].cpu().numpy()}
+        return {"probabilities": torch.softmax(logits, 1)[0], "embedding": pooled[0], "cut": cut[0]}
 
     def _decode_sections(self, header: Header, sections: list[bytes]) -> np.ndarray:
-        return self._run(header, sections)["probabilities"]
+        return self._run(header, sections)["probabilities"].cpu().numpy()
 
     def decode_parsed(self, header: Header, sections: list[bytes], frames=None, budget=None, progress: bool = False) -> np.ndarray:
         """float32 ``(1000,)``: probabilities over the teacher's ImageNet-1k classes."""
@@ -136,7 +136,7 @@ class StudentCodec(ImageCodec):
         classifier reads) and ``cut`` ``(24, h, w)`` (the decoder's activations at the teacher's
         cut, stride 4), float32."""
         self._check_stream(header, sections, None, budget)
-        return self._run(header, sections)
+        return {name: value.cpu().numpy() for name, value in self._run(header, sections).items()}
 
     def _latents_sections(self, header: Header, sections: list[bytes]) -> Latents:
         """The dequantized bottleneck ``(N, h, w)`` (gain undone) and the bits of each position."""
