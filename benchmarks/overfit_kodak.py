@@ -59,9 +59,12 @@ def _quality(img: np.ndarray, out: np.ndarray) -> tuple[float, float]:
     return float(10 * np.log10(255**2 / mse)), float(ms_ssim(img, out))
 
 
-def run_overfit(name: str, quality: int, effort: str, kodak: str, streams: str | None = None) -> dict:
+def run_overfit(name: str, quality: int, effort: str, kodak: str, streams: str | None = None,
+                fit_states: str | None = None) -> dict:
     """One rate point: encoded here, or with ``streams`` read from the files (and fitting report)
-    that ``overfit_fit_streams.py`` wrote there."""
+    that ``overfit_fit_streams.py`` wrote there.  ``fit_states``: a folder keeping each point's
+    fitting state (and its fitting minutes); a later run with the same folder codes the finished
+    fit again without fitting (a new stream revision measured on the same fits)."""
     import torch
 
     from neuralcodecs import bitstream, registry
@@ -70,9 +73,15 @@ def run_overfit(name: str, quality: int, effort: str, kodak: str, streams: str |
     img = _pixels(name, kodak)
     codec = registry.load("overfit")
     if streams is None:
+        state = Path(fit_states) / f"{name}_q{quality}_{effort}" if fit_states else None
         t0 = time.perf_counter()
-        data = codec.encode(img, quality=quality, effort=effort)
+        data = codec.encode(img, quality=quality, effort=effort, fit_state=str(state or ""))
         encode_s = time.perf_counter() - t0
+        if state is not None:  # the first run's fitting time stays the point's encode time
+            minutes = state.with_suffix(".seconds")
+            if not minutes.exists():
+                minutes.write_text(f"{encode_s}\n")
+            encode_s = float(minutes.read_text())
         report = dict(codec.last_report, device="this CPU")
     else:
         from overfit_fit_streams import stream_name
@@ -216,6 +225,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--kodak", default=str(DEFAULT_KODAK))
     ap.add_argument("--streams", default=None, help="measure the files overfit_fit_streams.py wrote to this folder")
+    ap.add_argument("--fit-states", default=None, help="keep (or reuse) each point's finished fit in this folder")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     out = Path(args.out or RESULTS / result_stem(args.effort))
@@ -230,7 +240,8 @@ def main() -> int:
     jobs = [(i, int(q)) for i in args.images for q in args.qualities.split(",") if (i, int(q)) not in have]
     with ProcessPoolExecutor(args.workers) as pool:
         reference = pool.map(run_reference, args.images, [args.kodak] * len(args.images))
-        futures = [pool.submit(run_overfit, i, q, args.effort, args.kodak, args.streams) for i, q in jobs]
+        futures = [pool.submit(run_overfit, i, q, args.effort, args.kodak, args.streams, args.fit_states)
+                   for i, q in jobs]
         for f in futures:
             point = f.result()
             done.append(point)

@@ -72,10 +72,12 @@ def main() -> int:
     existing = {s["file"] for s in manifest["streams"]}
     FOLDER.mkdir(exist_ok=True)
     for codec_name, name, pixels, quality in cases:
+        codec = nc.load_codec(codec_name)
+        if codec.readable_fingerprints:  # a codec that still decodes earlier revisions: streams named by revision
+            name = name.replace(f"-{codec_name}-", f"-{codec_name}-r{codec.revision}-")
         if name in existing and not args.force:
             print(f"{name}: exists, kept")
             continue
-        codec = nc.load_codec(codec_name)
         declared = {o.name for o in codec.options}
         options = {k: v for k, v in (("intra_period", 3), ("effort", "fast")) if k in declared}
         data = codec.encode(np.ascontiguousarray(pixels), quality=quality, **options)

@@ -257,6 +257,8 @@ class Codec:
     options: tuple[CodecOption, ...] = ()
     weights_policy: str = WEIGHTS_SHIPPED
     fingerprint: bytes = bytes(16)
+    #: fingerprints of earlier decoder revisions this codec still decodes (it writes ``fingerprint``)
+    readable_fingerprints: tuple[bytes, ...] = ()
 
     # ------------------------------------------------------------------ encoding
     def encode(self, media, quality: float | None = None, progress: bool = False, **options) -> bytes:
@@ -340,7 +342,7 @@ class Codec:
         if header.codec != self.name:
             raise UnknownCodecError(f"file was made by codec {header.codec!r}, not {self.name!r}")
         (check_image_stream if self.kind in IMAGE_INPUT_KINDS else check_video_stream)(header)
-        if header.fingerprint != self.fingerprint:
+        if header.fingerprint != self.fingerprint and header.fingerprint not in self.readable_fingerprints:
             raise WeightsMismatchError(mismatch)
 
     # ------------------------------------------------------------------ options

@@ -296,58 +296,108 @@ class ChunkDecoder:
 
 
 class RowCoder:
-    """Codes symbols each under its own row of a table whose rows all have the same length.
+    """Codes symbols each under its own row of a table whose rows come in **classes** of equal length.
 
-    The rows are :class:`CdfTable` rows (16-bit CDFs, last interval the escape) turned into the
-    format's 24-bit tables as for :class:`TableCoder`; because every row has the same length, a
-    whole chunk is coded by **one** constriction call with a row per symbol (no grouping by
-    row), which makes context-adaptive decoding of many small chunks fast.  Stream order, as
-    decoded: per chunk, its symbols in order, then its escaped values (uniform over
-    ``[-SYMBOL_LIMIT, SYMBOL_LIMIT]``) in order; after the last chunk the sentinel.
+    ``classes``: a list of ``(probabilities, offsets)``; ``probabilities`` ``(K_c, n_c)`` integers,
+    each row the format's 24-bit probabilities of the symbols ``offsets[k] .. offsets[k] + n_c - 2``
+    then the escape (every entry at least 1, each row summing to ``2**24``).  Rows are numbered
+    across the classes in list order.  :meth:`from_cdf_table` makes one class from
+    :class:`CdfTable` rows (16-bit CDFs) by the integer-table rule, as for :class:`TableCoder`.
+
+    Because the rows of a class have the same length, each class's symbols of a chunk are coded by
+    **one** constriction call with a row per symbol, which makes context-adaptive decoding of many
+    small chunks fast; short rows (a small scale needs few symbols) are also several times cheaper
+    to decode than long ones.  Stream order, as decoded: per chunk, per class in list order (classes
+    without symbols in the chunk skipped), that class's symbols in chunk order, then its escaped
+    values (uniform over ``[-SYMBOL_LIMIT, SYMBOL_LIMIT]``) in order; after the last chunk the sentinel.
     """
 
-    def __init__(self, table: CdfTable):
+    def __init__(self, classes: list[tuple[np.ndarray, np.ndarray]]):
+        self.tables, self._floats, self.escapes, offsets, members = [], [], [], [], []
+        for c, (probabilities, class_offsets) in enumerate(classes):
+            tables = np.asarray(probabilities)
+            if not np.issubdtype(tables.dtype, np.integer) or tables.ndim != 2 or tables.shape[1] < 2:
+                raise ValueError("RowCoder takes integer probabilities (K, n >= 2) per class")
+            tables = tables.astype(np.int64)
+            if np.any(tables < 1) or np.any(tables.sum(1) != 2**PROBABILITY_BITS):
+                raise ValueError(f"every row must hold positive integers summing to 2**{PROBABILITY_BITS}")
+            class_offsets = np.asarray(class_offsets).astype(np.int64).reshape(-1)
+            if class_offsets.shape != (tables.shape[0],):
+                raise ValueError("RowCoder needs one offset per row")
+            self.tables.append(tables)
+            self._floats.append(_constriction_input(tables))
+            self.escapes.append(tables.shape[1] - 1)
+            offsets.append(class_offsets)
+            members.append(np.full(len(tables), c))
+        self.offsets = np.concatenate(offsets)
+        self.row_class = np.concatenate(members)  # the class of each global row
+        self.first = np.cumsum([0] + [len(t) for t in self.tables])[:-1].tolist()  # each class's first global row
+
+    @classmethod
+    def from_cdf_table(cls, table: CdfTable) -> "RowCoder":
+        """One class: the rows of a :class:`CdfTable` whose rows all have the same length."""
         table.validate()
         lengths = table.cdf_length.to(torch.int64).numpy()
         if len(set(lengths.tolist())) != 1:
             raise ValueError("RowCoder needs a table whose rows all have the same length")
-        self.table = table
-        self.offsets = table.offset.to(torch.int64).numpy()
-        self.escape = int(lengths[0]) - 2
         cdf = table.cdf.to(torch.int64).numpy()[:, : lengths[0]]
-        self.tables = integer_table(np.diff(cdf, axis=1))  # (K, n) 24-bit probabilities
-        self._floats = _constriction_input(self.tables)
+        coder = cls([(integer_table(np.diff(cdf, axis=1)), table.offset.to(torch.int64).numpy())])
+        coder.table = table
+        return coder
 
-    def _values(self, symbols: np.ndarray, rows: np.ndarray):
-        symbols = np.asarray(symbols).reshape(-1).astype(np.int64)
+    def _rows(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows).reshape(-1).astype(np.int64)
-        if symbols.shape != rows.shape:
-            raise ValueError("symbols and rows must have the same number of elements")
         if rows.size and (rows.min() < 0 or rows.max() >= len(self.offsets)):
             raise ValueError("table row out of range")
+        return rows
+
+    def _groups(self, rows: np.ndarray):
+        """``(class, positions in the chunk)`` of each class present in ``rows``, in class order."""
+        if not rows.size:
+            return []
+        if len(self.tables) == 1:
+            return [(0, slice(None))]
+        classes = self.row_class[rows]
+        counts = np.bincount(classes, minlength=len(self.tables))
+        if counts.max() == rows.size:  # one class only (a wavefront of small scales, mostly)
+            return [(int(counts.argmax()), slice(None))]
+        return [(c, np.flatnonzero(classes == c)) for c in np.flatnonzero(counts).tolist()]
+
+    def _values(self, symbols: np.ndarray, rows: np.ndarray):
+        """Per class present: ``(class, symbols, local rows, values, escaped)``."""
+        symbols = np.asarray(symbols).reshape(-1).astype(np.int64)
+        rows = self._rows(rows)
+        if symbols.shape != rows.shape:
+            raise ValueError("symbols and rows must have the same number of elements")
         if symbols.size and np.abs(symbols).max() > SYMBOL_LIMIT:
             raise ValueError(f"symbols must lie in [-{SYMBOL_LIMIT}, {SYMBOL_LIMIT}]")
-        values = symbols - self.offsets[rows]
-        escaped = (values < 0) | (values >= self.escape)
-        return symbols, rows, np.where(escaped, self.escape, values), escaped
+        out = []
+        for c, where in self._groups(rows):
+            sym, row = symbols[where], rows[where]
+            values = sym - self.offsets[row]
+            escaped = (values < 0) | (values >= self.escapes[c])
+            out.append((c, sym, row - self.first[c], np.where(escaped, self.escapes[c], values), escaped))
+        return out
 
     def encode_chunks(self, chunks: list[tuple[np.ndarray, np.ndarray]]) -> bytes:
         """Encode ``(symbols, rows)`` chunks into one section, decoded in list order."""
-        prepared = [self._values(symbols, rows) for symbols, rows in chunks]
+        prepared = [group for symbols, rows in chunks for group in self._values(symbols, rows)]
         coder = _AnsCoder()
         _push_sentinel(coder)
-        for symbols, rows, values, escaped in reversed(prepared):  # a stack: last decoded goes in first
+        for c, symbols, local, values, escaped in reversed(prepared):  # a stack: last decoded goes in first
             if escaped.any():
                 coder.encode_reverse((symbols[escaped] + SYMBOL_LIMIT).astype(np.int32), _ESCAPE_MODEL)
-            if values.size:
-                coder.encode_reverse(values.astype(np.int32), _Categorical(perfect=False), self._floats[rows])
+            coder.encode_reverse(values.astype(np.int32), _Categorical(perfect=False), self._floats[c][local])
         return _words_to_bytes(coder.get_compressed())
 
     def symbol_bits(self, symbols: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``-log2 p`` of each symbol (escapes included); float64."""
-        symbols, rows, values, escaped = self._values(symbols, rows)
-        bits = PROBABILITY_BITS - np.log2(self.tables[rows, values].astype(np.float64))
-        return bits + escaped * np.log2(2 * SYMBOL_LIMIT + 1)
+        rows = self._rows(rows)
+        bits = np.zeros(rows.shape, dtype=np.float64)
+        for (c, where), (_, _, local, values, escaped) in zip(self._groups(rows), self._values(symbols, rows)):
+            bits[where] = PROBABILITY_BITS - np.log2(self.tables[c][local, values].astype(np.float64))
+            bits[where] += escaped * np.log2(2 * SYMBOL_LIMIT + 1)
+        return bits
 
     def ideal_bits(self, symbols: np.ndarray, rows: np.ndarray) -> float:
         return float(self.symbol_bits(symbols, rows).sum())
@@ -362,16 +412,19 @@ class RowChunkDecoder:
 
     def next(self, rows: np.ndarray) -> np.ndarray:
         rc = self.row_coder
-        rows = np.asarray(rows).reshape(-1).astype(np.int64)
-        if rows.size and (rows.min() < 0 or rows.max() >= len(rc.offsets)):
-            raise ValueError("table row out of range")
+        rows = rc._rows(rows)
+        symbols = np.empty(rows.shape, dtype=np.int64)
         try:
-            values = np.asarray(self.coder.decode(_Categorical(perfect=False), rc._floats[rows]), dtype=np.int64)
-            escaped = values == rc.escape
-            symbols = values + rc.offsets[rows]
-            count = int(escaped.sum())
-            if count:
-                symbols[escaped] = np.asarray(self.coder.decode(_ESCAPE_MODEL, count), dtype=np.int64) - SYMBOL_LIMIT
+            for c, where in rc._groups(rows):
+                row = rows[where]
+                values = np.asarray(self.coder.decode(_Categorical(perfect=False), rc._floats[c][row - rc.first[c]]),
+                                    dtype=np.int64)
+                escaped = values == rc.escapes[c]
+                got = values + rc.offsets[row]
+                count = int(escaped.sum())
+                if count:
+                    got[escaped] = np.asarray(self.coder.decode(_ESCAPE_MODEL, count), dtype=np.int64) - SYMBOL_LIMIT
+                symbols[where] = got
         except (AssertionError, ValueError) as exc:  # constriction: reading past the end of the stream
             raise CorruptPayloadError(f"entropy-coded section ends early or is damaged ({exc})") from None
         return symbols

@@ -173,36 +173,56 @@ class PointwiseIntegerEvaluator:
     """An :class:`IntegerNetwork` of 1x1 layers as numpy arrays, for many small calls over ``(N, C)``
     rows (an auto-regressive model decoded in wavefronts).
 
-    The same integers as :meth:`IntegerNetwork.__call__`:
-    every product sum is an integer below ``2**53`` (the network's checked bounds), so the float64
-    matrix product is exact whatever its summation order; then the same bias, multiplier, rounding
-    term and arithmetic shift per output channel, and the same clamp.  A numpy call costs a few
-    microseconds against torch's tens, which is most of a wavefront's time."""
+    The same integers as :meth:`IntegerNetwork.__call__`: every product sum is an integer below
+    ``2**53`` (the network's checked bounds), so the float64 matrix product is exact whatever its
+    summation order; then the same bias, multiplier, rounding term and arithmetic shift per output
+    channel, and the same clamp.  Where a layer's requantized sums ``acc * multiplier + rounding``
+    also stay below ``2**53`` (small networks, such as an overfitted codec's ARM, always), the layer
+    runs in float64 end to end: ``floor((x @ (W * m) + (b * m + rounding)) * 2**-shift)`` is the
+    same integer (every term exact, the scaling by a power of two exact), in half the numpy calls.
+    A numpy call costs a few microseconds against torch's tens, which is most of a wavefront's time."""
 
     def __init__(self, net: IntegerNetwork):
         self.bound = net.input_bound
         self.layers = []
+        bound = float(net.input_bound)
         for layer in net.layers:
             if layer.kernel_size != 1 or layer.upscale != 1:
                 raise ValueError("PointwiseIntegerEvaluator takes 1x1 layers without upscaling")
             shift = layer.shift.to(torch.int64)
             rounding = torch.bitwise_left_shift(torch.ones_like(shift), shift - 1)  # as IntegerNetwork computes it
-            weight = layer.weight.to(torch.float64).reshape(layer.weight.shape[0], -1).t().contiguous().numpy()
-            self.layers.append((weight, layer.bias.to(torch.int64).numpy(), layer.multiplier.to(torch.int64).numpy(),
-                                rounding.numpy(), shift.numpy(), layer.clamp_max))
+            weight = layer.weight.to(torch.int64).reshape(layer.weight.shape[0], -1)
+            multiplier, bias = layer.multiplier.to(torch.int64), layer.bias.to(torch.int64)
+            acc_bound = weight.abs().sum(1) * int(bound) + bias.abs()
+            if int((acc_bound * multiplier + rounding).max()) < EXACT_FLOAT_LIMIT:
+                scaled = (weight * multiplier[:, None]).t().to(torch.float64).contiguous().numpy()
+                offset = (bias * multiplier + rounding).to(torch.float64).numpy()
+                self.layers.append(("float", scaled, offset, torch.pow(2.0, -shift.to(torch.float64)).numpy(), layer.clamp_max))
+            else:
+                self.layers.append(("int", weight.t().to(torch.float64).contiguous().numpy(), bias.numpy(), multiplier.numpy(),
+                                    rounding.numpy(), shift.numpy(), layer.clamp_max))
+            bound = layer.clamp_max if layer.clamp_max is not None else float(((acc_bound * multiplier) >> shift).max() + 1)
 
     def __call__(self, contexts: np.ndarray) -> np.ndarray:
         """``(N, C_in)`` integers -> ``(N, C_out)`` int64 fixed-point outputs."""
-        x = np.minimum(np.maximum(contexts.astype(np.int64), -self.bound), self.bound)  # np.clip, without its overhead
-        for weight, bias, multiplier, rounding, shift, clamp_max in self.layers:
-            acc = (x.astype(np.float64) @ weight).astype(np.int64)
-            acc += bias
-            acc *= multiplier
-            acc += rounding
-            x = acc >> shift
+        x = np.minimum(np.maximum(contexts, -self.bound), self.bound).astype(np.float64)  # np.clip, without its overhead
+        for kind, *terms in self.layers:
+            if kind == "float":
+                scaled, offset, scale, clamp_max = terms
+                x = x @ scaled
+                x += offset
+                x *= scale
+                np.floor(x, out=x)
+            else:
+                weight, bias, multiplier, rounding, shift, clamp_max = terms
+                acc = (x @ weight).astype(np.int64)
+                acc += bias
+                acc *= multiplier
+                acc += rounding
+                x = (acc >> shift).astype(np.float64)
             if clamp_max is not None:
-                np.minimum(np.maximum(x, 0, out=x), clamp_max, out=x)
-        return x
+                np.clip(x, 0, clamp_max, out=x)
+        return x.astype(np.int64)
 
 
 def _integer_layer_forward(layer: IntegerLayer, x: torch.Tensor, device: torch.device) -> torch.Tensor:

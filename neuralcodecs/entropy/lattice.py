@@ -79,6 +79,31 @@ def build_table(fractions: int = FRACTIONS, distribution: str = "gaussian", max_
     return CdfTable(cdf.to(torch.int32), (length + 2).to(torch.int32), torch.tensor(offsets, dtype=torch.int32))
 
 
+def probability_rows(scales: list[float], half: int, fractions: int = FRACTIONS, weight_bits: int = 32) -> np.ndarray:
+    """Rows of 24-bit probabilities (:class:`~neuralcodecs.entropy.coders.RowCoder`'s input) of the
+    discretized ``Laplace(f / fractions, b)`` over the symbols ``-half..half`` plus the escape
+    (the mass beyond), row ``k * fractions + f`` for scale ``b = scales[k]``.
+
+    Each row's float64 masses become integer weights ``floor(p * 2**weight_bits)`` and then the
+    format's integer table (:func:`~neuralcodecs.entropy.coders.integer_table`): every symbol keeps
+    at least ``2**-24``, so a near-certain symbol under a small scale costs about ``n * 2**-24 / ln 2``
+    bits (``n`` the row length) where 16-bit CDF rows charge ``n * 2**-16``.  Returns int64
+    ``(len(scales) * fractions, 2 * half + 2)``.
+    """
+    from .coders import integer_table
+
+    k = torch.arange(-half, half + 1, dtype=torch.float64)
+    rows = []
+    for b in scales:
+        for f in range(fractions):
+            mu = f / fractions
+            pmf = _laplace_cdf(k + 0.5 - mu, b) - _laplace_cdf(k - 0.5 - mu, b)
+            tail = (_laplace_cdf(k[:1] - 0.5 - mu, b) + 1 - _laplace_cdf(k[-1:] + 0.5 - mu, b)).clamp_min(0)
+            rows.append(torch.cat([pmf.clamp_min(0), tail]))
+    weights = torch.floor(torch.stack(rows) * 2.0**weight_bits).to(torch.int64).numpy()
+    return integer_table(weights)
+
+
 def table_state(table: CdfTable, prefix: str) -> dict[str, torch.Tensor]:
     """Rows end to end (``{prefix}.cdf`` 1-D) plus their lengths and offsets, for a weights file."""
     rows = [table.cdf[k, : int(n)] for k, n in enumerate(table.cdf_length)]

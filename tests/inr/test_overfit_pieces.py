@@ -11,7 +11,7 @@ from neuralcodecs.errors import CorruptPayloadError
 from neuralcodecs.inr.overfit import codec as overfit_codec
 from neuralcodecs.inr.overfit import options as overfit_options
 from neuralcodecs.entropy.exact import PointwiseIntegerEvaluator
-from neuralcodecs.inr.overfit.coding import decode_grids, encode_grids, freeze_arm, grid_bits, wavefronts
+from neuralcodecs.inr.overfit.coding import CodingOrder, decode_grids, encode_grids, freeze_arm, grid_bits
 from neuralcodecs.inr.overfit.model import (CONTEXT_OFFSETS, SMALL_IMAGE, OverfitConfig, OverfitModel, Synthesis,
                                             Upsampler, grid_shapes, macs_per_pixel, sized_config, soft_quantize,
                                             soft_round)
@@ -51,18 +51,20 @@ def test_synthesis_training_and_decoding_forms_agree():
     assert torch.allclose(syn(x), syn.decode(x), atol=1e-5)
 
 
-def test_wavefronts_respect_the_causal_context():
+def test_coding_order_decodes_every_context_in_an_earlier_wavefront():
     cfg = OverfitConfig()
-    reach = max(dx for dy, dx in cfg.offsets if dy < 0)
-    fronts = wavefronts(5, 7, reach)
-    when = np.empty(35, dtype=np.int64)
-    for t, flat in enumerate(fronts):
-        when[flat] = t
-    for flat in range(35):
-        i, j = divmod(flat, 7)
-        for dy, dx in cfg.offsets:
-            if 0 <= i + dy < 5 and 0 <= j + dx < 7:
-                assert when[(i + dy) * 7 + j + dx] < when[flat]
+    order = CodingOrder([(5, 7), (3, 4), (1, 1)], cfg.offsets)
+    assert sorted(order.centre.tolist()) == sorted(set(order.centre.tolist())) and len(order.centre) == 35 + 12 + 1
+    front = np.searchsorted(order.bounds, np.arange(len(order.centre)), side="right") - 1
+    when = dict(zip(order.centre.tolist(), front.tolist()))
+    checked = 0
+    for k, centre in enumerate(order.centre.tolist()):
+        for delta in order.deltas[order.grid[k]].tolist():
+            if centre + delta in when:  # a position of the same grid (the rest is zero padding)
+                assert when[centre + delta] < front[k]
+                checked += 1
+    assert checked > 300
+    assert len(order.bounds) - 1 == 6 + 3 * 4 + 1  # t = j + (r + 1) i with r = 2, over the largest grid
     assert len(CONTEXT_OFFSETS) >= 24 and macs_per_pixel(cfg) < 3000
 
 
@@ -85,7 +87,9 @@ def test_latent_grids_round_trip_exactly_through_the_integer_arm():
         decode_grids(net, data[: len(data) // 2], [g.shape for g in ints], cfg.offsets)
 
 
-def test_the_numpy_arm_gives_the_integer_networks_integers():
+def test_the_numpy_arm_gives_the_integer_networks_integers(monkeypatch):
+    from neuralcodecs.entropy import exact
+
     cfg = OverfitConfig()
     torch.manual_seed(3)
     model = OverfitModel(cfg, 16, 16)
@@ -99,7 +103,13 @@ def test_the_numpy_arm_gives_the_integer_networks_integers():
     contexts[:10] = 255
     contexts[10:20] = -255
     expected = net(contexts.t()[None, :, :, None])[0, :, :, 0].t().numpy()
-    assert np.array_equal(PointwiseIntegerEvaluator(net)(contexts.numpy()), expected)
+    evaluator = PointwiseIntegerEvaluator(net)
+    assert [layer[0] for layer in evaluator.layers] == ["float"] * 3  # an ARM's sums stay below 2**53 requantized
+    assert np.array_equal(evaluator(contexts.numpy()), expected)
+    monkeypatch.setattr(exact, "EXACT_FLOAT_LIMIT", 2**20)  # a network whose requantized sums could not
+    evaluator = PointwiseIntegerEvaluator(net)
+    assert "int" in [layer[0] for layer in evaluator.layers]
+    assert np.array_equal(evaluator(contexts.numpy()), expected)
 
 
 def test_a_tiny_fit_round_trips_through_a_file(monkeypatch):
@@ -137,11 +147,31 @@ def test_a_preset_and_explicit_steps_reach_the_file_and_decode(tmp_path):
     assert codec.last_report["steps"] == 12 and codec.last_report["preset"] == "cpu"
 
 
-def test_the_shipped_laplace_table_is_the_one_the_format_names():
-    from neuralcodecs.inr.overfit.coding import TABLE_SHA256, build_laplace_table, laplace_coder, table_digest
+def test_the_shipped_laplace_tables_are_the_ones_the_format_names():
+    from neuralcodecs.inr.overfit.coding import (TABLE_SHA256, TABLE_SHA256_R3, build_laplace_rows_r3, build_laplace_table,
+                                                 laplace_coder, rows_digest, table_digest)
 
-    assert table_digest(laplace_coder().table) == TABLE_SHA256
+    assert table_digest(laplace_coder(2).table) == TABLE_SHA256
     assert table_digest(build_laplace_table()) == TABLE_SHA256  # rebuilt from float64 on this machine
+    assert rows_digest(dict(zip(("narrow", "wide"), laplace_coder(3).tables))) == TABLE_SHA256_R3
+    assert rows_digest(build_laplace_rows_r3()) == TABLE_SHA256_R3
+
+
+def test_revision_3_codes_a_certain_latent_for_what_the_float_model_says():
+    """Revision 2's smallest scale (0.11, 16-bit rows) charged a latent the fit made certain 0.0157
+    bits; revision 3's table reaches the float model's smallest scale at 24-bit precision."""
+    from neuralcodecs.inr.overfit.coding import LAPLACE_SCALE_BASE, arm_rows, laplace_coder
+    from neuralcodecs.inr.overfit.model import laplace_bits
+
+    class Arm:  # mean 0, log-scale -5 (units of 2**-6): the float model's clamp
+        def __call__(self, contexts):
+            return np.tile(np.array([[0, LAPLACE_SCALE_BASE]]), (len(contexts), 1))
+
+    for revision, most in ((2, 0.02), (3, 1e-4)):
+        base, rows = arm_rows(Arm(), np.zeros((3, 16), dtype=np.int64), revision)
+        bits = laplace_coder(revision).symbol_bits(np.zeros(3, dtype=np.int64) - base, rows)
+        assert bits.max() < most and (revision == 3 or bits.min() > 0.015)
+    assert float(laplace_bits(torch.zeros(1), torch.zeros(1), torch.full((1,), -5.0))) < 1e-4
 
 
 def test_registered_codec_round_trips_and_its_latents_carry_the_files_bits(monkeypatch, tmp_path):
@@ -250,3 +280,19 @@ def test_a_one_pixel_image_is_a_small_quick_file():
     assert len(data) < 1000, len(data)  # the floor: the parameter coding's tables (255 bytes for 8-bit depths)
     assert np.abs(nc.decode(data).astype(int) - [200, 30, 90]).max() <= 16
     print(f"1x1 overfit encode: {seconds:.1f} s, {len(data)} bytes")
+
+
+def test_mutants_of_both_revisions_decode_or_raise_bitstream_errors():
+    """The conformance streams of revisions 2 and 3 as fuzz seeds (no fitting needed)."""
+    from pathlib import Path
+
+    import neuralcodecs as nc
+    from codec_checks import assert_mutants_decode_or_raise_bitstream_errors
+
+    folder = Path(__file__).resolve().parents[2] / "bitstreams" / "conformance"
+    seeds = [(folder / f"v2-overfit{r}-rgb-96x64-q1.ncb").read_bytes() for r in ("", "-r3")]
+    seeds += [(folder / "v2-overfit-r3-gray-40x40-q6.ncb").read_bytes()]
+    codec = overfit_codec.OverfitCodec()
+    assert {codec.stream_revision(nc.read_header(s)) for s in seeds} == {2, 3}
+    report = assert_mutants_decode_or_raise_bitstream_errors(codec, seeds, 200, 4 * 96 * 64)
+    assert report["rejected"] > 100

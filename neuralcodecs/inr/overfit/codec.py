@@ -38,11 +38,21 @@ from ..options import FIT_STATE_OPTION
 from ..weight_coding import QuantizedTensors, decode, dequantize, encode, quantize
 from .coding import LATENT_BOUND, context_offsets_reach, decode_grids, encode_grids, freeze_arm, grid_bits, latent_bits
 from .fitting import ImageFitConfig, fit_image
-from .model import OverfitConfig, OverfitModel, grid_shapes, macs_per_pixel, preset_config, sized_config
+from .model import DECODE_ROWS, OverfitConfig, OverfitModel, grid_shapes, macs_per_pixel, preset_config, sized_config
 from .options import DEFAULT_PRESET, EFFORT_OPTION, LAMBDAS, PRESET_OPTION, QUALITY, STEPS_OPTION, fitting_steps
 
 CODEC_NAME = "overfit"
-REVISION = 2  # 2: no ReLU after the second linear layer (Cool-chic's X-1-linear-none); fixed-order upsampling
+#: the decoder revision this codec writes: 2, no ReLU after the second linear layer (Cool-chic's
+#: X-1-linear-none) and fixed-order upsampling; 3, the Laplace table of 24-bit rows at scales down to
+#: 0.0067 (revision 2's 16-bit rows from 0.11 charged a certain latent 0.0157 bits).  Revision 2
+#: streams keep decoding.
+REVISION = 3
+READABLE_REVISIONS = (2, 3)
+
+
+def revision_fingerprint(revision: int) -> bytes:
+    """The fingerprint streams of a decoder revision carry (``bitstreams/FORMAT.md``, "overfit sections")."""
+    return hashlib.sha256(f"neuralcodecs-inr:{CODEC_NAME}:{revision}".encode()).digest()[:16]
 BIT_CHOICES = tuple(range(4, 9))  # at most 8: a depth's model costs 2**b - 1 bytes
 ARCH_KEYS = ("levels", "hidden", "context", "arm_hidden")
 CONFIG_KEYS = set(ARCH_KEYS) | {"synthesis_bits", "upsampling_bits"}
@@ -144,8 +154,11 @@ class OverfitCodec(ImageCodec):
     options = (EFFORT_OPTION, STEPS_OPTION, PRESET_OPTION, FIT_STATE_OPTION)
     weights_policy = WEIGHTS_IN_STREAM
 
+    revision = REVISION  # the decoder revision this codec writes
+
     def __init__(self, device="cpu", cfg: OverfitConfig | None = None):
-        super().__init__(hashlib.sha256(f"neuralcodecs-inr:{CODEC_NAME}:{REVISION}".encode()).digest()[:16], device)
+        super().__init__(revision_fingerprint(REVISION), device)
+        self.readable_fingerprints = tuple(revision_fingerprint(r) for r in READABLE_REVISIONS if r != REVISION)
         self.cfg = cfg or OverfitConfig()
         self.last_report: dict = {}
 
@@ -169,7 +182,7 @@ class OverfitCodec(ImageCodec):
             grids = [torch.round(g).clamp(-LATENT_BOUND, LATENT_BOUND) for g in model.grids]
         ints = [g[0, 0].to(torch.int64).numpy() for g in grids]
         net = freeze_arm(model.arm.stack, ints, cfg.offsets)
-        latents = encode_grids(net, ints, cfg.offsets)
+        latents = encode_grids(net, ints, cfg.offsets, REVISION)
         arm = pack_arm_integers(net)
         bits, params, psnr = self._search_bits(model, net, grids, image.cpu(), lam, 8 * (len(latents) + len(arm)))
         sections = [params, arm, latents]
@@ -179,7 +192,7 @@ class OverfitCodec(ImageCodec):
         self.last_report = {"fit_seconds": fit["seconds"], "steps": fit_cfg.steps, "preset": preset,
                             "fit_psnr": fit["psnr"], "fit_bpp": fit["bpp"], "psnr": psnr,
                             "latent_bytes": len(latents), "arm_bytes": len(arm), "parameter_bytes": len(params),
-                            "latent_ideal_bits": grid_bits(net, ints, cfg.offsets), "payload_bytes": total}
+                            "latent_ideal_bits": grid_bits(net, ints, cfg.offsets, REVISION), "payload_bytes": total}
         return config, sections
 
     def _search_bits(self, model: OverfitModel, net: IntegerNetwork, grids, image, lam: float, other_bits: int):
@@ -223,19 +236,21 @@ class OverfitCodec(ImageCodec):
         stream's: up to 256 synthesis and ARM channels).
 
         Memory: 400 bytes per padded pixel (latent grids, their upsampled copies, the output)
-        plus the synthesis' hidden rows (8 image rows of ``hidden`` float32 channels at a time,
+        plus 64 bytes per padded pixel for the coding order (:class:`~neuralcodecs.inr.overfit.coding.CodingOrder`),
+        plus the synthesis' hidden rows (``DECODE_ROWS`` image rows of ``hidden`` float32 channels at a time,
         with temporaries) and the ARM's activations on one wavefront (at most one latent per row
         of each grid).  Work: :func:`~neuralcodecs.inr.overfit.model.macs_per_pixel` per padded
         pixel; calls: one ARM evaluation per wavefront, and the synthesis' elementwise passes
-        (per 8 rows, one per input channel of each 1x1 layer).
+        (per ``DECODE_ROWS`` rows, one per input channel of each 1x1 layer).
         """
         cfg, _ = self._config(header)
         shapes = grid_shapes(header.height, header.width, cfg.levels)
         H, W = shapes[0]
         reach = context_offsets_reach(cfg.offsets)
         wavefronts = (W - 1) + (reach + 1) * (H - 1) + 1
-        memory = 64 * 2**20 + 400 * H * W + 3 * 4 * 8 * W * (cfg.hidden + cfg.levels) + 3 * 8 * 2 * H * cfg.arm_hidden
-        passes = -(-H // 8) * (cfg.levels + cfg.hidden)
+        memory = (64 * 2**20 + 464 * H * W + 3 * 4 * DECODE_ROWS * W * (cfg.hidden + cfg.levels)
+                  + 3 * 8 * 2 * H * cfg.arm_hidden)
+        passes = -(-H // DECODE_ROWS) * (cfg.levels + cfg.hidden)
         return DecodeEstimate(memory=memory, macs=macs_per_pixel(cfg) * H * W, calls=wavefronts + passes)
 
     def _check_layout(self, header: Header, sections) -> None:
@@ -255,8 +270,14 @@ class OverfitCodec(ImageCodec):
         except CorruptPayloadError as exc:
             raise CorruptPayloadError(f"parameter section: {exc}") from None
         net = unpack_arm(arm_weights, sections[1], cfg)
-        ints = decode_grids(net, sections[2], grid_shapes(header.height, header.width, cfg.levels), cfg.offsets)
+        ints = decode_grids(net, sections[2], grid_shapes(header.height, header.width, cfg.levels), cfg.offsets,
+                            self.stream_revision(header))
         return cfg, floats, net, ints
+
+    @staticmethod
+    def stream_revision(header: Header) -> int:
+        """The decoder revision a stream was written for (its fingerprint, checked before decoding)."""
+        return next(r for r in READABLE_REVISIONS if revision_fingerprint(r) == header.fingerprint)
 
     def _decoded_model(self, header: Header, sections) -> tuple[OverfitModel, list[np.ndarray]]:
         cfg, floats, _, ints = self._decoded_sections(header, sections)
@@ -279,7 +300,7 @@ class OverfitCodec(ImageCodec):
         finer levels plus one per coarser level.  Bits per position: each latent's cost under the
         integer ARM, finer latents summed into their cell, coarser ones spread over the cells they cover."""
         cfg, _, net, ints = self._decoded_sections(header, sections)
-        costs = latent_bits(net, ints, cfg.offsets)
+        costs = latent_bits(net, ints, cfg.offsets, self.stream_revision(header))
         s = min(3, cfg.levels - 1)
         hs, ws = ints[s].shape
         channels, cell_bits = [], torch.zeros(hs, ws, dtype=torch.float64)

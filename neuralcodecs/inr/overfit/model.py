@@ -207,7 +207,12 @@ class Synthesis(nn.Module):
         return x + _ordered_conv(x, self.residual2)
 
 
-def _ordered_pointwise(x: torch.Tensor, layers: tuple[nn.Conv2d, ...], rows: int = 8) -> torch.Tensor:
+#: image rows the decoding synthesis runs at a time (16: 76 ms at 768x512 and 40 hidden channels on one
+#: core, against 110 ms for 8; the same arithmetic per pixel)
+DECODE_ROWS = 16
+
+
+def _ordered_pointwise(x: torch.Tensor, layers: tuple[nn.Conv2d, ...], rows: int = DECODE_ROWS) -> torch.Tensor:
     """``layers[-1](relu(...relu(layers[0](x))...))`` of 1x1 layers by :func:`_ordered_conv`, ``rows`` image rows
     at a time so that the wide hidden tensor stays in the cache (the same arithmetic per pixel)."""
     _, _, H, W = x.shape
