@@ -63,8 +63,8 @@ def run_overfit(name: str, quality: int, effort: str, kodak: str, streams: str |
                 fit_states: str | None = None) -> dict:
     """One rate point: encoded here, or with ``streams`` read from the files (and fitting report)
     that ``overfit_fit_streams.py`` wrote there.  ``fit_states``: a folder keeping each point's
-    fitting state (and its fitting minutes); a later run with the same folder codes the finished
-    fit again without fitting (a new stream revision measured on the same fits)."""
+    fitting state, its fitting minutes and its file; a later run with the same folder codes the
+    finished fit again without fitting (a new stream revision measured on the same fits)."""
     import torch
 
     from neuralcodecs import bitstream, registry
@@ -77,7 +77,8 @@ def run_overfit(name: str, quality: int, effort: str, kodak: str, streams: str |
         t0 = time.perf_counter()
         data = codec.encode(img, quality=quality, effort=effort, fit_state=str(state or ""))
         encode_s = time.perf_counter() - t0
-        if state is not None:  # the first run's fitting time stays the point's encode time
+        if state is not None:  # the first run's fitting time stays the point's encode time; the file is kept
+            state.with_suffix(".ncb").write_bytes(data)
             minutes = state.with_suffix(".seconds")
             if not minutes.exists():
                 minutes.write_text(f"{encode_s}\n")
