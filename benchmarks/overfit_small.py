@@ -1,4 +1,11 @@
-"""The overfitted image codec on small images: network widths against WebP.
+"""The overfitted image codec on small images against WebP.
+
+``python benchmarks/overfit_small.py`` (the table, issue 27): the shipped codec at its default
+effort on 96x128 and 256x256 crops of BSDS500 test photos (never Kodak), three rate points each:
+PSNR beside WebP's best PSNR at an equal or smaller file, and the share of the file that is the
+network (parameters and the integer ARM).  ``-> benchmarks/results/overfit_small_table.{json,md}``
+
+``python benchmarks/overfit_small.py --widths`` (the study behind the small-image widths):
 
 A Cool-chic-style file carries its decoder, about 1.1 k parameters at the default widths (hidden
 40, ARM 16 x 16 over 16 neighbours, 7 levels): some 9 kbit, which is most of the file of a small
@@ -7,7 +14,7 @@ three width sets at effort ``fast`` (1,000 steps, one thread each) and reports e
 against WebP on the same crop; the smallest set became the small-image configuration
 (``neuralcodecs.inr.overfit.model.SMALL_IMAGE``).
 
-    python benchmarks/overfit_small.py  ->  benchmarks/results/overfit_small.{json,md}
+    python benchmarks/overfit_small.py --widths  ->  benchmarks/results/overfit_small.{json,md}
 """
 
 from __future__ import annotations
@@ -43,7 +50,70 @@ def webp_curve(img: np.ndarray) -> list[tuple[float, float]]:
     return points
 
 
-def main():
+TABLE_CROPS = {("100007", 96, 128): (100, 150), ("10081", 96, 128): (100, 150),
+               ("100039", 256, 256): (30, 100), ("100099", 256, 256): (30, 100)}  # BSDS500 test -> top-left
+TABLE_QUALITIES = (2, 3, 4)
+
+
+def webp_at_most(img: np.ndarray, size: int) -> tuple[int, float] | None:
+    """WebP's best PSNR in at most ``size`` bytes (qualities 0..100): ``(bytes, PSNR)``, or None."""
+    from PIL import Image
+
+    from neuralcodecs.metrics import psnr
+
+    best = None
+    for q in range(101):
+        buffer = io.BytesIO()
+        Image.fromarray(img).save(buffer, "WEBP", quality=q)
+        n = len(buffer.getvalue())
+        if n <= size:
+            value = psnr(img, np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")))
+            if best is None or value > best[1]:
+                best = (n, value)
+    return best
+
+
+def table() -> None:
+    import torch
+    from PIL import Image
+
+    import neuralcodecs as nc
+    from neuralcodecs import bitstream
+    from neuralcodecs.inr.overfit.codec import OverfitCodec
+    from neuralcodecs.metrics import psnr
+
+    torch.set_num_threads(1)
+    rows = []
+    for (name, h, w), (top, left) in TABLE_CROPS.items():
+        photo = np.asarray(Image.open(SHARED_DATA / "images" / "bsds500" / "images" / "test" / f"{name}.jpg").convert("RGB"))
+        img = np.ascontiguousarray(photo[top : top + h, left : left + w])
+        for q in TABLE_QUALITIES:
+            codec = OverfitCodec()
+            began = time.time()
+            data = codec.encode(img, quality=q)  # the default effort
+            seconds = time.time() - began
+            _, sections = bitstream.unpack(data)
+            webp = webp_at_most(img, len(data))
+            rows.append({"crop": f"{name} {h}x{w}", "quality": q, "bytes": len(data), "bpp": 8 * len(data) / (h * w),
+                         "psnr": psnr(img, nc.decode(data)), "network_share": (len(sections[0]) + len(sections[1])) / len(data),
+                         "webp_bytes": webp[0] if webp else None, "webp_psnr": webp[1] if webp else None,
+                         "steps": codec.last_report["steps"], "seconds": seconds})
+            print(json.dumps(rows[-1]), flush=True)
+    lines = ["Overfitted codec at its default effort on BSDS500 test crops beside WebP's best PSNR in at most as many "
+             "bytes (`python benchmarks/overfit_small.py`)", "",
+             "| crop | quality | bytes | bpp | PSNR (dB) | WebP bytes | WebP PSNR (dB) | network share | steps | fit s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        webp = (f"{r['webp_bytes']} | {r['webp_psnr']:.2f}" if r["webp_bytes"] else "none that small | ")
+        lines.append(f"| {r['crop']} | {r['quality']} | {r['bytes']} | {r['bpp']:.2f} | {r['psnr']:.2f} | {webp} | "
+                     f"{100 * r['network_share']:.0f}% | {r['steps']} | {r['seconds']:.0f} |")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "overfit_small_table.json").write_text(json.dumps({"rows": rows, "date": time.strftime("%Y-%m-%d")}, indent=1))
+    (RESULTS / "overfit_small_table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def widths_study():
     import torch
     from PIL import Image
 
@@ -83,4 +153,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    widths_study() if "--widths" in sys.argv[1:] else table()

@@ -334,6 +334,7 @@ def train(cfg: TrainConfig, objective) -> dict:
     started = time.time()
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, dynamic_ncols=True, desc=cfg.codec)
     log_file = open(out_dir / LOG_NAME, "a") if rank == 0 else None
+    check_each_step = device.type != "cuda"  # free on a CPU; on a GPU, the window's mean is checked per log line
     try:
         while step < cfg.steps:
             lr = learning_rate(cfg, step, prior_seconds + time.time() - started)
@@ -343,7 +344,7 @@ def train(cfg: TrainConfig, objective) -> dict:
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 loss, bpp, mse = wrapped(x)
-            if not torch.isfinite(loss):
+            if check_each_step and not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss at step {step}; lower --lr")
             loss.backward()
             if cfg.clip_grad > 0:
@@ -363,18 +364,21 @@ def train(cfg: TrainConfig, objective) -> dict:
                             p.grad /= world
                 aux_optimizer.step()
             step += 1
-            window.append((float(loss.detach()), float(bpp), float(mse)))
+            # on the device, read once per log line: a GPU step never waits for the host
+            window.append(torch.stack([torch.as_tensor(v, device=device).detach().float().reshape(()) for v in (loss, bpp, mse)]))
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
-                loss_m, bpp_m, mse_m = (sum(v) / len(v) for v in zip(*window))
+                loss_m, bpp_m, mse_m = torch.stack(window).mean(0).tolist()
                 window.clear()
+                if not math.isfinite(loss_m):
+                    raise FloatingPointError(f"non-finite loss by step {step}; lower --lr")
                 last = {
                     "step": step,
                     "loss": loss_m,
                     "bpp": bpp_m,
                     "mse": mse_m,
                     "psnr": -10 * math.log10(mse_m) if mse_m > 0 else None,  # None: a rate-only objective
-                    "aux_loss": float(aux.detach()),
+                    "aux_loss": float(aux.detach()),  # the last step's
                     "lr": lr,
                     "precision": cfg.precision,
                     "elapsed_s": round(time.time() - started, 1),
