@@ -48,6 +48,7 @@ EXCLUDE_LINE = "/neuralcodecs/weights/*.safetensors"
 STAGE_LINE = "/.gpu/"
 EXACTNESS_CODECS = ("hyperprior", "s2lic")
 KODAK_IMAGES = ("kodim01", "kodim08", "kodim15", "kodim23")
+#: the GPU image (Python 3.12, PyTorch 2.11) lacks these; compressai 1.2.8's wheel there is manylinux_2_34
 WHEELS = ("compressai", "constriction", "pytorch-msssim")
 PART_BYTES = 15 * 2**20
 #: training sizes by name: ``paper`` is Minnen et al.'s high-rate mean-scale hyperprior (N 192, M 320)
@@ -133,9 +134,9 @@ def stage(args) -> int:
 
         pins = [f"{w}=={version(w)}" for w in WHEELS]
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                        "--python-version", "3.12", "--implementation", "cp", "--platform", "manylinux_2_28_x86_64",
-                        "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
-                        "-d", str(STAGE / "wheels"), *pins], check=True)
+                        "--python-version", "3.12", "--implementation", "cp",
+                        *[f"--platform=manylinux_2_{n}_x86_64" for n in (17, 24, 27, 28, 31, 34, 35)],
+                        "--platform=manylinux2014_x86_64", "-d", str(STAGE / "wheels"), *pins], check=True)
     left_out = leave_weights_out()
     staged = sum(f.stat().st_size for f in STAGE.rglob("*") if f.is_file())
     tree = traveling_bytes()
