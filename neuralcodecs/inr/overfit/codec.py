@@ -53,6 +53,8 @@ READABLE_REVISIONS = (2, 3)
 def revision_fingerprint(revision: int) -> bytes:
     """The fingerprint streams of a decoder revision carry (``bitstreams/FORMAT.md``, "overfit sections")."""
     return hashlib.sha256(f"neuralcodecs-inr:{CODEC_NAME}:{revision}".encode()).digest()[:16]
+
+
 BIT_CHOICES = tuple(range(4, 9))  # at most 8: a depth's model costs 2**b - 1 bytes
 ARCH_KEYS = ("levels", "hidden", "context", "arm_hidden")
 CONFIG_KEYS = set(ARCH_KEYS) | {"synthesis_bits", "upsampling_bits"}
@@ -153,7 +155,6 @@ class OverfitCodec(ImageCodec):
     quality = QUALITY
     options = (EFFORT_OPTION, STEPS_OPTION, PRESET_OPTION, FIT_STATE_OPTION)
     weights_policy = WEIGHTS_IN_STREAM
-
     revision = REVISION  # the decoder revision this codec writes
 
     def __init__(self, device="cpu", cfg: OverfitConfig | None = None):
