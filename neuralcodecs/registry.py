@@ -130,6 +130,7 @@ CODECS: tuple[CodecSpec, ...] = (
         codec="neuralcodecs.image.hyperprior_codec:HyperpriorCodec",
         quality=_GAIN_LADDER,
         weights="hyperprior.safetensors",
+        options=("neuralcodecs.image.hyperprior_options:EFFORT_OPTION",),
         objective="neuralcodecs.image.hyperprior_codec:training_objective",
         capabilities={"variable_rate": True, "exact_entropy_parameters": True, "latents": True, "default": True},
     ),

@@ -2,10 +2,11 @@
 
 Users: the overfitted image codec (:mod:`neuralcodecs.inr.overfit.fitting`), the implicit video
 codecs (:mod:`neuralcodecs.inr.fitting`) and latent refinement of trained codecs
-(:mod:`neuralcodecs.image.s2lic.refine`).  Each supplies its model and loss.
+(:mod:`neuralcodecs.image.s2lic.refine`, :mod:`neuralcodecs.image.hyperprior_refine`).  Each supplies its model and loss.
 """
 
 from .engine import FitOutcome, run_fit
+from .relaxations import sga_round, sga_temperature
 from .schedules import cosine, linear, warmup_cosine
 
-__all__ = ["FitOutcome", "run_fit", "cosine", "linear", "warmup_cosine"]
+__all__ = ["FitOutcome", "run_fit", "cosine", "linear", "warmup_cosine", "sga_round", "sga_temperature"]

@@ -231,21 +231,29 @@ class FrozenHyperprior:
         return means, indexes
 
     # ------------------------------------------------------------------ coding
+    def gain_float(self, quality_x256: int, version: int = 2) -> torch.Tensor:
+        """The analysis-side gain ``(1, M, 1, 1)`` float32 (the fixed-point gain as a float)."""
+        gain, _, _ = self.gains(quality_x256, version)
+        return (gain.double() / 2**GAIN_FRACTION_BITS).float().reshape(1, -1, 1, 1)
+
     @torch.no_grad()
-    def analyze(self, x: torch.Tensor, quality_x256: int, version: int = 2) -> dict:
+    def analyze(self, x: torch.Tensor, quality_x256: int, version: int = 2, latents: tuple | None = None) -> dict:
         """Encoder side up to the integer symbols.
 
         Args:
             x: ``(1, 3, H, W)`` in [0, 1], ``H, W`` multiples of 64.
+            latents: ``(y, z_int)`` to code instead of the analysis transforms' (refined for
+                this image: :mod:`neuralcodecs.image.hyperprior_refine`); ``y`` gained, float.
         Returns:
             dict with ``z_symbols`` ``(1, N, H/64, W/64)`` and ``y_symbols``
             ``(1, M, H/16, W/16)`` (int64), ``y_indexes`` (int64) and ``means`` (float64).
         """
-        gain, _, _ = self.gains(quality_x256, version)
-        gain_float = (gain.double() / 2**GAIN_FRACTION_BITS).float().to(x.device)
-        y = self.model.g_a(x.contiguous(memory_format=torch.channels_last)) * gain_float.reshape(1, -1, 1, 1)
-        z = self.model.h_a(y)
-        z_int = torch.round(z).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)
+        if latents is None:
+            y = self.model.g_a(x.contiguous(memory_format=torch.channels_last)) * self.gain_float(quality_x256, version).to(x.device)
+            z = self.model.h_a(y)
+            z_int = torch.round(z).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)
+        else:
+            y, z_int = latents
         means, indexes = self.entropy_parameters(z_int, quality_x256, version)
         y_symbols = torch.round(y.double() - means).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT).to(torch.int64)
         z_symbols = z_int - self.z_medians.to(x.device).reshape(1, -1, 1, 1)
@@ -256,9 +264,10 @@ class FrozenHyperprior:
         return np.broadcast_to(np.arange(shape[1]).reshape(1, -1, 1, 1), shape)
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, quality_x256: int, version: int = 2) -> dict:
-        """CompressAI contract: ``{"strings": [z_bytes, y_bytes], "shape": (h, w) of z}``."""
-        sym = self.analyze(x, quality_x256, version)
+    def compress(self, x: torch.Tensor, quality_x256: int, version: int = 2, latents: tuple | None = None) -> dict:
+        """CompressAI contract: ``{"strings": [z_bytes, y_bytes], "shape": (h, w) of z}``
+        (``latents``: as for :meth:`analyze`)."""
+        sym = self.analyze(x, quality_x256, version, latents)
         z_symbols = sym["z_symbols"].cpu().numpy()
         z_bytes = self.z_coder.encode(z_symbols, self.z_indexes(z_symbols.shape))
         y_bytes = self.y_coder.encode(sym["y_symbols"].cpu().numpy(), sym["y_indexes"].cpu().numpy())

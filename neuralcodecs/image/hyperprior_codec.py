@@ -29,6 +29,7 @@ from ..codec import Latents, Objective, QualitySpec
 from .base import GainUnitImageCodec, per_pixel_estimate, pixels_to_tensor
 from .variable_rate import random_level_loss, validate_levels
 from .hyperprior import HYPER_UPSCALES, Z_INPUT_BOUND, FrozenHyperprior, GainedMeanScaleHyperprior
+from .hyperprior_options import EFFORT_OPTION, EFFORT_STEPS
 
 CODEC_NAME = "hyperprior"
 SYNTHESIS_TILE = 64  # latents (1024 pixels) per side of a synthesis tile
@@ -120,6 +121,7 @@ class HyperpriorCodec(GainUnitImageCodec):
     """Mean-scale hyperprior with exact entropy parameters; quality 1..L (fractional ok)."""
 
     name = CODEC_NAME
+    options = (EFFORT_OPTION,)
 
     def __init__(self, frozen: FrozenHyperprior, weights_fingerprint: bytes, device="cpu"):
         super().__init__(weights_fingerprint, device)
@@ -145,10 +147,15 @@ class HyperpriorCodec(GainUnitImageCodec):
         return per_pixel_estimate(self.padded_pixels(header), DECODE_FIXED_BYTES, DECODE_BYTES_PER_PIXEL,
                                   DECODE_MACS_PER_PIXEL)
 
-    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False):
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False, effort: str = "fast"):
         q256 = int(round(quality * 256))
         x = pixels_to_tensor(pixels, self.pad_multiple, self.device)
-        out = self.frozen.compress(x, q256)
+        latents = None
+        if EFFORT_STEPS[effort]:  # medium/best: the image's own latents (the decoder does not change)
+            from .hyperprior_refine import refine_latents
+
+            latents = refine_latents(self.frozen, x, q256, EFFORT_STEPS[effort], pixels.shape[:2], progress)
+        out = self.frozen.compress(x, q256, latents=latents)
         return self._config(q256), out["strings"]
 
     def _decode_symbols(self, header: Header, sections: list[bytes]) -> tuple[int, dict, torch.Tensor]:

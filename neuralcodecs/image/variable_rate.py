@@ -6,7 +6,17 @@ with ``levels`` ``(B,)`` 0-based quality levels (``hyperprior``, ``s2lic``).
 
 from __future__ import annotations
 
+import math
+
 import torch
+
+
+def level_lambda(lambdas: tuple[float, ...], quality_x256: int) -> float:
+    """The trade-off at a (fractional) quality: geometric interpolation between the levels' lambdas."""
+    low, t = divmod(quality_x256 - 256, 256)
+    low = min(low, len(lambdas) - 1)
+    high = min(low + 1, len(lambdas) - 1)
+    return math.exp(math.log(lambdas[low]) * (1 - t / 256) + math.log(lambdas[high]) * t / 256)
 
 
 def initial_gain_logs(lambdas: tuple[float, ...], channels: int) -> tuple[torch.Tensor, torch.Tensor]:

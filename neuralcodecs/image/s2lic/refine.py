@@ -15,25 +15,15 @@ is the fitting engine's (:mod:`neuralcodecs.fitting`).
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ...entropy.gaussian import GAIN_FRACTION_BITS
 from ...entropy.slices import round_ste
 from ...fitting import cosine, run_fit
-from ..variable_rate import GainLadder
+from ..variable_rate import GainLadder, level_lambda
 from .frozen import Z_INPUT_BOUND, FrozenLadder
 
 LEARNING_RATE = 0.05  # on latents of unit-scale quantization steps
-
-
-def level_lambda(lambdas: tuple[float, ...], quality_x256: int) -> float:
-    """The trade-off at a (fractional) quality: geometric interpolation between the levels' lambdas."""
-    low, t = divmod(quality_x256 - 256, 256)
-    low = min(low, len(lambdas) - 1)
-    high = min(low + 1, len(lambdas) - 1)
-    return math.exp(math.log(lambdas[low]) * (1 - t / 256) + math.log(lambdas[high]) * t / 256)
 
 
 def refine_latents(frozen: FrozenLadder, x: torch.Tensor, quality_x256: int, steps: int,
