@@ -3,17 +3,23 @@
 The fitted float ARM is frozen into an :class:`~neuralcodecs.entropy.exact.IntegerNetwork`
 (8-bit weights, calibrated on the image's own contexts) whose integer outputs are a mean with
 ``MEAN_FRACTION_BITS`` and a log-scale with ``LOG_SCALE_FRACTION_BITS``; the scale index and the
-mean's quarter fraction select a row of the **Laplace lattice table** (:mod:`neuralcodecs.entropy.lattice`
-built with ``distribution="laplace"``, rows of at most ``2 * TABLE_HALF + 1`` symbols, the escape
-beyond).  Every step is integer arithmetic, so encoder and decoder agree on every machine and
-thread count; the table ships as a package asset (built once from float64 Laplace CDFs) and is
-checked against :data:`TABLE_SHA256` when loaded.
+mean's quarter fraction select a row of the stream revision's **Laplace lattice table**:
+
+* revision 3 (written): 88 scales from 0.0067 (the float model's smallest) to 356, rows of
+  24-bit probabilities, the 37 smallest scales over ``-NARROW_HALF..NARROW_HALF``, the others over
+  ``-TABLE_HALF..TABLE_HALF``, the escape beyond (:func:`build_laplace_rows_r3`);
+* revision 2 (still decoded): the Gaussian scale ladder from 0.11, 16-bit CDF rows over
+  ``-TABLE_HALF..TABLE_HALF`` (:func:`build_laplace_table`).
+
+Every step is integer arithmetic, so encoder and decoder agree on every machine and thread count;
+each table ships as a package asset (built once from float64 Laplace masses) and is checked
+against its SHA-256 when loaded.
 
 **Wavefronts.** A latent's context reaches ``r`` columns to the right in the rows above
 (``r = max dx`` over the offsets with ``dy < 0``), so position ``(i, j)`` depends only on
 positions of smaller ``t = j + (r + 1) i``.  The symbols of all grids are coded in order of ``t``
-(then grid, then row-major position); the decoder decodes one wavefront ``t`` of every grid at
-once: one integer-network call and one coder call per wavefront.
+(then grid, then row-major position, :class:`CodingOrder`); the decoder decodes one wavefront
+``t`` of every grid at once: one integer-network call and one coder call per row class.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ TABLE_SHA256_R3 = "d6af4d7a22cc0f847c40cbe4d8ec886e1aea9eae5e262167cc53a782a7ce6
 #: from ``exp(-5) = 0.0067``, the smallest scale the float model uses while fitting
 #: (:func:`~neuralcodecs.inr.overfit.model.laplace_bits` clamps ``log b`` there), to 356.
 #: Revision 2 used the Gaussian ladder (:mod:`neuralcodecs.entropy.gaussian`) from 0.11: a latent
-#: the fit made certain still cost 0.0157 bits, +7.6% on the files of the Kodak subset.
+#: the fit made certain still cost 0.0157 bits (latent sections 2-8% above the float estimate on Kodak).
 LAPLACE_SCALE_BASE = -320
 LAPLACE_NUM_SCALES = 88
 #: revision 3's rows of the smallest ``NARROW_SCALES`` scales (``b <= 0.61``) span ``-NARROW_HALF..NARROW_HALF``
@@ -53,7 +59,6 @@ LAPLACE_NUM_SCALES = 88
 #: escape: a 26-entry row decodes about 5x faster than a 194-entry one, and most latents have small scales
 NARROW_SCALES = 37
 NARROW_HALF = 12
-REVISIONS = (2, 3)
 
 
 def laplace_scales() -> list[float]:
