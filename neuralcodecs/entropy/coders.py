@@ -364,7 +364,7 @@ class RowCoder:
         return [(c, np.flatnonzero(classes == c)) for c in np.flatnonzero(counts).tolist()]
 
     def _values(self, symbols: np.ndarray, rows: np.ndarray):
-        """Per class present: ``(class, symbols, local rows, values, escaped)``."""
+        """Per class present: ``(class, positions in the chunk, symbols, local rows, values, escaped)``."""
         symbols = np.asarray(symbols).reshape(-1).astype(np.int64)
         rows = self._rows(rows)
         if symbols.shape != rows.shape:
@@ -376,7 +376,7 @@ class RowCoder:
             sym, row = symbols[where], rows[where]
             values = sym - self.offsets[row]
             escaped = (values < 0) | (values >= self.escapes[c])
-            out.append((c, sym, row - self.first[c], np.where(escaped, self.escapes[c], values), escaped))
+            out.append((c, where, sym, row - self.first[c], np.where(escaped, self.escapes[c], values), escaped))
         return out
 
     def encode_chunks(self, chunks: list[tuple[np.ndarray, np.ndarray]]) -> bytes:
@@ -384,7 +384,7 @@ class RowCoder:
         prepared = [group for symbols, rows in chunks for group in self._values(symbols, rows)]
         coder = _AnsCoder()
         _push_sentinel(coder)
-        for c, symbols, local, values, escaped in reversed(prepared):  # a stack: last decoded goes in first
+        for c, _, symbols, local, values, escaped in reversed(prepared):  # a stack: last decoded goes in first
             if escaped.any():
                 coder.encode_reverse((symbols[escaped] + SYMBOL_LIMIT).astype(np.int32), _ESCAPE_MODEL)
             coder.encode_reverse(values.astype(np.int32), _Categorical(perfect=False), self._floats[c][local])
@@ -392,9 +392,8 @@ class RowCoder:
 
     def symbol_bits(self, symbols: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``-log2 p`` of each symbol (escapes included); float64."""
-        rows = self._rows(rows)
-        bits = np.zeros(rows.shape, dtype=np.float64)
-        for (c, where), (_, _, local, values, escaped) in zip(self._groups(rows), self._values(symbols, rows)):
+        bits = np.zeros(np.asarray(rows).size, dtype=np.float64)
+        for c, where, _, local, values, escaped in self._values(symbols, rows):
             bits[where] = PROBABILITY_BITS - np.log2(self.tables[c][local, values].astype(np.float64))
             bits[where] += escaped * np.log2(2 * SYMBOL_LIMIT + 1)
         return bits

@@ -5,8 +5,8 @@ codecs (:mod:`neuralcodecs.inr.fitting`) and latent refinement of trained codecs
 (:mod:`neuralcodecs.image.s2lic.refine`, :mod:`neuralcodecs.image.hyperprior_refine`).  Each supplies its model and loss.
 """
 
-from .engine import FitOutcome, run_fit
+from .engine import FitOutcome, frozen_parameters, run_fit
 from .relaxations import sga_round, sga_temperature
 from .schedules import cosine, linear, warmup_cosine
 
-__all__ = ["FitOutcome", "run_fit", "cosine", "linear", "warmup_cosine", "sga_round", "sga_temperature"]
+__all__ = ["FitOutcome", "frozen_parameters", "run_fit", "cosine", "linear", "warmup_cosine", "sga_round", "sga_temperature"]

@@ -21,9 +21,11 @@ the learning rate(s) of step ``k``; :func:`run_fit` owns the rest:
 
 from __future__ import annotations
 
+
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -41,6 +43,25 @@ class FitOutcome:
     steps: int  # steps done in all (resumed ones included)
     seconds: float  # wall time of this call
     best_loss: float  # lowest true loss measured (``inf`` without ``evaluate``)
+
+
+@contextmanager
+def frozen_parameters(module: torch.nn.Module, mode: str = "eval"):
+    """``module``'s parameters take no gradient inside the block (a refinement fits inputs, not
+    weights) and ``module`` is in ``mode`` (``"eval"`` or ``"train"``: a noise relaxation); both
+    are put back as they were afterwards."""
+    params = list(module.parameters())
+    flags = [p.requires_grad for p in params]
+    was_training = module.training
+    for p in params:
+        p.requires_grad_(False)
+    module.train(mode == "train")
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
 
 
 def run_fit(step: Callable[[int], torch.Tensor], module: torch.nn.Module, optimizer: torch.optim.Optimizer, steps: int,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ..fitting import cosine, run_fit, sga_round, sga_temperature
+from ..fitting import cosine, frozen_parameters, run_fit, sga_round, sga_temperature
 from .hyperprior import LOG_SCALE_CLAMP, Z_INPUT_BOUND, FrozenHyperprior
 from .variable_rate import level_lambda
 
@@ -76,21 +76,13 @@ def refine_latents(frozen: FrozenHyperprior, x: torch.Tensor, quality_x256: int,
         with torch.no_grad():
             return float(rate_distortion(model, latents["y"], latents["z"], x, gain, inv_gain, lam, None, picture_size)["loss"])
 
-    params = list(model.parameters())
-    flags = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    model.eval()
-    try:
+    with frozen_parameters(model):
         start = hard_loss()
         outcome = run_fit(step, latents, optimizer, steps, lambda k: [cosine(k / steps, LEARNING_RATE, 0.1 * LEARNING_RATE)],
                           generator=generator, evaluate=hard_loss, eval_every=max(1, steps // 4), progress=progress,
                           desc="refining latents")
         if not outcome.best_loss < start:  # never code worse latents than the analysis transforms'
             latents.load_state_dict({"y": y0, "z": z0})
-    finally:
-        for p, flag in zip(params, flags):
-            p.requires_grad_(flag)
     with torch.no_grad():
         z_int = torch.round(latents["z"]).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)
         return latents["y"].detach(), z_int

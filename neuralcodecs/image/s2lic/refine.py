@@ -19,7 +19,7 @@ import torch
 
 from ...entropy.gaussian import GAIN_FRACTION_BITS
 from ...entropy.slices import round_ste
-from ...fitting import cosine, run_fit
+from ...fitting import cosine, frozen_parameters, run_fit
 from ..variable_rate import GainLadder, level_lambda
 from .frozen import Z_INPUT_BOUND, FrozenLadder
 
@@ -56,17 +56,8 @@ def refine_latents(frozen: FrozenLadder, x: torch.Tensor, quality_x256: int, ste
         mse = torch.mean((x_hat[:, :, :h, :w] - x[:, :, :h, :w]) ** 2)
         return lam * 255**2 * mse + bits / (h * w)
 
-    params = [p for p in model.parameters()]
-    flags = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    model.train()  # noise relaxation in the entropy models
-    try:
+    with frozen_parameters(model, "train"):  # train: the noise relaxation in the entropy models
         run_fit(step, latents, optimizer, steps, lambda k: [cosine(k / steps, LEARNING_RATE)])
-    finally:
-        model.eval()
-        for p, flag in zip(params, flags):
-            p.requires_grad_(flag)
     y, z = latents["y"], latents["z"]
     with torch.no_grad():
         return y.detach(), torch.round(z.detach()).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)

@@ -250,7 +250,7 @@ def latent_bits(net: IntegerNetwork, grids: list[np.ndarray], offsets, revision:
     order, symbols, rows = _symbols_in_order(net, grids, offsets, revision)
     flat = np.zeros(order.buffer_size)
     flat[order.centre] = laplace_coder(revision).symbol_bits(symbols, rows)
-    return [g.astype(np.float64) for g in order.grids(flat)]
+    return order.grids(flat)
 
 
 def grid_bits(net: IntegerNetwork, grids: list[np.ndarray], offsets, revision: int = 3) -> float:
