@@ -100,3 +100,38 @@ def test_an_overfit_warm_up_counts_its_candidates_and_is_deterministic():
         reports.append((fit_image(model, image, cfg), [p.detach().clone() for p in model.parameters()]))
     assert reports[0][0]["loss"] == reports[1][0]["loss"]
     assert all(torch.equal(a, b) for a, b in zip(reports[0][1], reports[1][1]))
+
+
+def _rounded_quadratic(target: torch.Tensor):
+    """A refinement loss whose hard-rounded optimum is ``round(target)``: ``|| q(v) - target ||^2``."""
+    from neuralcodecs.fitting import sga_round
+
+    def loss(latents, tau, generator):
+        v = latents["v"]
+        q = sga_round(v, tau, generator) if tau is not None else torch.round(v)
+        return ((q - target) ** 2).sum()
+
+    return loss
+
+
+def test_refinement_moves_latents_to_a_better_hard_rounded_state():
+    from neuralcodecs.fitting import refine
+
+    target = torch.tensor([2.0, -3.0, 0.0, 5.0])
+    loss = _rounded_quadratic(target)
+    start = {"v": torch.full((4,), 0.3)}  # off the integers, where SGA's relaxation has a gradient
+    out = refine(loss, start, 60, 0.2)
+    assert float(loss(out, None, None)) < float(loss(start, None, None))
+    assert torch.equal(start["v"], torch.full((4,), 0.3))  # the caller's tensors are not touched
+    assert torch.equal(refine(loss, start, 60, 0.2)["v"], out["v"])  # seeded: the same result every time
+
+
+def test_refinement_never_returns_a_state_worse_than_its_start():
+    from neuralcodecs.fitting import refine
+
+    target = torch.tensor([2.0, -3.0])
+    loss = _rounded_quadratic(target)
+    start = {"v": target.clone()}  # already the hard-rounded optimum; a huge step can only lose
+    out = refine(loss, start, 8, 50.0)
+    assert torch.equal(out["v"], start["v"])
+    assert torch.equal(refine(loss, start, 0, 0.1)["v"], start["v"])

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -155,8 +156,13 @@ class SlicedGaussianModel(nn.Module):
             return base
         return torch.cat([base, self.anchor_contexts[i](anchors_free)], 1)
 
-    def forward(self, y: torch.Tensor, hyper: torch.Tensor, gain: torch.Tensor, gaussian, record: dict | None = None) -> dict:
+    def forward(self, y: torch.Tensor, hyper: torch.Tensor, gain: torch.Tensor, gaussian, record: dict | None = None,
+                rounding: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict:
         """Training pass: likelihoods (noise relaxation) and ``y_hat`` (rounded, straight-through).
+
+        With ``rounding`` (a relaxed rounding such as SGA, for latent refinement) each value is
+        rounded once by it, and the likelihoods are those of the rounded values: the sample the
+        contexts see is the one that is coded.
 
         Args:
             y: gained latents ``(B, M, h, w)``.
@@ -184,7 +190,7 @@ class SlicedGaussianModel(nn.Module):
                     record[f"channel.{i}"] = torch.cat(previous, 1)
             mean, log_scale = self.anchor_params[i](base).chunk(2, 1)
             if anchor is not None:
-                a_hat = round_ste(ys - mean * g) + mean * g
+                a_hat = (rounding or round_ste)(ys - mean * g) + mean * g
                 anchors_free = torch.where(anchor, a_hat / g, torch.zeros_like(a_hat))
                 features = self.nonanchor_features(i, base, anchors_free)
                 if record is not None:
@@ -194,8 +200,16 @@ class SlicedGaussianModel(nn.Module):
                 log_scale = torch.where(anchor, log_scale, log_scale_n)
             means = mean * g
             scales = torch.exp(log_scale.clamp(*LOG_SCALE_CLAMP)) * g
-            _, lik = gaussian(ys, scales, means=means)
-            s_hat = round_ste(ys - means) + means
+            if rounding is None:
+                _, lik = gaussian(ys, scales, means=means)
+                s_hat = round_ste(ys - means) + means
+            else:
+                s_hat = rounding(ys - means) + means
+                if anchor is not None:  # the anchors as their contexts saw them
+                    s_hat = torch.where(anchor, a_hat, s_hat)
+                lik = gaussian._likelihood(s_hat, scales, means)
+                if gaussian.use_likelihood_bound:
+                    lik = gaussian.likelihood_lower_bound(lik)
             s_free = s_hat / g
             if self.cfg.lrp:
                 lrp_in = torch.cat([hyper[:, : self.M], *previous, s_free], 1)

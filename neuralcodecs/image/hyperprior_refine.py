@@ -10,14 +10,14 @@ decoder and the format do not change: the refined ``y`` and ``round(z)`` are cod
 the exact integer hyper-synthesis of the file.
 
 Cost per step: a forward and backward pass of the synthesis, the hyper transforms and both
-entropy models at the image's size, about 1.0 s for a 768x512 image on one core of this CPU.  The loop is the fitting engine's (:mod:`neuralcodecs.fitting`).
+entropy models at the image's size, about 1.0 s for a 768x512 image on one core of this CPU.  The loop is the fitting engine's refinement (:func:`neuralcodecs.fitting.refine`).
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..fitting import cosine, frozen_parameters, run_fit, sga_round, sga_temperature
+from ..fitting import frozen_parameters, refine, sga_round
 from .hyperprior import LOG_SCALE_CLAMP, Z_INPUT_BOUND, FrozenHyperprior
 from .variable_rate import level_lambda
 
@@ -53,8 +53,8 @@ def refine_latents(frozen: FrozenHyperprior, x: torch.Tensor, quality_x256: int,
     ``picture_size`` ``(h, w)``: the distortion counts only the true picture, not the padding.
 
     The latents kept are those with the lowest hard-rounded loss among the start and every quarter
-    of the steps (the engine's best state), so refining never codes worse latents than the
-    analysis transforms' by the float model's own measure.
+    of the steps (:func:`~neuralcodecs.fitting.refine`), so refining never codes worse latents
+    than the analysis transforms' by the float model's own measure.
     """
     model = frozen.model
     picture_size = picture_size or tuple(x.shape[2:])
@@ -64,25 +64,11 @@ def refine_latents(frozen: FrozenHyperprior, x: torch.Tensor, quality_x256: int,
     with torch.no_grad():
         y0 = model.g_a(x) * gain
         z0 = model.h_a(y0)
-    latents = torch.nn.ParameterDict({"y": torch.nn.Parameter(y0.clone()), "z": torch.nn.Parameter(z0.clone())})
-    optimizer = torch.optim.Adam(latents.parameters(), lr=LEARNING_RATE)
-    generator = torch.Generator(device=x.device).manual_seed(seed)
 
-    def step(k: int) -> torch.Tensor:
-        return rate_distortion(model, latents["y"], latents["z"], x, gain, inv_gain, lam, sga_temperature(k, steps),
-                               picture_size, generator)["loss"]
-
-    def hard_loss() -> float:
-        with torch.no_grad():
-            return float(rate_distortion(model, latents["y"], latents["z"], x, gain, inv_gain, lam, None, picture_size)["loss"])
+    def loss(latents, tau, generator) -> torch.Tensor:
+        return rate_distortion(model, latents["y"], latents["z"], x, gain, inv_gain, lam, tau, picture_size, generator)["loss"]
 
     with frozen_parameters(model):
-        start = hard_loss()
-        outcome = run_fit(step, latents, optimizer, steps, lambda k: [cosine(k / steps, LEARNING_RATE, 0.1 * LEARNING_RATE)],
-                          generator=generator, evaluate=hard_loss, eval_every=max(1, steps // 4), progress=progress,
-                          desc="refining latents")
-        if not outcome.best_loss < start:  # never code worse latents than the analysis transforms'
-            latents.load_state_dict({"y": y0, "z": z0})
-    with torch.no_grad():
-        z_int = torch.round(latents["z"]).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)
-        return latents["y"].detach(), z_int
+        latents = refine(loss, {"y": y0, "z": z0}, steps, LEARNING_RATE, seed=seed, progress=progress)
+    z_int = torch.round(latents["z"]).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)
+    return latents["y"], z_int

@@ -67,7 +67,7 @@ class S2licCodec(GainUnitImageCodec):
         if EFFORT_STEPS[effort]:
             from .refine import refine_latents
 
-            y, z_int = refine_latents(self.frozen, x, q256, EFFORT_STEPS[effort], pixels.shape[:2])
+            y, z_int = refine_latents(self.frozen, x, q256, EFFORT_STEPS[effort], pixels.shape[:2], progress)
         else:
             y, z_int = self.frozen.analyze(x, q256)
         out = self.frozen.encode_latents(y, z_int, q256)
