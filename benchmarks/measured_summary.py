@@ -10,7 +10,7 @@ file differs from what this script makes.
 
 Usage: python benchmarks/measured_summary.py [--check]
 Reads: benchmarks/results/{kodak_eval,overfit_kodak,overfit_kodak_medium,overfit_kodak_best,
-encoder_effort,stem_video,inr_video,student_imagenette}.json
+encoder_effort,encoder_effort_<codec>,stem_video,inr_video,student_imagenette}.json
 Writes: neuralcodecs/assets/measured.json
 """
 
@@ -215,19 +215,22 @@ def overfit_effort() -> dict[str, dict]:
     return {"overfit": out} if out else {}
 
 
-def s2lic_effort() -> dict[str, dict]:
-    """Seconds per image of each effort (``encoder_effort.json``, ``python benchmarks/encoder_effort.py``)."""
-    data = _read("encoder_effort.json")
-    if data is None:
-        return {}
-    crop = data["crop"]
+def refinement_effort() -> dict[str, dict]:
+    """Seconds per image of each effort of the trained codecs (``encoder_effort_<codec>.json``,
+    ``python benchmarks/encoder_effort.py``; the older ``encoder_effort.json`` where a codec has no other)."""
     out = {}
-    for effort, s in data["summary"].items():
-        seconds = round(s["encode_s_mean"], 2)
-        out[effort] = {"text": f"{seconds:.3g} s per {crop}x{crop} Kodak crop ({len(data['images'])} crops, {S2LIC_EFFORT_WEIGHTS})",
-                       "seconds_per_image": seconds, "crop": crop, "images": data["images"],
-                       "source": _source("encoder_effort.json")}
-    return {data["codec"]: out}
+    for path in sorted(RESULTS.glob("encoder_effort*.json")):  # the older file first: a codec's own file replaces it
+        data = json.loads(path.read_text())
+        crop = data["crop"]
+        size = f"{crop}x{crop} Kodak crop" if crop else "Kodak image"
+        weights = f", {S2LIC_EFFORT_WEIGHTS}" if path.name == "encoder_effort.json" else ""
+        levels = {}
+        for effort, s in data["summary"].items():
+            seconds = round(s["encode_s_mean"], 2)
+            levels[effort] = {"text": f"{seconds:.3g} s per {size} ({len(data['images'])} images, one CPU core{weights})",
+                              "seconds_per_image": seconds, "crop": crop, "images": data["images"], "source": _source(path.name)}
+        out[data["codec"]] = levels
+    return out
 
 
 def inr_effort() -> dict[str, dict]:
@@ -258,7 +261,7 @@ def inr_effort() -> dict[str, dict]:
 def build() -> dict:
     """The content of ``neuralcodecs/assets/measured.json`` from the results files present."""
     results = {**kodak_results(), **overfit_result(), **stem_result(), **inr_video_results(), **student_result()}
-    efforts = {**overfit_effort(), **s2lic_effort(), **inr_effort()}
+    efforts = {**overfit_effort(), **refinement_effort(), **inr_effort()}
     codecs = {}
     for name in sorted(set(results) | set(efforts)):
         entry = {}

@@ -587,7 +587,8 @@ def weights_block(name: str) -> str | None:
     return "\n".join(lines)
 
 
-PARAMETRIC = {"weights": weights_block, "kodak_points": kodak_rd_points}
+PARAMETRIC = {"weights": weights_block, "kodak_points": kodak_rd_points,
+              "encoder_effort": lambda codec: _markdown(f"encoder_effort_{codec}.md")}
 REQUIRED_IN_README = ("codecs",)
 
 

@@ -157,6 +157,14 @@ class CodecOption:
         return converted
 
 
+def refinement_effort(steps: dict[str, int], help: str) -> CodecOption:
+    """The ``effort`` option of a trained codec whose encoder refines its latents per image:
+    ``steps`` maps each level (``fast`` first, 0 steps: the analysis output) to its
+    latent-refinement steps (:func:`neuralcodecs.fitting.refine`)."""
+    return CodecOption("effort", str, "fast", help, choices=tuple(steps),
+                       costs=tuple((effort, n, "latent-refinement steps") for effort, n in steps.items()))
+
+
 @dataclass
 class Latents:
     """Entropy-decoded latents of one file, for downstream models (no synthesis run).

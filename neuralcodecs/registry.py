@@ -172,6 +172,7 @@ CODECS: tuple[CodecSpec, ...] = (
         codec="neuralcodecs.image.walloc.codec:WaLLoCCodec",
         quality=QualitySpec.from_ladder(range(1, 6), default=3, unit="latent channel set"),
         weights="walloc.safetensors",
+        options=("neuralcodecs.image.walloc.options:EFFORT_OPTION",),
         objective="neuralcodecs.image.walloc.objective:training_objective",
         capabilities={"latents": True, "exact_entropy_parameters": True},
     ),

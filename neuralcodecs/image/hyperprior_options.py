@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from ..codec import CodecOption
+from ..codec import refinement_effort
 
 #: latent-refinement steps per image (:mod:`neuralcodecs.image.hyperprior_refine`); a step costs
 #: about 1.0 s for a 768x512 image on one core of this CPU, so ``medium`` is about 2 minutes there
 EFFORT_STEPS = {"fast": 0, "medium": 100, "best": 400}
-EFFORT_OPTION = CodecOption(
-    "effort", str, "fast",
+EFFORT_OPTION = refinement_effort(
+    EFFORT_STEPS,
     "encoder effort: fast codes the analysis output; medium (~2 min per 768x512 image) and best (~7 min) "
-    "refine the latents for the image by stochastic Gumbel annealing",
-    choices=tuple(EFFORT_STEPS),
-    costs=tuple((effort, steps, "latent-refinement steps") for effort, steps in EFFORT_STEPS.items()),
-)
+    "refine the latents for the image by stochastic Gumbel annealing")

@@ -223,3 +223,45 @@ def test_attention_windows_cover_large_grids_and_equal_global_attention_on_one_w
             expected[..., i : i + 4, j : j + 4] += attention._attend(normed[..., i : i + 4, j : j + 4])
     torch.testing.assert_close(attention(big), expected)
     assert not torch.allclose(wide(big), expected)  # global attention differs
+
+
+def test_the_refinement_rate_term_is_the_files_code_length(codec, image):
+    """Hard-rounded, the refinement's rate is the exact -log2 p the file's tables give the residuals."""
+    from neuralcodecs.image.base import pixels_to_tensor
+    from neuralcodecs.image.walloc.refine import bit_tables, latent_bits
+
+    x = pixels_to_tensor(image, codec.pad_multiple, "cpu")
+    u = codec.model.companded(x, 1).detach()
+    rounded, bits = latent_bits(u, bit_tables(codec.residual_priors[1]), True, None, None)
+    symbols = (rounded[0].to(torch.int64) + LATENT_MAX).numpy()
+    residuals = to_residuals(symbols)
+    expected = sum(CategoricalCoder.symbol_bits(residuals[c], codec.residual_priors[1][c]).sum() for c in range(symbols.shape[0]))
+    assert torch.equal(rounded, torch.round(u.clamp(-LATENT_MAX, LATENT_MAX)))
+    assert float(bits) == pytest.approx(expected, rel=1e-5)
+    # an SGA sample costs between the bits of its two integer neighbours, and the gradient reaches u
+    u.requires_grad_(True)
+    sample, relaxed = latent_bits(u, bit_tables(codec.residual_priors[1]), True, 0.3, torch.Generator().manual_seed(0))
+    relaxed.backward()
+    assert torch.all((sample >= torch.floor(u)) & (sample <= torch.floor(u) + 1)) and u.grad.abs().sum() > 0
+
+
+def test_encoder_effort_lowers_the_real_rate_distortion_cost(codec, image, monkeypatch):
+    """Refined latents: same decoder, a lower lambda * 255^2 * MSE + bpp measured on the real file,
+    lambda the image's own ladder slope the refinement trades at."""
+    from neuralcodecs.image.base import pixels_to_tensor
+    from neuralcodecs.image.walloc.options import EFFORT_STEPS
+    from neuralcodecs.image.walloc.refine import bit_tables, ladder_lambda
+
+    monkeypatch.setitem(EFFORT_STEPS, "medium", 12)  # the mechanism, at a test's cost
+    x = pixels_to_tensor(image, codec.pad_multiple, "cpu")
+    tables = [bit_tables(t) for t in codec.residual_priors]
+    lam = ladder_lambda(codec.model, x, 1, tables, True, image.shape[:2])
+
+    def cost(effort):
+        data = codec.encode(image, quality=2, effort=effort)
+        mse = np.mean((codec.decode(data).astype(np.float64) - image) ** 2)
+        return (lam * mse + 8 * len(data) / (image.shape[0] * image.shape[1])) if lam else mse
+
+    assert cost("medium") < cost("fast")
+    with pytest.raises(CodecArgumentError, match="effort"):
+        codec.encode(image, effort="extreme")

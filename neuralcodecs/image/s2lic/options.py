@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from ...codec import CodecOption
+from ...codec import refinement_effort
 
-EFFORT_STEPS = {"fast": 0, "medium": 30, "best": 120}  # latent-refinement steps per image
-EFFORT_OPTION = CodecOption(
-    "effort", str, "fast",
-    "encoder effort: fast codes the analysis output; medium/best refine the latents for the image (slower encode)",
-    choices=tuple(EFFORT_STEPS),
-    costs=tuple((effort, steps, "latent-refinement steps") for effort, steps in EFFORT_STEPS.items()),
-)
+#: latent-refinement steps per image (:mod:`neuralcodecs.image.s2lic.refine`)
+EFFORT_STEPS = {"fast": 0, "medium": 30, "best": 120}
+EFFORT_OPTION = refinement_effort(
+    EFFORT_STEPS,
+    "encoder effort: fast codes the analysis output; medium/best refine the latents for the image by "
+    "stochastic Gumbel annealing (slower encode)")

@@ -8,6 +8,9 @@ residual priors) the coded values are the residuals of the MED spatial predictio
 symbol priors (the first walloc streams).  Header config: ``quality`` (the ladder index,
 1-based) and ``prediction``.  The image is edge-padded on the right and bottom to multiples of
 ``2**J``.
+
+Encoder effort (``--effort``): ``fast`` codes the linear encoder's output; ``medium`` and
+``best`` refine the latents for the image (:mod:`.refine`); the decoder does not change.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ...entropy.coders import CategoricalCoder
 from ...errors import HeaderFieldError, SectionLayoutError
 from ..base import ImageCodec, ladder_index, per_pixel_estimate, pixels_to_tensor, tensor_to_pixels
 from .model import LATENT_MAX
+from .options import EFFORT_OPTION, EFFORT_STEPS
 from .prediction import from_residuals, to_residuals
 from .weights import CODEC_NAME, load_model
 
@@ -37,6 +41,7 @@ class WaLLoCCodec(ImageCodec):
     """WaLLoC with a ladder of latent channel counts; quality 1..Q (integers)."""
 
     name = CODEC_NAME
+    options = (EFFORT_OPTION,)
 
     def __init__(self, model, priors: list[torch.Tensor], weights_fingerprint: bytes, model_args: dict, device="cpu",
                  residual_priors: list[torch.Tensor] | None = None):
@@ -67,11 +72,19 @@ class WaLLoCCodec(ImageCodec):
         return -(-height // pad), -(-width // pad)
 
     # ------------------------------------------------------------------ encoding
-    @torch.no_grad()
-    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False):
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False, effort: str = "fast"):
         q = int(quality) - 1
         x = pixels_to_tensor(pixels, self.pad_multiple, self.device)
-        symbols = (self.model.encode_latents(x, q)[0] + LATENT_MAX).cpu().numpy()
+        if EFFORT_STEPS[effort]:  # medium/best: the image's own latents (the decoder does not change)
+            from .refine import refine_latents
+
+            predicted = self.residual_priors is not None
+            tables = self.residual_priors if predicted else self.priors
+            latents = refine_latents(self.model, x, q, EFFORT_STEPS[effort], tables, predicted, pixels.shape[:2], progress)
+        else:
+            with torch.no_grad():
+                latents = self.model.encode_latents(x, q)
+        symbols = (latents[0] + LATENT_MAX).cpu().numpy()
         if self.residual_priors is None:
             section = CategoricalCoder.encode_groups([(symbols[c], self.priors[q][c]) for c in range(symbols.shape[0])])
             return {"quality": q + 1}, [section]

@@ -21,16 +21,19 @@ at once and then undoes the prediction in anti-diagonal wavefronts (all position
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .model import LATENT_MAX, SYMBOLS
 
 OUTSIDE = LATENT_MAX  # the symbol of the zero latent
 
 
-def med(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """The MED prediction from left ``a``, above ``b`` and above-left ``c`` (same shapes, int64)."""
-    low, high = np.minimum(a, b), np.maximum(a, b)
-    return np.where(c >= high, low, np.where(c <= low, high, a + b - c))
+def med(a, b, c):
+    """The MED prediction from left ``a``, above ``b`` and above-left ``c`` (same shapes; numpy
+    int64 arrays, or torch tensors for the encoder's refinement)."""
+    xp = torch if isinstance(a, torch.Tensor) else np
+    low, high = xp.minimum(a, b), xp.maximum(a, b)
+    return xp.where(c >= high, low, xp.where(c <= low, high, a + b - c))
 
 
 def _neighbours(symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
