@@ -157,12 +157,12 @@ class CodecOption:
         return converted
 
 
-def refinement_effort(steps: dict[str, int], help: str) -> CodecOption:
+def refinement_effort(steps: dict[str, int], help: str, unit: str = "latent-refinement steps") -> CodecOption:
     """The ``effort`` option of a trained codec whose encoder refines its latents per image:
-    ``steps`` maps each level (``fast`` first, 0 steps: the analysis output) to its
-    latent-refinement steps (:func:`neuralcodecs.fitting.refine`)."""
+    ``steps`` maps each level (``fast`` first, 0 steps: the analysis output) to its amount of
+    work in ``unit`` (:func:`neuralcodecs.fitting.refine` steps, or search rounds)."""
     return CodecOption("effort", str, "fast", help, choices=tuple(steps),
-                       costs=tuple((effort, n, "latent-refinement steps") for effort, n in steps.items()))
+                       costs=tuple((effort, n, unit) for effort, n in steps.items()))
 
 
 @dataclass

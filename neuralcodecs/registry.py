@@ -162,6 +162,7 @@ CODECS: tuple[CodecSpec, ...] = (
         codec="neuralcodecs.image.vqgan.codec:VQGANCodec",
         quality=QualitySpec.from_ladder((8, 16, 64, 256, 1024), default=64, unit="codebook size"),
         weights="vqgan.safetensors",
+        options=("neuralcodecs.image.vqgan.options:EFFORT_OPTION",),
         objective="neuralcodecs.image.vqgan.objective:training_objective",
         capabilities={"latents": True, "exact_entropy_parameters": True},
     ),

@@ -6,8 +6,8 @@ codecs (:mod:`neuralcodecs.inr.fitting`) and latent refinement of trained codecs
 """
 
 from .engine import FitOutcome, frozen_parameters, run_fit
-from .refinement import refine
+from .refinement import ladder_slope, refine
 from .relaxations import sga_round, sga_temperature
 from .schedules import cosine, linear, warmup_cosine
 
-__all__ = ["FitOutcome", "frozen_parameters", "run_fit", "cosine", "linear", "warmup_cosine", "sga_round", "sga_temperature", "refine"]
+__all__ = ["FitOutcome", "frozen_parameters", "run_fit", "cosine", "linear", "warmup_cosine", "sga_round", "sga_temperature", "refine", "ladder_slope"]

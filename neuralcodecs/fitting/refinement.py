@@ -30,6 +30,17 @@ from .schedules import cosine
 RefinementLoss = Callable[[Mapping[str, torch.Tensor], "float | None", "torch.Generator | None"], torch.Tensor]
 
 
+def ladder_slope(low: tuple[float, float], high: tuple[float, float]) -> float:
+    """The rate-distortion trade-off of a codec trained without one (its rate set by a ladder of
+    channel counts or codebook sizes): ``-delta bpp / delta distortion`` between the image's
+    points ``(bpp, distortion)`` at two rungs of the ladder, ``low`` below ``high``; ``0``
+    (distortion only) where the ladder does not trade bits for distortion on this image."""
+    (rate_lo, d_lo), (rate_hi, d_hi) = low, high
+    if not (rate_hi > rate_lo and d_lo > d_hi):
+        return 0.0
+    return (rate_hi - rate_lo) / (d_lo - d_hi)
+
+
 def refine(loss: RefinementLoss, start: Mapping[str, torch.Tensor], steps: int, learning_rate: float, *,
            evaluations: int = 4, seed: int = 0, progress: bool = False,
            desc: str = "refining latents") -> dict[str, torch.Tensor]:

@@ -213,3 +213,38 @@ def test_restorer_learns_masked_indices_and_keeps_received_ones():
     out = restore_lost(restorer, np.where(lost, 0, big), lost)
     assert out.shape == big.shape and np.array_equal(out[~lost], big[~lost])
     assert (out[lost] == big[lost]).mean() > 0.8
+
+
+def test_encoder_effort_searches_indices_that_lower_the_real_rate_distortion_cost(codec, image):
+    """The index search: same decoder, a lower lambda * 255^2 * MSE + bpp on the real file (lambda
+    the image's ladder slope, the trade-off it searches at)."""
+    from neuralcodecs.image.base import pixels_to_tensor
+    from neuralcodecs.image.vqgan.search import codebook_lambda
+
+    x = pixels_to_tensor(image, codec.model.stride, "cpu")
+    lam = codebook_lambda(codec.model, x, 8, codec.priors, image.shape[:2])
+
+    def cost(effort):
+        data = codec.encode(image, quality=8, effort=effort)
+        mse = np.mean((codec.decode(data).astype(np.float64) - image) ** 2)
+        return (lam * mse + 8 * len(data) / (image.shape[0] * image.shape[1])) if lam else mse
+
+    fast, medium = cost("fast"), cost("medium")
+    assert medium < fast
+    with pytest.raises(CodecArgumentError, match="effort"):
+        codec.encode(image, effort="extreme")
+
+
+def test_the_index_search_reads_each_changed_position_in_its_own_neighbourhood():
+    """Squared errors summed over each position's 3x3 blocks: one changed block shows in the 9
+    positions around it and nowhere else, and the padding outside the true picture never counts."""
+    from neuralcodecs.image.vqgan.search import _block_errors
+
+    x = torch.zeros(1, 3, 24, 24)
+    picture = x.clone()
+    picture[..., 8:12, 12:16] = 1 / 255  # block (2, 3) of a 4-pixel grid
+    picture[..., 20:, :] = 1.0  # padding rows
+    errors = _block_errors(picture, x, 4, (20, 24))[0]
+    assert errors.shape == (6, 6)
+    assert torch.equal(errors[1:4, 2:5], torch.full((3, 3), 48.0))  # 16 pixels x 3 channels x 1**2
+    assert float(errors.sum()) == 9 * 48.0

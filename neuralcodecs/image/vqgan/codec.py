@@ -4,6 +4,9 @@ One section: the ``h x w`` indices (stride ``f``) in row-major order under the s
 codebook ``K``.  Header config: ``codebook`` (``K``, the quality).  The image is edge-padded on
 the right and bottom to multiples of ``f``.  ``decode_indices`` / ``indices`` expose the index
 map for lost-index restoration.
+
+Encoder effort (``--effort``): ``fast`` codes the nearest codewords; ``medium`` and ``best``
+search the indices for the image's rate-distortion cost (:mod:`.search`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from ...entropy.coders import CategoricalCoder
 from ...errors import CodecArgumentError, HeaderFieldError, SectionLayoutError
 from ..base import ImageCodec, per_pixel_estimate, pixels_to_tensor, tensor_to_pixels
 from .autoencoder import AttnBlock
+from .options import EFFORT_OPTION, EFFORT_STEPS
 from .weights import CODEC_NAME, load_model
 
 DECODE_FIXED_BYTES = 256 * 2**20  # benchmarks/decoder_memory.py --codec vqgan measures the real peak
@@ -30,6 +34,7 @@ class VQGANCodec(ImageCodec):
     """VQ autoencoder with a k-means codebook ladder; quality = codebook size ``K``."""
 
     name = CODEC_NAME
+    options = (EFFORT_OPTION,)
 
     def __init__(self, model, priors: dict[int, torch.Tensor], weights_fingerprint: bytes, metadata: dict, device="cpu"):
         super().__init__(weights_fingerprint, device)
@@ -61,11 +66,16 @@ class VQGANCodec(ImageCodec):
         return self.grid(header.height, header.width)
 
     # ------------------------------------------------------------------ encoding
-    @torch.no_grad()
-    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False):
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False, effort: str = "fast"):
         K = int(quality)
         x = pixels_to_tensor(pixels, self.model.stride, self.device)
-        indices = self.model.encode_indices(x, K)[0].cpu().numpy()
+        if EFFORT_STEPS[effort]:  # medium/best: a rate-distortion search over the indices (the decoder does not change)
+            from .search import search_indices
+
+            indices = search_indices(self.model, x, K, self.priors, EFFORT_STEPS[effort], pixels.shape[:2])
+        else:
+            indices = self.model.encode_indices(x, K)
+        indices = indices[0].cpu().numpy()
         return {"codebook": K}, [CategoricalCoder.encode_groups([(indices, self.priors[K])])]
 
     # ------------------------------------------------------------------ decoding

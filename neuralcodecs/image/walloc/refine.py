@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ...entropy.coders import CategoricalCoder
-from ...fitting import frozen_parameters, refine, sga_round
+from ...fitting import frozen_parameters, ladder_slope, refine, sga_round
 from .model import LATENT_MAX, SYMBOLS, WaLLoCModel
 from .prediction import OUTSIDE, med, to_residuals
 
@@ -75,9 +75,8 @@ def latent_bits(values: torch.Tensor, bits: torch.Tensor, predicted: bool, tau: 
 @torch.no_grad()
 def ladder_lambda(model: WaLLoCModel, x: torch.Tensor, quality: int, tables: list[torch.Tensor], predicted: bool,
                   picture_size: tuple[int, int]) -> float:
-    """The image's trade-off at ``quality`` (0-based): ``-delta bpp / delta (255**2 MSE)`` between its
-    neighbouring qualities on the ladder (one side at the ends); ``0`` (distortion only) where the
-    ladder does not trade bits for distortion on this image."""
+    """The image's trade-off at ``quality`` (0-based): :func:`~neuralcodecs.fitting.ladder_slope` of
+    ``(bpp, 255**2 MSE)`` at its neighbouring qualities on the ladder (one side at the ends)."""
     h, w = picture_size
     lo, hi = max(0, quality - 1), min(model.num_levels - 1, quality + 1)
     if lo == hi:
@@ -90,10 +89,7 @@ def ladder_lambda(model: WaLLoCModel, x: torch.Tensor, quality: int, tables: lis
         rate = float(tables[q][torch.arange(values.shape[0])[:, None], torch.from_numpy(values).reshape(values.shape[0], -1)].sum()) / (h * w)
         x_hat = model.decode_latents(y, q)
         points.append((rate, 255**2 * float(torch.mean((x_hat[..., :h, :w] - x[..., :h, :w]) ** 2))))
-    (rate_lo, d_lo), (rate_hi, d_hi) = points
-    if not (rate_hi > rate_lo and d_lo > d_hi):
-        return 0.0
-    return (rate_hi - rate_lo) / (d_lo - d_hi)
+    return ladder_slope(*points)
 
 
 def refine_latents(model: WaLLoCModel, x: torch.Tensor, quality: int, steps: int, coding_tables: list[list[np.ndarray]],
