@@ -236,6 +236,7 @@ TABLES = {
     "training_curve": lambda: _markdown("training_curve.md"),
     "ablation": lambda: _markdown("ablation.md"),
     "encoder_effort": effort,
+    "high_rate_ceiling": lambda: _markdown("high_rate_ceiling.md"),
     "kodak_bd": kodak_bd,
     "kodak_points": kodak_rd_points,
     "checks": checks,

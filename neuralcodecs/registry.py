@@ -184,7 +184,7 @@ CODECS: tuple[CodecSpec, ...] = (
         codec="neuralcodecs.stem.codec:StemCodec",
         quality=_GAIN_LADDER,  # the hyperprior's ladder
         weights="stem.safetensors",
-        options=("neuralcodecs.stem.options:INTRA_PERIOD_OPTION",),
+        options=("neuralcodecs.stem.options:INTRA_PERIOD_OPTION", "neuralcodecs.stem.options:EFFORT_OPTION"),
         objective="neuralcodecs.stem.objective:training_objective",
         capabilities={"latents": True, "exact_entropy_parameters": True, "random_access": True, "default": True},
     ),

@@ -2,7 +2,8 @@
 
 Users: the overfitted image codec (:mod:`neuralcodecs.inr.overfit.fitting`), the implicit video
 codecs (:mod:`neuralcodecs.inr.fitting`) and latent refinement of trained codecs
-(:mod:`neuralcodecs.image.s2lic.refine`, :mod:`neuralcodecs.image.hyperprior_refine`).  Each supplies its model and loss.
+through :func:`refine` (:mod:`neuralcodecs.image.hyperprior_refine`, :mod:`neuralcodecs.image.s2lic.refine`,
+:mod:`neuralcodecs.image.walloc.refine`).  Each supplies its model and loss.
 """
 
 from .engine import FitOutcome, frozen_parameters, run_fit

@@ -26,9 +26,11 @@ LIKELIHOOD_FLOOR = 1e-9
 
 
 def rate_distortion(model, y: torch.Tensor, z: torch.Tensor, x: torch.Tensor, gain: torch.Tensor, inv_gain: torch.Tensor,
-                    lam: float, tau: float | None, picture_size: tuple[int, int], generator=None) -> dict:
+                    lam: float, tau: float | None, picture_size: tuple[int, int], generator=None,
+                    lattice: bool = False) -> dict:
     """``lambda * 255**2 * MSE + bpp`` of latents ``y`` (gained) and ``z`` under the float model,
-    each rounded by SGA at temperature ``tau`` (``None``: hard rounding)."""
+    each rounded by SGA at temperature ``tau`` (``None``: hard rounding); ``y`` on the grid its
+    means shift it to, or with ``lattice`` on the integers (``stem``'s I-frames code ``round(y)``)."""
     h, w = picture_size
     rounded = (lambda v: sga_round(v, tau, generator)) if tau is not None else torch.round
     z_hat = rounded(z)
@@ -37,7 +39,7 @@ def rate_distortion(model, y: torch.Tensor, z: torch.Tensor, x: torch.Tensor, ga
     mean, log_scale = model.hyper_parameters(z_hat)
     means = mean * gain
     scales = torch.exp(log_scale.clamp(*LOG_SCALE_CLAMP)) * gain
-    y_hat = rounded(y - means) + means
+    y_hat = rounded(y) if lattice else rounded(y - means) + means
     y_lik = model.gaussian_conditional._likelihood(y_hat, scales, means)
     bits = -(torch.log2(y_lik.clamp_min(LIKELIHOOD_FLOOR)).sum() + torch.log2(z_lik.clamp_min(LIKELIHOOD_FLOOR)).sum())
     x_hat = model.g_s(y_hat * inv_gain)  # fp32: bf16 autocast measured no faster here (1.02 vs 1.00 s per step)
@@ -48,9 +50,10 @@ def rate_distortion(model, y: torch.Tensor, z: torch.Tensor, x: torch.Tensor, ga
 
 def refine_latents(frozen: FrozenHyperprior, x: torch.Tensor, quality_x256: int, steps: int,
                    picture_size: tuple[int, int] | None = None, progress: bool = False,
-                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                   seed: int = 0, lattice: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``(y, z_int)`` after ``steps`` SGA steps; ``x`` ``(1, 3, H, W)`` padded, in [0, 1];
-    ``picture_size`` ``(h, w)``: the distortion counts only the true picture, not the padding.
+    ``picture_size`` ``(h, w)``: the distortion counts only the true picture, not the padding;
+    ``lattice``: ``y`` is coded as ``round(y)`` (``stem``) rather than ``round(y - mean) + mean``.
 
     The latents kept are those with the lowest hard-rounded loss among the start and every quarter
     of the steps (:func:`~neuralcodecs.fitting.refine`), so refining never codes worse latents
@@ -66,7 +69,8 @@ def refine_latents(frozen: FrozenHyperprior, x: torch.Tensor, quality_x256: int,
         z0 = model.h_a(y0)
 
     def loss(latents, tau, generator) -> torch.Tensor:
-        return rate_distortion(model, latents["y"], latents["z"], x, gain, inv_gain, lam, tau, picture_size, generator)["loss"]
+        return rate_distortion(model, latents["y"], latents["z"], x, gain, inv_gain, lam, tau, picture_size, generator,
+                               lattice)["loss"]
 
     with frozen_parameters(model):
         latents = refine(loss, {"y": y0, "z": z0}, steps, LEARNING_RATE, seed=seed, progress=progress)

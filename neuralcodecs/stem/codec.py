@@ -41,7 +41,7 @@ from ..video.frames import load_frames
 from .frozen import FrozenStem
 from .image_codec import trained_image_codec
 from .model import SpatiotemporalEntropyModel, StemConfig
-from .options import INTRA_PERIOD_OPTION
+from .options import EFFORT_OPTION, EFFORT_STEPS, INTRA_PERIOD_OPTION
 
 CODEC_NAME = "stem"
 PAD = 64  # pixels: the hyper-latent grid needs latents in multiples of 4
@@ -62,7 +62,7 @@ class StemCodec(Codec):
 
     name = CODEC_NAME
     kind = VIDEO
-    options = (INTRA_PERIOD_OPTION,)
+    options = (INTRA_PERIOD_OPTION, EFFORT_OPTION)
 
     def __init__(self, image_codec, stem: FrozenStem, lattice_coder: TableCoder, weights_fingerprint: bytes, device="cpu"):
         self.image = image_codec  # the frozen hyperprior (transforms, intra entropy model, gains)
@@ -132,11 +132,21 @@ class StemCodec(Codec):
         out[full] = torch.from_numpy(symbols).to(base.device) + base[full]
         return out
 
+    def refine_intra(self, frame: np.ndarray, q256: int, steps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(gained float latent, lattice latent int64, z_int)`` of an I-frame whose latents were
+        refined for it by ``steps`` SGA steps (the hyperprior's refinement, on the integer lattice)."""
+        from ..image.hyperprior_refine import refine_latents
+
+        x = pixels_to_tensor(frame, PAD, self.device)
+        y, z_int = refine_latents(self.hp, x, q256, steps, frame.shape[:2], lattice=True)
+        return y, torch.round(y).to(torch.int64), z_int
+
     @torch.no_grad()
-    def encode_intra(self, y: torch.Tensor, values: torch.Tensor, q256: int) -> list[bytes]:
-        """An I-frame's ``[z, y]`` sections: the hyperprior's entropy model on the lattice."""
-        z = self.hp.model.h_a(y)
-        z_int = torch.round(z).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)
+    def encode_intra(self, y: torch.Tensor, values: torch.Tensor, q256: int, z_int: torch.Tensor | None = None) -> list[bytes]:
+        """An I-frame's ``[z, y]`` sections: the hyperprior's entropy model on the lattice
+        (``z_int``: the hyper-latent to code, else ``round(h_a(y))``)."""
+        if z_int is None:
+            z_int = torch.round(self.hp.model.h_a(y)).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)
         z_sym = (z_int - self.hp.z_medians.to(z_int.device).reshape(1, -1, 1, 1)).cpu().numpy()
         means, indexes = self.hp.entropy_parameters(z_int, q256)
         chunks: list = []
@@ -201,10 +211,12 @@ class StemCodec(Codec):
             quality: 1..L of the hyperprior's ladder (fractional ok).
             fps: frame rate for arrays and raw files (default 25).
             size: ``(W, H)`` or ``"WxH"`` for raw .yuv files.
-            options: ``intra_period``.
+            options: ``intra_period``, ``effort`` (``medium``/``best``: each I-frame's latents
+                refined for the frame; P-frames coded as before, given it).
         """
         quality = self.quality.check(self.quality.default if quality is None else quality)
-        period = self.check_options(options)["intra_period"]
+        checked = self.check_options(options)
+        period, refine_steps = checked["intra_period"], EFFORT_STEPS[checked["effort"]]
         frames, rate = load_frames(media, fps, size, max_frames)
         q256 = int(round(quality * 256))
         T, H, W, _ = frames.shape
@@ -216,10 +228,14 @@ class StemCodec(Codec):
 
             steps = tqdm(steps, desc="stem encode", unit="frame")
         for t in steps:
-            y, values = self.analyze(frames[t], q256)
-            if is_intra(t, period):
+            if is_intra(t, period) and refine_steps:
+                y, values, z_int = self.refine_intra(frames[t], q256, refine_steps)
+                coded = self.encode_intra(y, values, q256, z_int)
+            elif is_intra(t, period):
+                y, values = self.analyze(frames[t], q256)
                 coded = self.encode_intra(y, values, q256)
             else:
+                y, values = self.analyze(frames[t], q256)
                 coded = self.encode_inter(y, values, prev, q256)
             sections += coded
             tags += [t, t]

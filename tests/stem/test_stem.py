@@ -260,3 +260,28 @@ def test_stem_finds_the_hyperprior_it_was_trained_on_by_fingerprint(tmp_path, mo
     again = StemCodec.from_weights(tmp_path / shipped_stem.name)
     assert again.image.fingerprint.hex() == image_fp and again.fingerprint == codec.fingerprint
     assert np.array_equal(again.decode(stream), codec.decode(stream))
+
+
+def test_refined_i_frames_lower_their_real_cost_and_p_frames_follow(codec, pan, monkeypatch):
+    """effort medium: the I-frame's lattice latents refined for the frame (a lower lambda * 255^2 *
+    MSE + bpp of that frame, measured on the real file's sections); P-frames still decode exactly
+    from the refined I-frame; fast stays the analysis output."""
+    from neuralcodecs.image.variable_rate import level_lambda
+    from neuralcodecs.stem.options import EFFORT_STEPS
+
+    monkeypatch.setitem(EFFORT_STEPS, "medium", 10)  # the mechanism, at a test's cost
+    clip = pan[:2]
+    lam = level_lambda(codec.hp.model.lambdas, 1024)
+
+    def first_frame_cost(effort):
+        data = codec.encode(clip, quality=4, intra_period=0, effort=effort)
+        header, sections = bitstream.unpack(data)
+        out = nc.decode(data)
+        assert out.shape == clip.shape
+        mse = np.mean((out[0].astype(np.float64) - clip[0]) ** 2)
+        return lam * mse + 8 * sum(map(len, sections[:2])) / (clip.shape[1] * clip.shape[2]), data
+
+    fast, fast_data = first_frame_cost("fast")
+    medium, medium_data = first_frame_cost("medium")
+    assert medium < fast and medium_data != fast_data
+    assert fast_data == codec.encode(clip, quality=4, intra_period=0)
