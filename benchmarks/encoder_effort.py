@@ -101,11 +101,17 @@ def main() -> int:
                                          for e in args.efforts for q in args.qualities)]
     rows = [r for r in rows if r["image"] in complete]
     anchor_curve = mean_curve([r for r in rows if r["effort"] == "webp"], "quality", webp.sweep)
+
+    def against_webp(curve: dict) -> float | None:
+        try:
+            return bd_rate(anchor_curve["bpp"], anchor_curve["psnr"], curve["bpp"], curve["psnr"])
+        except ValueError:  # no PSNR range in common (vqgan stays below WebP's lowest quality)
+            return None
+
     summary = {}
     for effort in args.efforts:
         curve = mean_curve([r for r in rows if r["effort"] == effort], "quality", args.qualities)
-        summary[effort] = {**curve, "encode_s_mean": float(np.mean(curve["encode_s"])),
-                           "bd_rate_vs_webp_pct": bd_rate(anchor_curve["bpp"], anchor_curve["psnr"], curve["bpp"], curve["psnr"])}
+        summary[effort] = {**curve, "encode_s_mean": float(np.mean(curve["encode_s"])), "bd_rate_vs_webp_pct": against_webp(curve)}
     base = summary[args.efforts[0]]
     for effort in args.efforts:
         s = summary[effort]
@@ -122,7 +128,8 @@ def main() -> int:
              "|---|---:|---:|---|---|---:|"]
     for effort in args.efforts:
         s = summary[effort]
-        lines.append(f"| {effort} | {s['bd_rate_vs_first_pct']:+.1f}% | {s['bd_rate_vs_webp_pct']:+.1f}% | "
+        webp_bd = "no common PSNR range" if s["bd_rate_vs_webp_pct"] is None else f"{s['bd_rate_vs_webp_pct']:+.1f}%"
+        lines.append(f"| {effort} | {s['bd_rate_vs_first_pct']:+.1f}% | {webp_bd} | "
                      f"{' / '.join(f'{v:.3f}' for v in s['bpp'])} | {' / '.join(f'{v:.2f}' for v in s['psnr'])} | "
                      f"{s['encode_s_mean']:.1f} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")

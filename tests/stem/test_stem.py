@@ -106,7 +106,9 @@ def test_bad_arguments_and_inputs_are_typed(codec, pan, stream):
     with pytest.raises(CodecArgumentError):
         codec.encode(pan, quality=9)
     with pytest.raises(CodecArgumentError):
-        codec.encode(pan, effort="fast")
+        codec.encode(pan, effort="extreme")
+    with pytest.raises(CodecArgumentError):
+        codec.encode(pan, steps=3)  # not an option of stem
     with pytest.raises(UnsupportedVideoError):
         codec.encode(pan.astype(np.float32))
     with pytest.raises(UnsupportedVideoError):
