@@ -230,12 +230,11 @@ class StemCodec(Codec):
         for t in steps:
             if is_intra(t, period) and refine_steps:
                 y, values, z_int = self.refine_intra(frames[t], q256, refine_steps)
-                coded = self.encode_intra(y, values, q256, z_int)
-            elif is_intra(t, period):
-                y, values = self.analyze(frames[t], q256)
-                coded = self.encode_intra(y, values, q256)
             else:
-                y, values = self.analyze(frames[t], q256)
+                (y, values), z_int = self.analyze(frames[t], q256), None
+            if is_intra(t, period):
+                coded = self.encode_intra(y, values, q256, z_int)
+            else:
                 coded = self.encode_inter(y, values, prev, q256)
             sections += coded
             tags += [t, t]
