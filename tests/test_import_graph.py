@@ -48,6 +48,7 @@ CROSS_FAMILY_ALLOWED: dict[tuple[str, str], str] = {
     ("inr.overfit.codec", "image.base"): "the overfitted image codec is an ImageCodec (input rules, container)",
     ("stem.codec", "image.base"): "frames enter as image pixels (pixels_to_tensor)",
     ("stem.codec", "image.hyperprior"): "STEM codes frames with the hyperprior's frozen transforms",
+    ("stem.codec", "image.hyperprior_refine"): "refined I-frames are the hyperprior's refinement on STEM's lattice",
     ("stem.frozen", "image.hyperprior"): "P-frame hyper-synthesis: the hyperprior's upscales and z bound",
     ("stem.model", "image.hyperprior"): "initialized from the hyperprior's hyper networks",
     ("stem.image_codec", "image.hyperprior_codec"): "the hyperprior weights STEM was trained on, by fingerprint",
