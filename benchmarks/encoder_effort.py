@@ -97,8 +97,8 @@ def main() -> int:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row), file=sys.stderr, flush=True)
     rows = [r for r in rows if r["image"] in images]
-    complete = [n for n in images if all((n, q, e) in {(r["image"], r["quality"], r["effort"]) for r in rows}
-                                         for e in args.efforts for q in args.qualities)]
+    measured = {(r["image"], r["quality"], r["effort"]) for r in rows}
+    complete = [n for n in images if all((n, q, e) in measured for e in args.efforts for q in args.qualities)]
     rows = [r for r in rows if r["image"] in complete]
     anchor_curve = mean_curve([r for r in rows if r["effort"] == "webp"], "quality", webp.sweep)
 

@@ -71,12 +71,9 @@ def hyperprior_pictures(codec, x: torch.Tensor, q256: int) -> dict:
 
 @torch.no_grad()
 def s2lic_pictures(codec, x: torch.Tensor, q256: int) -> dict:
-    from neuralcodecs.entropy.gaussian import GAIN_FRACTION_BITS
-
     frozen = codec.frozen
     model = frozen.model
-    gain_fixed, _, inv_gain = frozen.ladder.at(q256)
-    gain = (gain_fixed.double() / 2**GAIN_FRACTION_BITS).float().reshape(1, -1, 1, 1)
+    gain, inv_gain = frozen.gain_float(q256), frozen.ladder.at(q256)[2]
     y = model.g_a(x) * gain
     z_hat = torch.round(model.h_a(y))
     hyper = model.h_s(z_hat)
@@ -114,12 +111,9 @@ def synthesis_ceiling(codec, x: torch.Tensor, arg, size: tuple[int, int], steps:
         start = {"v": (model.g_a(x) * frozen.gain_float(arg)).detach()}
         synth = lambda v: model.g_s(v * inv_gain)  # noqa: E731
     else:  # s2lic: the latent residual prediction is part of its synthesis
-        from neuralcodecs.entropy.gaussian import GAIN_FRACTION_BITS
-
         frozen, lr = codec.frozen, 5e-2
         model = frozen.model
-        gain_fixed, _, inv_gain = frozen.ladder.at(arg)
-        gain = (gain_fixed.double() / 2**GAIN_FRACTION_BITS).float().reshape(1, -1, 1, 1)
+        gain, inv_gain = frozen.gain_float(arg), frozen.ladder.at(arg)[2]
         y = (model.g_a(x) * gain).detach()
         hyper = model.h_s(torch.round(model.h_a(y))).detach()
         start = {"v": y}

@@ -21,7 +21,6 @@ the learning rate(s) of step ``k``; :func:`run_fit` owns the rest:
 
 from __future__ import annotations
 
-
 import math
 import os
 import time

@@ -74,12 +74,15 @@ class FrozenLadder:
     def z_indexes(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.broadcast_to(np.arange(shape[1]).reshape(1, -1, 1, 1), shape)
 
+    def gain_float(self, quality_x256: int) -> torch.Tensor:
+        """The analysis-side gain ``(1, M, 1, 1)`` float32 (the fixed-point gain as a float)."""
+        gain, _, _ = self.ladder.at(quality_x256)
+        return (gain.double() / 2**GAIN_FRACTION_BITS).float().reshape(1, -1, 1, 1)
+
     @torch.no_grad()
     def analyze(self, x: torch.Tensor, quality_x256: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(y, z_int)``: gained latents ``(1, M, H/16, W/16)`` and integer hyper-latents ``(1, N, H/64, W/64)``."""
-        gain, _, _ = self.ladder.at(quality_x256)
-        gain_float = (gain.double() / 2**GAIN_FRACTION_BITS).float().to(x.device)
-        y = self.model.g_a(x) * gain_float.reshape(1, -1, 1, 1)
+        y = self.model.g_a(x) * self.gain_float(quality_x256).to(x.device)
         z = self.model.h_a(y)
         return y, torch.round(z).clamp(-Z_INPUT_BOUND, Z_INPUT_BOUND).to(torch.int64)
 

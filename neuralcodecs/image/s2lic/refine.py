@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import torch
 
-from ...entropy.gaussian import GAIN_FRACTION_BITS
 from ...fitting import frozen_parameters, refine, sga_round
-from ..variable_rate import GainLadder, level_lambda
+from ..variable_rate import level_lambda
 from .frozen import Z_INPUT_BOUND, FrozenLadder
 
 LEARNING_RATE = 5e-2  # Adam on latents of unit quantization steps; on two BSDS crops at 30 steps 2e-2 gave -6.4 %, 5e-2 -8.0 %, 1e-1 -4.5 % BD-rate
@@ -36,10 +35,8 @@ def refine_latents(frozen: FrozenLadder, x: torch.Tensor, quality_x256: int, ste
     The latents kept are the best hard-rounded state (:func:`~neuralcodecs.fitting.refine`).
     """
     model = frozen.model
-    ladder: GainLadder = frozen.ladder
-    gain_fixed, _, inv_gain = ladder.at(quality_x256)
-    gain = (gain_fixed.double() / 2**GAIN_FRACTION_BITS).float().to(x.device).reshape(1, -1, 1, 1)
-    inv_gain = inv_gain.to(x.device).reshape(1, -1, 1, 1)
+    gain = frozen.gain_float(quality_x256).to(x.device)
+    inv_gain = frozen.ladder.at(quality_x256)[2].to(x.device).reshape(1, -1, 1, 1)
     lam = level_lambda(model.lambdas, quality_x256)
     h, w = picture_size or x.shape[2:]
     with torch.no_grad():

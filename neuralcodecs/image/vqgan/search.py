@@ -57,14 +57,20 @@ def _block_errors(picture: torch.Tensor, x: torch.Tensor, f: int, size: tuple[in
     return F.avg_pool2d(blocks, 3, 1, 1, divisor_override=1)[:, 0]
 
 
-def _loss(model, codebook, bits, indices, x, K, size, lam) -> float:
-    """``lam * 255**2 MSE + bpp`` of an index map ``(1, h, w)`` (``255**2 MSE`` alone when ``lam`` is 0)."""
+def _distortion(picture: torch.Tensor, x: torch.Tensor, size: tuple[int, int]) -> float:
+    """``255**2 MSE`` of a decoded picture over the true picture ``size``."""
     h, w = size
+    return float((((picture - x)[..., :h, :w] * 255) ** 2).mean())
+
+
+def _loss(model, codebook, bits, indices, x, K, size, lam) -> tuple[float, torch.Tensor]:
+    """``(lam * 255**2 MSE + bpp, decoded picture)`` of an index map ``(1, h, w)`` (``255**2 MSE``
+    alone when ``lam`` is 0)."""
     picture = _pictures(model, indices, codebook, K)
-    distortion = float((((picture - x)[..., :h, :w] * 255) ** 2).mean())
+    distortion = _distortion(picture, x, size)
     if lam == 0.0:
-        return distortion
-    return lam * distortion + float(bits[indices].sum()) / (h * w)
+        return distortion, picture
+    return lam * distortion + float(bits[indices].sum()) / (size[0] * size[1]), picture
 
 
 @torch.no_grad()
@@ -78,8 +84,7 @@ def codebook_lambda(model: VQGANModel, x: torch.Tensor, K: int, priors: dict[int
     for k in (ladder[max(0, i - 1)], ladder[min(len(ladder) - 1, i + 1)]):
         indices = model.encode_indices(x, k)
         rate = float(CategoricalCoder.symbol_bits(indices.cpu().numpy(), priors[k]).sum()) / (h * w)
-        picture = model.decode_indices(indices, k)
-        points.append((rate, float((((picture - x)[..., :h, :w] * 255) ** 2).mean())))
+        points.append((rate, _distortion(model.decode_indices(indices, k), x, size)))
     return ladder_slope(*points)
 
 
@@ -101,12 +106,12 @@ def search_indices(model: VQGANModel, x: torch.Tensor, K: int, priors: dict[int,
     features = model.features(x, K).float()
     distances = torch.cdist(features[0].flatten(1).t(), codebook)  # (h*w, K)
     ranked = distances.argsort(1)[:, : CANDIDATES + 1].t().reshape(CANDIDATES + 1, *features.shape[2:])  # (C+1, h, w)
-    indices = model.encode_indices(x, K)  # fast's map (the ranking's first column up to float ties)
-    current = _loss(model, codebook, bits, indices, x, K, size, lam)
+    indices = quantizer.nearest(features)  # fast's map (the ranking's first column up to float ties)
+    current, picture = _loss(model, codebook, bits, indices, x, K, size, lam)
     h, w = indices.shape[1:]
     lattice = (torch.arange(h)[:, None] % SPACING) * SPACING + (torch.arange(w)[None] % SPACING)  # (h, w) lattice id
     for _ in range(rounds):
-        base_error = _block_errors(_pictures(model, indices, codebook, K), x, f, size)[0]
+        base_error = _block_errors(picture, x, f, size)[0]
         best_delta = torch.zeros(h, w)
         best_choice = indices[0].clone()
         for rank in range(CANDIDATES + 1):
@@ -128,12 +133,12 @@ def search_indices(model: VQGANModel, x: torch.Tensor, K: int, priors: dict[int,
             if not bool(moved.any()):
                 break
             proposal = torch.where(moved, best_choice, indices[0])[None]
-            loss = _loss(model, codebook, bits, proposal, x, K, size, lam)
+            loss, proposal_picture = _loss(model, codebook, bits, proposal, x, K, size, lam)
             if loss < current:
-                accepted = (loss, proposal)
+                accepted = (loss, proposal, proposal_picture)
                 break
             moved = moved & (best_delta <= best_delta[moved].median())  # the better-scoring half
         if accepted is None:
             break
-        current, indices = accepted
+        current, indices, picture = accepted
     return indices
