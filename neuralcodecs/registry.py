@@ -154,6 +154,7 @@ CODECS: tuple[CodecSpec, ...] = (
         weights="mcquic.safetensors",
         objective="neuralcodecs.image.mcquic.objective:training_objective",
         capabilities={"latents": True, "exact_entropy_parameters": True},
+        options=("neuralcodecs.image.mcquic.options:EFFORT_OPTION",),
     ),
     CodecSpec(
         "vqgan", IMAGE,

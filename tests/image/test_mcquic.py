@@ -199,3 +199,45 @@ def test_mutated_mcquic_files_decode_or_raise_bitstream_errors(codec, image):
     report = assert_mutants_decode_or_raise_bitstream_errors(codec, seeds, 150, 4 * 70 * 83)
     # the resealed payload mutants reached the entropy decoder, which found the damage (not only the CRC)
     assert report["rejected_by_class"].get("CorruptPayloadError", 0) > 0, report["rejected_by_class"]
+
+
+def test_rate_weight_zero_gives_the_nearest_codewords_and_larger_weights_cheaper_codes(codec, image):
+    """The entropy-constrained choice: weight 0 is ``fast``'s rule; a heavier weight never codes
+    more bits (on the shipped model's skewed priors, the point of the search)."""
+    from neuralcodecs.image.base import pixels_to_tensor
+    from neuralcodecs.image.mcquic.search import code_bits
+
+    x = pixels_to_tensor(image, codec.pad_multiple, "cpu")
+    with torch.no_grad():
+        y = codec.model.analysis(x)
+        bits = code_bits(codec.priors, 1)
+        nearest = codec.model.encode_codes(x, 1)
+        assert all(torch.equal(a, b) for a, b in zip(nearest, codec.model.penalized_codes(y, 1, 0.0, bits)))
+        totals = [sum(float(b[torch.arange(b.shape[0])[:, None, None], c[0]].sum()) for b, c in
+                      zip(bits, codec.model.penalized_codes(y, 1, w, bits))) for w in (0.0, 0.05, 1.0, 50.0)]
+    assert totals == sorted(totals, reverse=True) and totals[-1] < totals[0]
+
+
+def test_encoder_effort_lowers_the_real_rate_distortion_cost(small_photo):
+    """The code search on the shipped model (an untrained one has no rate-distortion ladder):
+    same decoder, a lower lambda * 255^2 * MSE + bpp on the real file than ``fast``'s (lambda the
+    image's ladder slope, the trade-off it searches at)."""
+    import neuralcodecs as nc
+    from neuralcodecs.image.base import pixels_to_tensor
+    from neuralcodecs.image.mcquic.search import quality_lambda
+
+    shipped = nc.load_codec("mcquic")
+    image = np.ascontiguousarray(small_photo[:128, :128])
+    x = pixels_to_tensor(image, shipped.pad_multiple, "cpu")
+    with torch.no_grad():
+        lam = quality_lambda(shipped.model, shipped.model.analysis(x), x, 2, shipped.priors, image.shape[:2])
+    assert lam > 0
+
+    def cost(effort):
+        data = shipped.encode(image, quality=3, effort=effort)
+        mse = np.mean((shipped.decode(data).astype(np.float64) - image) ** 2)
+        return lam * mse + 8 * len(data) / (image.shape[0] * image.shape[1])
+
+    assert cost("medium") < cost("fast")
+    with pytest.raises(CodecArgumentError, match="effort"):
+        shipped.encode(image, effort="extreme")

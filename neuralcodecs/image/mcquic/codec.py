@@ -5,6 +5,10 @@ that order, each group's ``h_l x w_l`` codes in row-major order under its static
 context: every symbol's table is known before decoding, so the decoder is a table lookup per
 symbol).  Header config: ``quality`` (the ladder index, 1-based).  The image is edge-padded on
 the right and bottom to multiples of ``8 * 2**L``.
+
+Encoder effort (``--effort``): ``fast`` codes the nearest codewords; ``medium`` and ``best``
+choose each code for its distance plus its bits, at the rate weight of the image's lowest
+rate-distortion cost (:mod:`.search`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ...codec import Latents, QualitySpec
 from ...entropy.coders import CategoricalCoder
 from ...errors import SectionLayoutError
 from ..base import ImageCodec, ladder_index, per_pixel_estimate, pixels_to_tensor, tensor_to_pixels
+from .options import EFFORT_OPTION, EFFORT_STEPS
 from .weights import CODEC_NAME, load_model
 
 DECODE_FIXED_BYTES = 256 * 2**20  # benchmarks/decoder_memory.py --codec mcquic measures the real peak
@@ -30,6 +35,7 @@ class McQuicCodec(ImageCodec):
     """McQuic with a ladder of codebook sets; quality 1..Q (integers)."""
 
     name = CODEC_NAME
+    options = (EFFORT_OPTION,)
 
     def __init__(self, model, priors: list[list[torch.Tensor]], weights_fingerprint: bytes, model_args: dict, device="cpu"):
         super().__init__(weights_fingerprint, device)
@@ -60,10 +66,15 @@ class McQuicCodec(ImageCodec):
 
     # ------------------------------------------------------------------ encoding
     @torch.no_grad()
-    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False):
+    def _encode_pixels(self, pixels: np.ndarray, quality: float, progress: bool = False, effort: str = "fast"):
         q = int(quality) - 1
         x = pixels_to_tensor(pixels, self.pad_multiple, self.device)
-        codes = self.model.encode_codes(x, q)
+        if EFFORT_STEPS[effort]:  # medium/best: an entropy-constrained code search (the decoder does not change)
+            from .search import search_codes
+
+            codes = search_codes(self.model, x, q, self.priors, EFFORT_STEPS[effort], pixels.shape[:2])
+        else:
+            codes = self.model.encode_codes(x, q)
         sections = []
         for level, c in enumerate(codes):
             c = c[0].cpu().numpy()

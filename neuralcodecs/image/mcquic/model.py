@@ -127,6 +127,35 @@ class McQuicModel(nn.Module):
         """Codes per level, ``(B, m, H/(16*2**l), W/(16*2**l))`` int64 (nearest codewords; eval mode)."""
         return self._cascade(self.g_a(x * 2 - 1), quality)[1]
 
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        """``y`` ``(B, C, H/8, W/8)``: the cascade's input for pixels ``x`` in [0, 1]."""
+        return self.g_a(x * 2 - 1)
+
+    @torch.no_grad()
+    def penalized_codes(self, y: torch.Tensor, quality: int, rate_weight: float,
+                        bits: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Codes per level chosen by ``argmin ||h - c||^2 + rate_weight * s_l * bits_l[c]`` through the
+        cascade (each level codes the residual its predecessors' choices leave).  ``bits`` per
+        level ``(m, k_l)``: each codeword's code length under the file's prior; ``s_l``: the
+        median nearest-codeword distance at level ``l``, so that ``rate_weight`` reads as the
+        part of a typical quantization error one bit is worth.  ``rate_weight = 0``: the nearest
+        codewords (:meth:`encode_codes`)."""
+        codes = []
+        x = y
+        for level, quantizer, level_bits in zip(self.levels, self.quantizers[quality], bits):
+            z = level.stage(x)
+            h = level.quant_head(z)
+            penalty = None
+            if rate_weight:
+                with torch.autocast(h.device.type, enabled=False):
+                    scale = quantizer.distances(h).amin(-1).median()
+                penalty = rate_weight * scale * level_bits
+            c = quantizer.nearest(h, penalty)
+            codes.append(c)
+            if level.latent_head is not None:
+                x = level.latent_head(z) - quantizer.lookup(c).to(z.dtype)
+        return codes
+
     # ------------------------------------------------------------------ decoder side
     def dequantize(self, quantized: list[torch.Tensor]) -> torch.Tensor:
         """``y_hat`` ``(B, C, H/8, W/8)`` from the codewords of every level."""

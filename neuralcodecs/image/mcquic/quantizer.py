@@ -63,10 +63,17 @@ class MultiCodebookQuantizer(nn.Module):
         return xg.pow(2).sum(-1, keepdim=True) + cb.pow(2).sum(-1)[None, :, None, None, :] - 2 * cross
 
     @torch.no_grad()
-    def nearest(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes ``(B, m, h, w)``: the nearest codeword of each group (ties: the lowest index)."""
+    def nearest(self, x: torch.Tensor, penalty: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes ``(B, m, h, w)``: the nearest codeword of each group (ties: the lowest index).
+
+        ``penalty`` ``(m, k)`` (squared-distance units) is added to each codeword's distance:
+        the entropy-constrained choice ``argmin ||x - c||^2 + penalty[c]`` of the encoder's
+        index search (:mod:`neuralcodecs.image.mcquic.search`)."""
         with torch.autocast(x.device.type, enabled=False):
-            return self.distances(x).argmin(-1)
+            distances = self.distances(x)
+            if penalty is not None:
+                distances = distances + penalty.to(distances)[None, :, None, None, :]
+            return distances.argmin(-1)
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         """Codewords of ``codes`` ``(B, m, h, w)`` as ``(B, C, h, w)``."""
