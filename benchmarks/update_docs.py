@@ -311,16 +311,19 @@ PAPERS = {
     "nerv": ("Chen et al., NeurIPS 2021", ("2110.13903",)),
     "hnerv": ("Chen et al., CVPR 2023", ("2304.02633",)),
     "nirvana": ("Maiya et al., CVPR 2023", ("2212.14593",)),
+    "nerv-boost": ("Zhang et al., CVPR 2024 (Boosting-NeRV)", ("2402.18152",)),
+    "hnerv-boost": ("Zhang et al., CVPR 2024 (Boosting-NeRV)", ("2402.18152",)),
     "overfit": ("Cool-chic (Ladune et al., ICCV 2023), C3 (Kim et al., CVPR 2024)", ("2212.05458", "2312.02753")),
     "student": ("Matsubara et al., WACV 2022", ("2108.11898",)),
 }
 
-#: each codec's page under docs/ (nerv, hnerv and nirvana share one)
+#: each codec's page under docs/ (the implicit video codecs share one)
 PAGES = {
     "hyperprior": "codecs/hyperprior.md", "s2lic": "codecs/s2lic.md", "mcquic": "codecs/mcquic.md",
     "vqgan": "codecs/vqgan.md", "walloc": "codecs/walloc.md", "overfit": "codecs/overfit.md",
     "stem": "codecs/stem.md", "nerv": "codecs/inr-video.md", "hnerv": "codecs/inr-video.md",
     "nirvana": "codecs/inr-video.md", "student": "codecs/student.md",
+    "nerv-boost": "codecs/inr-video.md", "hnerv-boost": "codecs/inr-video.md",
 }
 
 #: footnotes of the speed column, in the order they are numbered

@@ -208,6 +208,24 @@ CODECS: tuple[CodecSpec, ...] = (
         capabilities={"random_access": True, "overfitted": True},
     ),
     CodecSpec(
+        "nerv-boost", VIDEO,
+        "NeRV-Boost (Zhang 2024): NeRV with Boosting-NeRV's conditional decoder (frame-time affine "
+        "transforms, sine blocks) and its high-frequency loss, 8-bit weights; quality = model size (M parameters)",
+        codec="neuralcodecs.inr.nerv_boost_codec:NervBoostCodec",
+        quality=f"{_INR}:MODEL_SIZE_QUALITY",
+        options=(f"{_INR}:EFFORT_OPTION", f"{_INR}:FIT_STATE_OPTION", f"{_INR}:PRUNE_OPTION"),
+        capabilities={"random_access": True, "overfitted": True},
+    ),
+    CodecSpec(
+        "hnerv-boost", VIDEO,
+        "HNeRV-Boost (Zhang 2024): HNeRV with Boosting-NeRV's conditional decoder (frame-time affine "
+        "transforms, sine blocks) and its high-frequency loss; quality = model size (M values: decoder + embeddings)",
+        codec="neuralcodecs.inr.hnerv_boost_codec:HnervBoostCodec",
+        quality=f"{_INR}:MODEL_SIZE_QUALITY",
+        options=(f"{_INR}:EFFORT_OPTION", f"{_INR}:FIT_STATE_OPTION"),
+        capabilities={"random_access": True, "overfitted": True},
+    ),
+    CodecSpec(
         "nirvana", VIDEO,
         "NIRVANA (Maiya 2023): per-group SIREN patch networks started from the previous group, integer "
         "weight latents with learned per-layer steps, coded as differences; quality = one group's size (M parameters)",

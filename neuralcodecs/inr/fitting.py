@@ -4,7 +4,7 @@
 ``(B, 3, H', W')`` (``H' >= H``, ``W' >= W``: the output is cropped) on one clip, with Adam, a
 linear warm-up and a cosine decay, on the fitting engine (:mod:`neuralcodecs.fitting`: progress
 bar, resumable state as data).  ``loss``: ``"l2"`` (MSE, what PSNR measures) or ``"l1_ssim"``
-(NeRV's ``0.7 * L1 + 0.3 * (1 - SSIM)``).
+(NeRV's ``0.7 * L1 + 0.3 * (1 - SSIM)``) or ``"boost"`` (Boosting-NeRV's, :func:`~.boost.boost_loss`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class FitConfig:
     bf16: bool = False  # autocast the model's forward pass (parameters and optimizer stay float32)
 
     def __post_init__(self):
-        if self.steps < 1 or self.batch < 1 or not self.lr > 0 or not 0 <= self.warmup < 1 or self.loss not in ("l2", "l1_ssim"):
+        if self.steps < 1 or self.batch < 1 or not self.lr > 0 or not 0 <= self.warmup < 1 or self.loss not in ("l2", "l1_ssim", "boost"):
             raise ValueError(f"invalid fitting configuration {self}")
 
 
@@ -47,6 +47,10 @@ def frame_times(count: int) -> torch.Tensor:
 def _loss(kind: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if kind == "l2":
         return F.mse_loss(out, target)
+    if kind == "boost":
+        from .boost import boost_loss
+
+        return boost_loss(out, target)
     from pytorch_msssim import ssim
 
     return 0.7 * F.l1_loss(out, target) + 0.3 * (1 - ssim(out, target, data_range=1.0, size_average=True))

@@ -47,35 +47,71 @@ def config_of(arch: dict) -> HnervConfig:
                        embed_channels=checked_int(arch, "embed_channels", 1, 256))
 
 
-def decoder_layout(cfg: HnervConfig) -> list[tuple[str, tuple[int, ...], int]]:
+def decoder_layout(cfg, decoder=HnervDecoder) -> list[tuple[str, tuple[int, ...], int]]:
     with torch.device("meta"):
-        decoder = HnervDecoder(cfg)
-    return [(name, tuple(t.shape), PARAMETER_BITS) for name, t in sorted(decoder.state_dict().items())]
+        network = decoder(cfg)
+    return [(name, tuple(t.shape), PARAMETER_BITS) for name, t in sorted(network.state_dict().items())]
 
 
-def embedding_layout(cfg: HnervConfig, frames: int) -> list[tuple[str, tuple[int, ...], int]]:
+def embedding_layout(cfg, frames: int) -> list[tuple[str, tuple[int, ...], int]]:
     return [("embeddings", (frames, cfg.embed_channels, *cfg.base), EMBEDDING_BITS)]
 
 
 class HnervCodec(OverfittedVideoCodec):
-    """HNeRV (Chen et al., CVPR 2023) with entropy-coded 8-bit decoder and 6-bit embeddings."""
+    """HNeRV (Chen et al., CVPR 2023) with entropy-coded 8-bit decoder and 6-bit embeddings.
+
+    The family's network enters through the hooks ``config_for``, ``network``, ``decoder``,
+    ``architecture``, ``config_of``, ``decoder_count``, ``stored``, ``macs`` and
+    ``decoder_inputs`` (HNeRV-Boost overrides them)."""
 
     name = "hnerv"
+    fit_loss = "l2"
+    activation_buffers = 3
 
+    # ------------------------------------------------------------------ the family's network
+    def config_for(self, height: int, width: int, frames: int, parameters: int):
+        return for_size(height, width, frames, parameters)
+
+    def network(self, cfg) -> torch.nn.Module:
+        return Hnerv(cfg)
+
+    def decoder(self, cfg) -> torch.nn.Module:
+        return HnervDecoder(cfg)
+
+    def architecture(self, cfg) -> dict:
+        return architecture_of(cfg)
+
+    def config_of(self, arch: dict):
+        return config_of(arch)
+
+    def decoder_count(self, cfg) -> int:
+        return decoder_parameters(cfg)
+
+    def stored(self, cfg, frames: int) -> int:
+        return stored_values(cfg, frames)
+
+    def macs(self, cfg) -> int:
+        return decoder_macs(cfg)
+
+    def decoder_inputs(self, embeddings: torch.Tensor):
+        """What the decoder takes for frame ``t``: ``inputs[t]`` (HNeRV: the embedding itself)."""
+        return embeddings
+
+    # ------------------------------------------------------------------ codec hooks
     def planned_values(self, frames, height, width, parameters):
-        return stored_values(for_size(height, width, frames, parameters), frames)
+        return self.stored(self.config_for(height, width, frames, parameters), frames)
 
     def fit_clip(self, frames, parameters, options, progress):
         T, _, H, W = frames.shape
-        cfg = for_size(H, W, T, parameters)
+        cfg = self.config_for(H, W, T, parameters)
         torch.manual_seed(0)
-        model = Hnerv(cfg).to(frames.device)
+        model = self.network(cfg).to(frames.device)
         inputs = pad_frames(frames, cfg.frame_size)
         steps = max(1, math.ceil(epochs_of(options) * T / FIT_BATCH))
-        fit_cfg = FitConfig(steps=steps, batch=FIT_BATCH, lr=FIT_LR, warmup=FIT_WARMUP, loss="l2",
+        fit_cfg = FitConfig(steps=steps, batch=FIT_BATCH, lr=FIT_LR, warmup=FIT_WARMUP, loss=self.fit_loss,
                             bf16=frames.device.type == "cpu", save_every=250)
-        report = fit(model, frames, fit_cfg, inputs=inputs, checkpoint=state_path(options), progress=progress,
-                     identity=clip_identity(self.name, architecture_of(cfg), frames))
+        report = fit(model, frames, fit_cfg, inputs=self.decoder_inputs(inputs), checkpoint=state_path(options),
+                     progress=progress, identity=clip_identity(self.name, self.architecture(cfg), frames))
         model.eval()
         with torch.no_grad():
             embeddings = torch.cat([model.encode(inputs[i : i + 4]) for i in range(0, T, 4)])
@@ -83,55 +119,55 @@ class HnervCodec(OverfittedVideoCodec):
         q_embed = quantize({"embeddings": embeddings}, EMBEDDING_BITS)
         model.decoder.load_state_dict(dequantize(q_decoder))
         e_hat = dequantize(q_embed)["embeddings"]
-        quantized = psnr_of(model.decoder, frames, e_hat)
-        return FittedClip(architecture_of(cfg), [encode(q_decoder), encode(q_embed)], [WHOLE_STREAM, WHOLE_STREAM], [],
-                          stored_values(cfg, T),
+        quantized = psnr_of(model.decoder, frames, self.decoder_inputs(e_hat))
+        return FittedClip(self.architecture(cfg), [encode(q_decoder), encode(q_embed)], [WHOLE_STREAM, WHOLE_STREAM], [],
+                          self.stored(cfg, T),
                           {"fit_seconds": report["seconds"], "steps": steps, "psnr_fitted": report["psnr"],
                            "psnr_quantized": quantized})
 
     def check_architecture(self, arch, header) -> int:
-        cfg = config_of(arch)
+        cfg = self.config_of(arch)
         fh, fw = cfg.frame_size
         if fh < header.height or fw < header.width or fh > 2 * header.height + 64 or fw > 2 * header.width + 64:
-            raise HeaderFieldError(f"hnerv frame size {fw}x{fh} does not fit the picture {header.width}x{header.height}")
-        if decoder_parameters(cfg) > 64_000_000:
-            raise HeaderFieldError("hnerv decoder too large")
-        return stored_values(cfg, header.frames)
+            raise HeaderFieldError(f"{self.name} frame size {fw}x{fh} does not fit the picture {header.width}x{header.height}")
+        if self.decoder_count(cfg) > 64_000_000:
+            raise HeaderFieldError(f"{self.name} decoder too large")
+        return self.stored(cfg, header.frames)
 
     def payload_layout(self, arch, header):
         return [WHOLE_STREAM, WHOLE_STREAM], []
 
     def frame_work(self, arch, header) -> tuple[int, int]:
-        cfg = config_of(arch)
-        return decoder_macs(cfg), decoder_parameters(cfg)
+        cfg = self.config_of(arch)
+        return self.macs(cfg), self.decoder_count(cfg)
 
     def activation_bytes(self, arch, header) -> int:
-        cfg = config_of(arch)
+        cfg = self.config_of(arch)
         h, w = cfg.base
-        peak = 4 * cfg.widths[0] * h * w
+        peak = self.activation_buffers * 4 * cfg.widths[0] * h * w
         for c, s in zip(cfg.widths[1:], cfg.strides):
             h, w = h * s, w * s
-            peak = max(peak, 3 * 4 * c * h * w)
+            peak = max(peak, self.activation_buffers * 4 * c * h * w)
         return peak
 
-    def _embeddings(self, cfg: HnervConfig, header, sections) -> torch.Tensor:
-        return decode_parameters(sections[1], embedding_layout(cfg, header.frames), "hnerv embeddings")["embeddings"]
+    def _embeddings(self, cfg, header, sections) -> torch.Tensor:
+        return decode_parameters(sections[1], embedding_layout(cfg, header.frames), f"{self.name} embeddings")["embeddings"]
 
     def integer_arrays(self, arch, header, sections):
-        cfg = config_of(arch)
-        return (decode_quantized(sections[0], decoder_layout(cfg), "hnerv decoder").values
-                + decode_quantized(sections[1], embedding_layout(cfg, header.frames), "hnerv embeddings").values)
+        cfg = self.config_of(arch)
+        return (decode_quantized(sections[0], decoder_layout(cfg, self.decoder), f"{self.name} decoder").values
+                + decode_quantized(sections[1], embedding_layout(cfg, header.frames), f"{self.name} embeddings").values)
 
     def renderer(self, arch, header, sections):
-        cfg = config_of(arch)
-        decoder = HnervDecoder(cfg).to(self.device).eval()
-        decoder.load_state_dict(decode_parameters(sections[0], decoder_layout(cfg), "hnerv decoder"))
-        embeddings = self._embeddings(cfg, header, sections).to(self.device)
-        return lambda t: decoder(embeddings[t : t + 1])
+        cfg = self.config_of(arch)
+        decoder = self.decoder(cfg).to(self.device).eval()
+        decoder.load_state_dict(decode_parameters(sections[0], decoder_layout(cfg, self.decoder), f"{self.name} decoder"))
+        inputs = self.decoder_inputs(self._embeddings(cfg, header, sections)).to(self.device)
+        return lambda t: decoder(inputs[t : t + 1])
 
     def latents_of(self, arch, header, sections) -> Latents:
         """The dequantized embeddings ``[T, C, h0, w0]``; one position covers ``prod(strides)`` pixels a side."""
-        cfg = config_of(arch)
+        cfg = self.config_of(arch)
         scale = math.prod(cfg.strides)
         return Latents(tensor=self._embeddings(cfg, header, sections), stride=(scale, scale), height=header.height,
                        width=header.width, bits=None, codec=self.name, quality=header.config["parameters"] / 1e6)

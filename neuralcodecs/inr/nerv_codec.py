@@ -48,10 +48,11 @@ def config_of(arch: dict) -> NervConfig:
                       encoding_base=checked_int(arch, "encoding_base_x1000", 1001, 4000) / 1000)
 
 
-def parameter_layout(cfg: NervConfig) -> list[tuple[str, tuple[int, ...], int]]:
-    """``(name, shape, bits)`` of every tensor in ascending name order, without building the network."""
+def parameter_layout(cfg, network=Nerv) -> list[tuple[str, tuple[int, ...], int]]:
+    """``(name, shape, bits)`` of every tensor of ``network(cfg)`` in ascending name order, without
+    building the network."""
     with torch.device("meta"):
-        model = Nerv(cfg)
+        model = network(cfg)
     return [(name, tuple(t.shape), PARAMETER_BITS) for name, t in sorted(model.state_dict().items())]
 
 
@@ -80,67 +81,95 @@ def finetune_pruned(model: torch.nn.Module, frames: torch.Tensor, fraction: floa
 
 
 class NervCodec(OverfittedVideoCodec):
-    """NeRV (Chen et al., NeurIPS 2021) with entropy-coded 8-bit weights."""
+    """NeRV (Chen et al., NeurIPS 2021) with entropy-coded 8-bit weights.
+
+    The family's network enters through the hooks ``config_for``, ``network``, ``architecture``,
+    ``config_of``, ``count`` and ``macs`` (NeRV-Boost overrides them)."""
 
     name = "nerv"
     options = (EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION)
+    fit_loss = "l2"
+    activation_buffers = 3  # feature maps of one stage's width alive at once (the peak of a frame's render)
 
+    # ------------------------------------------------------------------ the family's network
+    def config_for(self, height: int, width: int, parameters: int):
+        return for_size(height, width, parameters)
+
+    def network(self, cfg) -> torch.nn.Module:
+        return Nerv(cfg)
+
+    def architecture(self, cfg) -> dict:
+        return architecture_of(cfg)
+
+    def config_of(self, arch: dict):
+        return config_of(arch)
+
+    def count(self, cfg) -> int:
+        return count_parameters(cfg)
+
+    def macs(self, cfg) -> int:
+        return macs_per_frame(cfg)
+
+    def layout(self, cfg) -> list[tuple[str, tuple[int, ...], int]]:
+        return parameter_layout(cfg, self.network)
+
+    # ------------------------------------------------------------------ codec hooks
     def planned_values(self, frames, height, width, parameters):
-        return count_parameters(for_size(height, width, parameters))
+        return self.count(self.config_for(height, width, parameters))
 
     def fit_clip(self, frames, parameters, options, progress):
         T, _, H, W = frames.shape
-        cfg = for_size(H, W, parameters)
+        cfg = self.config_for(H, W, parameters)
         torch.manual_seed(0)
-        model = Nerv(cfg).to(frames.device)
+        model = self.network(cfg).to(frames.device)
         steps = max(1, math.ceil(epochs_of(options) * T / FIT_BATCH))
-        fit_cfg = FitConfig(steps=steps, batch=FIT_BATCH, lr=FIT_LR, loss="l2", bf16=frames.device.type == "cpu",
+        fit_cfg = FitConfig(steps=steps, batch=FIT_BATCH, lr=FIT_LR, loss=self.fit_loss, bf16=frames.device.type == "cpu",
                             save_every=SAVE_EVERY)
-        identity = clip_identity(self.name, architecture_of(cfg), frames)
+        identity = clip_identity(self.name, self.architecture(cfg), frames)
         report = fit(model, frames, fit_cfg, checkpoint=state_path(options), progress=progress, identity=identity)
         fit_seconds = report["seconds"]
         fraction = options["prune"]
         if fraction:
-            tune = FitConfig(steps=max(1, int(PRUNE_FINETUNE * steps)), batch=FIT_BATCH, lr=FIT_LR / 5, loss="l2",
+            tune = FitConfig(steps=max(1, int(PRUNE_FINETUNE * steps)), batch=FIT_BATCH, lr=FIT_LR / 5, loss=self.fit_loss,
                              bf16=fit_cfg.bf16, save_every=SAVE_EVERY)
             fit_seconds += finetune_pruned(model, frames, fraction, tune, state_path(options, "pruned"), progress,
                                            identity)["seconds"]
         q = quantized_state(model, fraction)
         model.load_state_dict(dequantize(q))
-        return FittedClip(architecture_of(cfg), [encode(q)], [WHOLE_STREAM], [], count_parameters(cfg),
+        return FittedClip(self.architecture(cfg), [encode(q)], [WHOLE_STREAM], [], self.count(cfg),
                           {"fit_seconds": fit_seconds, "steps": steps, "psnr_fitted": report["psnr"],
                            "psnr_quantized": psnr_of(model, frames, frame_times(T))})
 
     def check_architecture(self, arch, header) -> int:
-        cfg = config_of(arch)
+        cfg = self.config_of(arch)
         fh, fw = cfg.frame_size
         if fh < header.height or fw < header.width or fh > 2 * header.height + 64 or fw > 2 * header.width + 64:
-            raise HeaderFieldError(f"nerv frame size {fw}x{fh} does not fit the picture {header.width}x{header.height}")
-        return count_parameters(cfg)
+            raise HeaderFieldError(f"{self.name} frame size {fw}x{fh} does not fit the picture {header.width}x{header.height}")
+        return self.count(cfg)
 
     def payload_layout(self, arch, header):
         return [WHOLE_STREAM], []
 
     def frame_work(self, arch, header) -> tuple[int, int]:
-        cfg = config_of(arch)
-        return macs_per_frame(cfg), count_parameters(cfg)
+        cfg = self.config_of(arch)
+        return self.macs(cfg), self.count(cfg)
 
     def activation_bytes(self, arch, header) -> int:
-        cfg = config_of(arch)
+        cfg = self.config_of(arch)
         h, w = cfg.base
         peak = 0
         for c, s in zip(cfg.channels[1:], cfg.strides):
             h, w = h * s, w * s
-            peak = max(peak, 3 * 4 * c * h * w)
+            peak = max(peak, self.activation_buffers * 4 * c * h * w)
         return peak
 
     def integer_arrays(self, arch, header, sections):
-        return decode_quantized(sections[0], parameter_layout(config_of(arch)), "nerv parameters").values
+        return decode_quantized(sections[0], self.layout(self.config_of(arch)), f"{self.name} parameters").values
 
     def renderer(self, arch, header, sections):
-        cfg = config_of(arch)
-        tensors = decode_parameters(sections[0], parameter_layout(cfg), "nerv parameters")
-        model = Nerv(cfg).to(self.device).eval()
+        cfg = self.config_of(arch)
+        tensors = decode_parameters(sections[0], self.layout(cfg), f"{self.name} parameters")
+        model = self.network(cfg).to(self.device).eval()
         model.load_state_dict(tensors)
         times = frame_times(header.frames).to(self.device)
         return lambda t: model(times[t : t + 1])

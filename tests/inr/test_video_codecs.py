@@ -19,7 +19,7 @@ from neuralcodecs.errors import (CodecArgumentError, StateFileError, CorruptPayl
 from neuralcodecs.inr import weight_coding
 from neuralcodecs.inr.options import parse_model_size
 
-CODECS = ("nerv", "hnerv", "nirvana")
+CODECS = ("nerv", "hnerv", "nirvana", "nerv-boost", "hnerv-boost")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_frames_decode_and_any_frame_decodes_alone(name, streams, pan):
     assert np.array_equal(nc.decode(data, frames=[4, 1]), full[[1, 4]])
 
 
-@pytest.mark.parametrize("name", ("nerv", "hnerv"))
+@pytest.mark.parametrize("name", ("nerv", "hnerv", "nerv-boost", "hnerv-boost"))
 def test_parameter_sections_round_trip_exactly(name, streams):
     """Every parameter section decodes to integers that re-encode to the same bytes, and the file
     is made of those sections (no hidden state)."""
@@ -60,16 +60,18 @@ def test_parameter_sections_round_trip_exactly(name, streams):
 
     header, sections = bitstream.unpack(streams[name])
     arch = json.loads(sections[0])
-    if name == "nerv":
-        layouts = [nerv_codec.parameter_layout(nerv_codec.config_of(arch))]
+    codec = registry.load(name)
+    cfg = codec.config_of(arch)
+    if name.startswith("nerv"):
+        layouts = [codec.layout(cfg)]
     else:
-        cfg = hnerv_codec.config_of(arch)
-        layouts = [hnerv_codec.decoder_layout(cfg), hnerv_codec.embedding_layout(cfg, header.frames)]
+        layouts = [hnerv_codec.decoder_layout(cfg, codec.decoder), hnerv_codec.embedding_layout(cfg, header.frames)]
     for section, layout in zip(sections[1:], layouts):
         q = weight_coding.decode(section, layout)
         assert weight_coding.encode(q) == section
         assert all(np.abs(v).max(initial=0) <= 2 ** (b - 1) - 1 for v, b in zip(q.values, q.bits))
     assert len(sections) == 1 + len(layouts)
+    assert nerv_codec.parameter_layout(nerv_codec.config_of(json.loads(bitstream.unpack(streams["nerv"])[1][0])))
 
 
 def test_nirvana_groups_chain_as_differences(streams, pan):
@@ -118,7 +120,8 @@ def test_damaged_and_forged_streams_raise_typed_errors(name, streams):
     with pytest.raises(HeaderFieldError):
         codec.decode(forge(config={"parameters": header.config["parameters"] + 1}))
     big = dict(arch)
-    key = {"nerv": "mlp_hidden", "hnerv": "embed_channels", "nirvana": "hidden"}[name]
+    key = {"nerv": "mlp_hidden", "hnerv": "embed_channels", "nirvana": "hidden", "nerv-boost": "mlp_hidden",
+           "hnerv-boost": "condition_channels"}[name]
     big[key] = 10**9
     with pytest.raises(HeaderFieldError):
         codec.decode(forge(arch=json.dumps(big, sort_keys=True, separators=(",", ":")).encode()))

@@ -1,0 +1,72 @@
+"""The ``hnerv-boost`` codec: HNeRV with Boosting-NeRV's conditional decoder (:mod:`neuralcodecs.inr.hnerv_boost`).
+
+The same stream as ``hnerv`` (``bitstreams/FORMAT.md``, "hnerv-boost"): the architecture, the
+decoder's tensors at 8 bits per output channel, then every frame's embedding at 6 bits; fitted
+with Boosting-NeRV's loss (:func:`~neuralcodecs.inr.boost.boost_loss`).  Frame ``t`` decodes
+alone: ``decoder(embeddings[t], t / (T - 1))``.
+"""
+
+from __future__ import annotations
+
+from .boost import FramesAndTimes
+from .fitting import frame_times
+from .hnerv_boost import (HnervBoost, HnervBoostConfig, HnervBoostDecoder, decoder_macs, decoder_parameters, for_size,
+                          stored_values)
+from .hnerv_codec import HnervCodec
+from .video_codec import check_keys, checked_int, checked_ints
+
+ARCH_KEYS = {"base", "strides", "widths", "extra_blocks", "embed_channels", "condition_channels"}
+
+
+def architecture_of(cfg: HnervBoostConfig) -> dict:
+    return {"base": list(cfg.base), "strides": list(cfg.strides), "widths": list(cfg.widths),
+            "extra_blocks": list(cfg.extra_blocks), "embed_channels": cfg.embed_channels,
+            "condition_channels": cfg.condition_channels}
+
+
+def config_of(arch: dict) -> HnervBoostConfig:
+    """Validated :class:`HnervBoostConfig` of an architecture section (:class:`HeaderFieldError`)."""
+    check_keys(arch, ARCH_KEYS, "hnerv-boost")
+    strides = checked_ints(arch, "strides", (1, 8), 1, 8)
+    n = len(strides)
+    return HnervBoostConfig(base=checked_ints(arch, "base", (2, 2), 1, 64), strides=strides,
+                            widths=checked_ints(arch, "widths", (n + 1, n + 1), 1, 4096),
+                            extra_blocks=checked_ints(arch, "extra_blocks", (n, n), 0, 4),
+                            embed_channels=checked_int(arch, "embed_channels", 1, 256),
+                            condition_channels=checked_int(arch, "condition_channels", 1, 256))
+
+
+class HnervBoostCodec(HnervCodec):
+    """HNeRV-Boost (Zhang et al., CVPR 2024) with entropy-coded 8-bit decoder and 6-bit embeddings."""
+
+    name = "hnerv-boost"
+    fit_loss = "boost"
+    activation_buffers = 5  # a TAT residual block's input, its two convolutions' outputs and the affine temporaries
+
+    def config_for(self, height, width, frames, parameters):
+        return for_size(height, width, frames, parameters)
+
+    def network(self, cfg):
+        return HnervBoost(cfg)
+
+    def decoder(self, cfg):
+        return HnervBoostDecoder(cfg)
+
+    def architecture(self, cfg):
+        return architecture_of(cfg)
+
+    def config_of(self, arch):
+        return config_of(arch)
+
+    def decoder_count(self, cfg):
+        return decoder_parameters(cfg)
+
+    def stored(self, cfg, frames):
+        return stored_values(cfg, frames)
+
+    def macs(self, cfg):
+        return decoder_macs(cfg)
+
+    def decoder_inputs(self, embeddings):
+        """Frame ``t``'s embedding and its time ``t / (T - 1)``."""
+        return FramesAndTimes(embeddings, frame_times(len(embeddings)).to(embeddings.device))

@@ -1,0 +1,63 @@
+"""The ``nerv-boost`` codec: NeRV with Boosting-NeRV's conditional decoder (:mod:`neuralcodecs.inr.nerv_boost`).
+
+The same stream as ``nerv`` (``bitstreams/FORMAT.md``, "nerv-boost"): the architecture, then one
+whole-stream section of every tensor at 8 bits per output channel in ascending name order;
+fitted with Boosting-NeRV's loss (:func:`~neuralcodecs.inr.boost.boost_loss`).  Any frame
+decodes alone: ``x_t = network(t / (T - 1))``.
+"""
+
+from __future__ import annotations
+
+from .nerv_boost import NervBoost, NervBoostConfig, count_parameters, for_size, macs_per_frame
+from .nerv_codec import NervCodec
+from .video_codec import check_keys, checked_int, checked_ints
+
+ARCH_KEYS = {"base", "strides", "channels", "extra_blocks", "mlp_hidden", "condition_channels", "encoding_levels",
+             "encoding_base_x1000"}
+
+
+def architecture_of(cfg: NervBoostConfig) -> dict:
+    return {"base": list(cfg.base), "strides": list(cfg.strides), "channels": list(cfg.channels),
+            "extra_blocks": list(cfg.extra_blocks), "mlp_hidden": cfg.mlp_hidden,
+            "condition_channels": cfg.condition_channels, "encoding_levels": cfg.encoding_levels,
+            "encoding_base_x1000": int(round(cfg.encoding_base * 1000))}
+
+
+def config_of(arch: dict) -> NervBoostConfig:
+    """Validated :class:`NervBoostConfig` of an architecture section (:class:`HeaderFieldError`)."""
+    check_keys(arch, ARCH_KEYS, "nerv-boost")
+    strides = checked_ints(arch, "strides", (1, 8), 1, 8)
+    n = len(strides)
+    return NervBoostConfig(base=checked_ints(arch, "base", (2, 2), 1, 64), strides=strides,
+                           channels=checked_ints(arch, "channels", (n + 1, n + 1), 1, 4096),
+                           extra_blocks=checked_ints(arch, "extra_blocks", (n, n), 0, 4),
+                           mlp_hidden=checked_int(arch, "mlp_hidden", 1, 8192),
+                           condition_channels=checked_int(arch, "condition_channels", 1, 256),
+                           encoding_levels=checked_int(arch, "encoding_levels", 1, 256),
+                           encoding_base=checked_int(arch, "encoding_base_x1000", 1001, 4000) / 1000)
+
+
+class NervBoostCodec(NervCodec):
+    """NeRV-Boost (Zhang et al., CVPR 2024) with entropy-coded 8-bit weights."""
+
+    name = "nerv-boost"
+    fit_loss = "boost"
+    activation_buffers = 5  # a TAT residual block's input, its two convolutions' outputs and the affine temporaries
+
+    def config_for(self, height, width, parameters):
+        return for_size(height, width, parameters)
+
+    def network(self, cfg):
+        return NervBoost(cfg)
+
+    def architecture(self, cfg):
+        return architecture_of(cfg)
+
+    def config_of(self, arch):
+        return config_of(arch)
+
+    def count(self, cfg):
+        return count_parameters(cfg)
+
+    def macs(self, cfg):
+        return macs_per_frame(cfg)
