@@ -195,7 +195,7 @@ CODECS: tuple[CodecSpec, ...] = (
         "weights are the file; quality = model size (M parameters)",
         codec="neuralcodecs.inr.nerv_codec:NervCodec",
         quality=f"{_INR}:MODEL_SIZE_QUALITY",
-        options=(f"{_INR}:EFFORT_OPTION", f"{_INR}:FIT_STATE_OPTION", f"{_INR}:PRUNE_OPTION"),
+        options=(f"{_INR}:EFFORT_OPTION", f"{_INR}:FIT_STATE_OPTION", f"{_INR}:PRUNE_OPTION", f"{_INR}:RECIPE_OPTION"),
         capabilities={"random_access": True, "overfitted": True},
     ),
     CodecSpec(
@@ -231,7 +231,7 @@ CODECS: tuple[CodecSpec, ...] = (
         "weight latents with learned per-layer steps, coded as differences; quality = one group's size (M parameters)",
         codec="neuralcodecs.inr.nirvana_codec:NirvanaCodec",
         quality=f"{_INR}:MODEL_SIZE_QUALITY",
-        options=(f"{_INR}:EFFORT_OPTION", f"{_INR}:FIT_STATE_OPTION"),
+        options=(f"{_INR}:EFFORT_OPTION", f"{_INR}:FIT_STATE_OPTION", f"{_INR}:RECIPE_OPTION"),
         capabilities={"random_access": True, "overfitted": True},
     ),
     CodecSpec(

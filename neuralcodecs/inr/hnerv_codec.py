@@ -98,7 +98,7 @@ class HnervCodec(OverfittedVideoCodec):
         return embeddings
 
     # ------------------------------------------------------------------ codec hooks
-    def planned_values(self, frames, height, width, parameters):
+    def planned_values(self, frames, height, width, parameters, options):
         return self.stored(self.config_for(height, width, frames, parameters), frames)
 
     def fit_clip(self, frames, parameters, options, progress):

@@ -130,16 +130,36 @@ def plan_strides(height: int, width: int, max_base: int = 16) -> tuple[tuple[int
     return base, strides or (1,)
 
 
-def for_size(height: int, width: int, target: int, reduction: float = 1.2, encoding_levels: int = 80) -> NervConfig:
-    """A configuration for frames of ``height x width`` with about ``target`` parameters: the widths
-    shrink by ``reduction`` per block (HNeRV's channel reduction), the MLP is 4x the first width
-    (32..512); the first width is searched."""
+#: NeRV's published layout (``train_nerv.py`` of the official code: ``--expansion 1 --reduction 2
+#: --lower-width 96 --stem_dim_num 512_1 --embed 1.25_40``); at 1280x720 (base 9x16, strides 5 2 2 2 2)
+#: ``C0`` = 26 / 58 / 112 gives NeRV-S / M / L (3.2 / 6.3 / 12.5 M parameters)
+PAPER_LOWER_WIDTH = 96
+PAPER_MLP_HIDDEN = 512
+PAPER_ENCODING_LEVELS = 40
+
+
+def paper_widths(c0: int, blocks: int) -> tuple[int, ...]:
+    """``C0``, then ``C0`` (expansion 1), then halving (at least 96) per block: NeRV's own rule."""
+    widths = [c0, c0]
+    for _ in range(blocks - 1):
+        widths.append(max(widths[-1] // 2, PAPER_LOWER_WIDTH))
+    return tuple(widths[: blocks + 1])
+
+
+def for_size(height: int, width: int, target: int, reduction: float = 1.2, encoding_levels: int = 80,
+             recipe: str = "cpu") -> NervConfig:
+    """A configuration for frames of ``height x width`` with about ``target`` parameters; the first
+    width is searched.  ``recipe="cpu"``: the widths shrink by ``reduction`` per block (HNeRV's
+    channel reduction) and the MLP is 4x the first width (32..512); ``"paper"``: NeRV's published
+    layout (:func:`paper_widths`, a 512-wide MLP, 40 encoding levels)."""
     base, strides = plan_strides(height, width)
 
     def make(c0: int) -> NervConfig:
+        if recipe == "paper":
+            return NervConfig(base, strides, paper_widths(c0, len(strides)), PAPER_MLP_HIDDEN, PAPER_ENCODING_LEVELS)
         widths = [c0]
         for _ in strides:
             widths.append(max(8, int(round(widths[-1] / reduction))))
         return NervConfig(base, strides, tuple(widths), min(512, max(32, 4 * c0)), encoding_levels)
 
-    return nearest_size(make, count_parameters, target, range(4, 2049, 2))
+    return nearest_size(make, count_parameters, target, range(1 if recipe == "paper" else 4, 2049, 1 if recipe == "paper" else 2))

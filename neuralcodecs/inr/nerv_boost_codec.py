@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .nerv_boost import NervBoost, NervBoostConfig, count_parameters, for_size, macs_per_frame
 from .nerv_codec import NervCodec
+from .options import EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION
 from .video_codec import check_keys, checked_int, checked_ints
 
 ARCH_KEYS = {"base", "strides", "channels", "extra_blocks", "mlp_hidden", "condition_channels", "encoding_levels",
@@ -44,7 +45,9 @@ class NervBoostCodec(NervCodec):
     fit_loss = "boost"
     activation_buffers = 5  # a TAT residual block's input, its two convolutions' outputs and the affine temporaries
 
-    def config_for(self, height, width, parameters):
+    options = (EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION)  # no recipe: the boosted layout and loss are the paper's
+
+    def config_for(self, height, width, parameters, options):
         return for_size(height, width, parameters)
 
     def network(self, cfg):

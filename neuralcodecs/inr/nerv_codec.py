@@ -17,7 +17,7 @@ from ..bitstream import WHOLE_STREAM
 from ..errors import HeaderFieldError
 from .fitting import FitConfig, fit, frame_times, psnr_of
 from .nerv import Nerv, NervConfig, count_parameters, for_size, macs_per_frame
-from .options import EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION
+from .options import EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION, RECIPE_OPTION
 from .video_codec import (FittedClip, OverfittedVideoCodec, check_keys, checked_int, checked_ints, clip_identity,
                           decode_parameters, decode_quantized, epochs_of, state_path)
 from .weight_coding import dequantize, encode, prune, quantize
@@ -25,6 +25,9 @@ from .weight_coding import dequantize, encode, prune, quantize
 PARAMETER_BITS = 8
 FIT_BATCH = 1  # frames per step (NeRV: 1)
 FIT_LR = 1e-3
+FIT_WARMUP = 0.2  # fraction of the steps
+PAPER_LR = 5e-4  # NeRV's published training: lr 5e-4, 20% warm-up, cosine, 0.7 L1 + 0.3 (1 - SSIM)
+PAPER_WARMUP = 0.2
 SAVE_EVERY = 500  # fitting steps between checkpoints of a resumable encode
 PRUNE_FINETUNE = 0.25  # fine-tuning after pruning, as a fraction of the fitting steps
 ARCH_KEYS = {"base", "strides", "channels", "mlp_hidden", "encoding_levels", "encoding_base_x1000"}
@@ -87,13 +90,22 @@ class NervCodec(OverfittedVideoCodec):
     ``config_of``, ``count`` and ``macs`` (NeRV-Boost overrides them)."""
 
     name = "nerv"
-    options = (EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION)
+    options = (EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION, RECIPE_OPTION)
     fit_loss = "l2"
     activation_buffers = 3  # feature maps of one stage's width alive at once (the peak of a frame's render)
 
     # ------------------------------------------------------------------ the family's network
-    def config_for(self, height: int, width: int, parameters: int):
-        return for_size(height, width, parameters)
+    def config_for(self, height: int, width: int, parameters: int, options: dict):
+        """The network for a clip of ``height x width`` and about ``parameters`` values under the
+        checked encode ``options`` (``recipe``)."""
+        return for_size(height, width, parameters, recipe=options.get("recipe", "cpu"))
+
+    def fit_settings(self, options: dict) -> tuple[str, float, float]:
+        """``(loss, learning rate, warm-up fraction)`` of the fit: the paper's (0.7 L1 + 0.3 (1 - SSIM),
+        5e-4, 0.2) under ``recipe=paper``, else ``fit_loss``, ``FIT_LR`` and ``FIT_WARMUP``."""
+        if options.get("recipe") == "paper":
+            return "l1_ssim", PAPER_LR, PAPER_WARMUP
+        return self.fit_loss, FIT_LR, FIT_WARMUP
 
     def network(self, cfg) -> torch.nn.Module:
         return Nerv(cfg)
@@ -114,23 +126,24 @@ class NervCodec(OverfittedVideoCodec):
         return parameter_layout(cfg, self.network)
 
     # ------------------------------------------------------------------ codec hooks
-    def planned_values(self, frames, height, width, parameters):
-        return self.count(self.config_for(height, width, parameters))
+    def planned_values(self, frames, height, width, parameters, options):
+        return self.count(self.config_for(height, width, parameters, options))
 
     def fit_clip(self, frames, parameters, options, progress):
         T, _, H, W = frames.shape
-        cfg = self.config_for(H, W, parameters)
+        cfg = self.config_for(H, W, parameters, options)
         torch.manual_seed(0)
         model = self.network(cfg).to(frames.device)
         steps = max(1, math.ceil(epochs_of(options) * T / FIT_BATCH))
-        fit_cfg = FitConfig(steps=steps, batch=FIT_BATCH, lr=FIT_LR, loss=self.fit_loss, bf16=frames.device.type == "cpu",
+        loss, lr, warmup = self.fit_settings(options)
+        fit_cfg = FitConfig(steps=steps, batch=FIT_BATCH, lr=lr, warmup=warmup, loss=loss, bf16=frames.device.type == "cpu",
                             save_every=SAVE_EVERY)
         identity = clip_identity(self.name, self.architecture(cfg), frames)
         report = fit(model, frames, fit_cfg, checkpoint=state_path(options), progress=progress, identity=identity)
         fit_seconds = report["seconds"]
         fraction = options["prune"]
         if fraction:
-            tune = FitConfig(steps=max(1, int(PRUNE_FINETUNE * steps)), batch=FIT_BATCH, lr=FIT_LR / 5, loss=self.fit_loss,
+            tune = FitConfig(steps=max(1, int(PRUNE_FINETUNE * steps)), batch=FIT_BATCH, lr=lr / 5, loss=loss,
                              bf16=fit_cfg.bf16, save_every=SAVE_EVERY)
             fit_seconds += finetune_pruned(model, frames, fraction, tune, state_path(options, "pruned"), progress,
                                            identity)["seconds"]

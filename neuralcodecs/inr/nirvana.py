@@ -35,8 +35,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .sizing import nearest_size
+from .weight_coding import fake_quantize
 
 SIREN_W0 = 30.0
+OTHER_BITS = 8  # bit depth of the biases and convolutions (per output channel)
 MAX_LATENT = 2047  # latents stay within 12-bit symbols
 QUANTIZED = ("mlp0", "mlp1", "mlp2")  # the MLP layers whose weights are integer latents
 
@@ -80,8 +82,8 @@ class QuantizedLinear(nn.Module):
         q = self.q.clamp(-MAX_LATENT, MAX_LATENT)
         return torch.exp(self.log_step) * (q + (torch.round(q) - q).detach())
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight(), self.bias)
+    def forward(self, x: torch.Tensor, quantize_bias: bool = False) -> torch.Tensor:
+        return F.linear(x, self.weight(), fake_quantize(self.bias, OTHER_BITS) if quantize_bias else self.bias)
 
 
 class LogisticBits(nn.Module):
@@ -108,11 +110,17 @@ def frame_codes(group: int, channels: int) -> torch.Tensor:
 
 
 class NirvanaGroupNet(nn.Module):
-    """One group's network (see the module docstring)."""
+    """One group's network (see the module docstring).
 
-    def __init__(self, cfg: NirvanaConfig):
+    ``quantize_all``: train every other parameter (biases, convolutions) quantization-aware at
+    the ``OTHER_BITS`` they are coded with (:func:`~.weight_coding.fake_quantize`), as the paper
+    trains every parameter; off, they are quantized after fitting.  A decoder leaves it off (its
+    tensors are already the coded values)."""
+
+    def __init__(self, cfg: NirvanaConfig, quantize_all: bool = False):
         super().__init__()
         self.cfg = cfg
+        self.quantize_all = quantize_all
         h, c, half = cfg.hidden, cfg.channels, cfg.patch // 2
         self.mlp0 = QuantizedLinear(2, h, 1 / 2)
         self.mlp1 = QuantizedLinear(h, h, math.sqrt(6 / h) / SIREN_W0)
@@ -123,13 +131,20 @@ class NirvanaGroupNet(nn.Module):
 
     def forward(self, coords: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         c, half, p = self.cfg.channels, self.cfg.patch // 2, self.cfg.patch
-        x = torch.sin(SIREN_W0 * self.mlp0(coords))
-        x = torch.sin(SIREN_W0 * self.mlp1(x))
-        base = self.mlp2(x).view(-1, 1, c, half, half)
+        qat = self.quantize_all
+        x = torch.sin(SIREN_W0 * self.mlp0(coords, qat))
+        x = torch.sin(SIREN_W0 * self.mlp1(x, qat))
+        base = self.mlp2(x, qat).view(-1, 1, c, half, half)
         maps = (base + codes.view(1, -1, c, 1, 1)).flatten(0, 1)  # (N * F, C, half, half)
-        x = F.gelu(F.pixel_shuffle(self.conv1(maps), 2))
-        out = (torch.tanh(self.conv2(x)) + 1) / 2
+        x = F.gelu(F.pixel_shuffle(F.conv2d(maps, *self._coded(self.conv1), padding=1), 2))
+        out = (torch.tanh(F.conv2d(x, *self._coded(self.conv2), padding=1)) + 1) / 2
         return out.view(-1, codes.shape[0], 3, p, p)
+
+    def _coded(self, conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
+        """A convolution's weight and bias, fake-quantized when training quantization-aware."""
+        if not self.quantize_all:
+            return conv.weight, conv.bias
+        return fake_quantize(conv.weight, OTHER_BITS), fake_quantize(conv.bias, OTHER_BITS)
 
     def latent_bits(self, previous: dict[str, torch.Tensor] | None, generator: torch.Generator | None = None) -> torch.Tensor:
         """Estimated bits of the coded latents (differences to ``previous`` integers), uniform noise for rounding."""
@@ -159,8 +174,10 @@ def macs_per_frame(cfg: NirvanaConfig, patches: int) -> int:
     return patches * (mlp + 9 * c * 4 * c * half * half + 9 * c * 3 * cfg.patch * cfg.patch)
 
 
-def for_size(target: int, patch: int = 16, channels: int = 8, group: int = 3) -> NirvanaConfig:
-    """The configuration whose group network has about ``target`` values (hidden width searched)."""
+def for_size(target: int, recipe: str = "cpu", group: int = 3) -> NirvanaConfig:
+    """The configuration of ``recipe`` (:data:`CONFIGS`: its patch and channels) whose group network
+    has about ``target`` values (hidden width searched; the paper's 512 is ``--size 2.37M``)."""
+    patch, channels = CONFIGS[recipe]["patch"], CONFIGS[recipe]["channels"]
     return nearest_size(lambda h: NirvanaConfig(patch, channels, h, group), count_parameters, target, range(4, 4097, 2))
 
 

@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from ..errors import CorruptPayloadError, HeaderFieldError
 from ..fitting import cosine, run_fit
 from ..statefile import load_state, restore_failed, save_state
-from .nirvana import (QUANTIZED, NirvanaConfig, NirvanaGroupNet, assemble, count_parameters, for_size, frame_codes,
+from .options import EFFORT_OPTION, FIT_STATE_OPTION, RECIPE_OPTION
+from .nirvana import (OTHER_BITS, QUANTIZED, NirvanaConfig, NirvanaGroupNet, assemble, count_parameters, for_size, frame_codes,
                       macs_per_frame,
                       patch_coordinates, patch_grid)
 from .video_codec import (FittedClip, OverfittedVideoCodec, check_keys, checked_int, clip_identity, epochs_of,
@@ -42,7 +43,6 @@ LR_BITS = 1e-2
 LATER_GROUP_FRACTION = 0.25  # steps of a later group, as a fraction of the effort's epochs
 LATER_LATENT_LR = 0.1  # later groups move their latents 10x slower: small differences to code
 FIRST_GROUP_FACTOR = 2  # steps of group 0: twice the effort's epochs
-OTHER_BITS = 8
 ARCH_KEYS = {"patch", "channels", "hidden", "group"}
 
 
@@ -134,14 +134,15 @@ class NirvanaCodec(OverfittedVideoCodec):
     """NIRVANA (Maiya et al., CVPR 2023) with entropy-coded latent differences between groups."""
 
     name = "nirvana"
+    options = (EFFORT_OPTION, FIT_STATE_OPTION, RECIPE_OPTION)
 
-    def planned_values(self, frames, height, width, parameters):
-        cfg = for_size(parameters)
+    def planned_values(self, frames, height, width, parameters, options):
+        cfg = for_size(parameters, options.get("recipe", "cpu"))
         return math.ceil(frames / cfg.group) * count_parameters(cfg)
 
     def fit_clip(self, frames, parameters, options, progress):
         T, _, H, W = frames.shape
-        cfg = for_size(parameters)
+        cfg = for_size(parameters, options["recipe"])
         rows, cols = patch_grid(H, W, cfg.patch)
         coords = patch_coordinates(rows, cols).to(frames.device)
         codes = frame_codes(cfg.group, cfg.channels).to(frames.device)
@@ -150,7 +151,7 @@ class NirvanaCodec(OverfittedVideoCodec):
         later = max(10, int(LATER_GROUP_FRACTION * first))
         first *= FIRST_GROUP_FACTOR
         torch.manual_seed(0)
-        net = NirvanaGroupNet(cfg).to(frames.device)
+        net = NirvanaGroupNet(cfg, quantize_all=options["recipe"] == "paper").to(frames.device)
         latents = [getattr(net, n).q for n in QUANTIZED]
         bit_params = list(net.bits.parameters())
         rest = [p for n, p in net.named_parameters() if not n.endswith(".q") and not n.startswith("bits.")]

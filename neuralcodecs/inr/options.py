@@ -4,7 +4,9 @@
   rate-distortion curves); ``ncodec encode --size 0.3M`` is the same as ``--quality 0.3``;
 * ``effort`` = fitting epochs (passes over the clip): ``fast`` / ``medium`` / ``best``;
 * ``fit_state`` = a file where fitting saves its state every few hundred steps; an interrupted
-  encode given the same file (and the same clip and settings) resumes from it.
+  encode given the same file (and the same clip and settings) resumes from it;
+* ``recipe`` (``nerv``, ``nirvana``) = ``paper`` for the published configuration and training,
+  ``cpu`` for the reduced one tuned here.
 """
 
 from __future__ import annotations
@@ -30,11 +32,18 @@ FIT_STATE_OPTION = CodecOption(
 )
 PRUNE_OPTION = CodecOption("prune", float, 0.0, "nerv: fraction of weights pruned by magnitude after fitting, then fine-tuned",
                            minimum=0.0, maximum=0.9)
+RECIPE_OPTION = CodecOption(
+    "recipe", str, "cpu",
+    "paper: the published configuration and training (nerv: widths halving down to 96, a 512-wide stem, "
+    "40 encoding levels, 0.7 L1 + 0.3 (1 - SSIM) at lr 5e-4; nirvana: 32x32 patches of 16 channels, every "
+    "parameter trained quantization-aware); cpu (default): the reduced one tuned on this project's CPU",
+    choices=("cpu", "paper"),
+)
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmM])\s*$")
 
 
 #: the papers' named sizes (1280x720 Bunny): NeRV-S/M/L (Chen 2021, Table 1), HNeRV 0.35M..3M (Chen 2023)
-PAPER_SIZES = {"nerv-s": 3.2, "nerv-m": 6.3, "nerv-l": 12.6, "hnerv-0.35m": 0.35, "hnerv-0.75m": 0.75,
+PAPER_SIZES = {"nerv-s": 3.2, "nerv-m": 6.3, "nerv-l": 12.5, "hnerv-0.35m": 0.35, "hnerv-0.75m": 0.75,
                "hnerv-1.5m": 1.5, "hnerv-3m": 3.0}
 
 

@@ -108,9 +108,10 @@ class OverfittedVideoCodec(Codec):
         self.last_report: dict = {}
 
     # ------------------------------------------------------------------ family hooks
-    def planned_values(self, frames: int, height: int, width: int, parameters: int) -> int:
+    def planned_values(self, frames: int, height: int, width: int, parameters: int, options: dict) -> int:
         """The values (parameters, embeddings) a file of a ``parameters``-sized network holds for a clip of
-        ``frames`` x ``height`` x ``width``: what :meth:`fit_clip` would build, without building it."""
+        ``frames`` x ``height`` x ``width`` under the checked encode ``options``: what :meth:`fit_clip`
+        would build, without building it."""
         raise NotImplementedError
 
     def fit_clip(self, frames: torch.Tensor, parameters: int, options: dict, progress: bool) -> FittedClip:
@@ -174,9 +175,9 @@ class OverfittedVideoCodec(Codec):
         samples = 3 * T * H * W
         if quality is None:
             quality = default_model_size(samples, self.quality)
-        planned = self.planned_values(T, H, W, int(round(quality * 1e6)))
+        planned = self.planned_values(T, H, W, int(round(quality * 1e6)), opts)
         if planned > samples:
-            smallest = self.planned_values(T, H, W, int(round(self.quality.low * 1e6)))
+            smallest = self.planned_values(T, H, W, int(round(self.quality.low * 1e6)), opts)
             if smallest > samples:
                 raise CodecArgumentError(
                     f"a clip of {T} x {W}x{H} pixels ({samples} samples) is too small for {self.name}: its smallest "

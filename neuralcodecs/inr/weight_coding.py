@@ -102,6 +102,18 @@ def quantize(tensors: dict[str, torch.Tensor], bits: int | dict[str, int] = 8) -
     return QuantizedTensors(names, shapes, depths, values, steps)
 
 
+def fake_quantize(t: torch.Tensor, bits: int) -> torch.Tensor:
+    """``t`` with the values :func:`quantize` then :func:`dequantize` give it (per output channel,
+    symmetric, ``bits`` bits) in the forward pass and an identity gradient (straight through):
+    quantization-aware training of a tensor that will be coded that way."""
+    w = t.reshape(step_count(tuple(t.shape)), -1)
+    levels = 2 ** (bits - 1) - 1
+    step = w.detach().abs().amax(1, keepdim=True) / levels
+    safe = torch.where(step > 0, step, torch.ones_like(step))
+    coded = torch.round(w / safe).clamp(-levels, levels) * step
+    return (w + (coded - w).detach()).reshape(t.shape)
+
+
 def dequantize(q: QuantizedTensors) -> dict[str, torch.Tensor]:
     """float32 tensors ``step_c * value`` (computed in float32, so encoder and decoder agree bit for bit)."""
     out = {}

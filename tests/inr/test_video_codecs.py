@@ -254,3 +254,56 @@ def test_decoding_ignores_the_thread_count_at_a_real_frame_size(monkeypatch):
     clip = np.random.default_rng(0).integers(0, 256, (3, 180, 320, 3), dtype=np.uint8)
     codec = registry.load("nerv")
     assert_decoding_ignores_thread_count(codec, codec.encode(clip, quality=0.1, effort="fast"))
+
+
+@pytest.mark.parametrize("name, size, c0", [("NeRV-S", 3_201_905, 26), ("NeRV-M", 6_282_001, 58), ("NeRV-L", 12_524_563, 112)])
+def test_nerv_paper_recipe_builds_the_published_networks(name, size, c0):
+    """NeRV-S/M/L at 1280x720 under ``recipe=paper``: the official code's widths (C0, C0, then halving
+    to 96), its 512-wide stem and 40 encoding levels."""
+    from neuralcodecs.inr import nerv
+
+    cfg = nerv.for_size(720, 1280, int(parse_model_size(name) * 1e6), recipe="paper")
+    assert cfg.channels == (c0, c0, 96, 96, 96, 96) and cfg.strides == (5, 2, 2, 2, 2) and cfg.base == (9, 16)
+    assert (cfg.mlp_hidden, cfg.encoding_levels) == (512, 40) and nerv.count_parameters(cfg) == size
+
+
+def test_paper_recipes_encode_the_published_configurations(monkeypatch):
+    """``recipe=paper`` reaches the published configurations from the codec: NeRV's layout and loss,
+    NIRVANA's 32x32 patches of 16 channels (a clip just large enough for the smallest of each)."""
+    from neuralcodecs.inr import fitting, video_codec
+
+    monkeypatch.setitem(video_codec.EFFORT_EPOCHS, "fast", 1)
+    losses = []
+    monkeypatch.setattr(fitting, "_loss", lambda kind, out, target: losses.append(kind) or ((out - target) ** 2).mean())
+    photo = np.asarray(Image.open(PHOTO).convert("RGB"))
+    clip = np.stack([photo[100 + t : 260 + t, 200 : 400] for t in range(10)])  # 10 x 200x160
+    data = registry.load("nerv").encode(clip, quality=0.8, effort="fast", recipe="paper")
+    arch = json.loads(bitstream.unpack(data)[1][0])
+    assert arch["channels"][2:] == [96] * (len(arch["channels"]) - 2) and arch["mlp_hidden"] == 512
+    assert arch["encoding_levels"] == 40 and set(losses) == {"l1_ssim"}
+    assert nc.decode(data).shape == clip.shape
+    data = registry.load("nirvana").encode(clip, quality=0.05, effort="fast", recipe="paper")
+    arch = json.loads(bitstream.unpack(data)[1][0])
+    assert (arch["patch"], arch["channels"]) == (32, 16)
+    assert nc.decode(data, frames=[4]).shape == (1, *clip.shape[1:])
+
+
+def test_nirvana_paper_training_sees_the_coded_biases_and_convolutions():
+    """``quantize_all`` (the paper recipe): the network trains on the 8-bit values its biases and
+    convolutions will be coded with, so fitting and the decoded file agree."""
+    import torch
+
+    from neuralcodecs.inr.nirvana import NirvanaConfig, NirvanaGroupNet
+
+    torch.manual_seed(0)
+    cfg = NirvanaConfig(patch=4, channels=2, hidden=8, group=2)
+    aware = NirvanaGroupNet(cfg, quantize_all=True)
+    coded = NirvanaGroupNet(cfg)
+    others = {n: t for n, t in aware.state_dict().items() if not n.endswith((".q", ".log_step")) and not n.startswith("bits.")}
+    coded.load_state_dict({**aware.state_dict(), **weight_coding.dequantize(weight_coding.quantize(others, 8))})
+    coords, codes = torch.rand(5, 2) * 2 - 1, torch.randn(2, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(aware(coords, codes), coded(coords, codes), rtol=0, atol=1e-5)
+        plain = NirvanaGroupNet(cfg)
+        plain.load_state_dict(aware.state_dict())
+        assert not torch.allclose(aware(coords, codes), plain(coords, codes), rtol=0, atol=1e-7)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from neuralcodecs.errors import CorruptPayloadError
+from neuralcodecs.inr import weight_coding
 from neuralcodecs.inr.weight_coding import code_lengths, decode, dequantize, encode, huffman_lengths, prune, quantize
 
 
@@ -71,3 +72,16 @@ def test_damaged_bytes_raise_typed_errors(tensors):
     nan_steps[:4] = np.array([np.nan], "<f4").tobytes()
     with pytest.raises(CorruptPayloadError):
         decode(bytes(nan_steps), q.layout)
+
+
+def test_fake_quantization_gives_the_coded_values_and_a_straight_gradient():
+    """Quantization-aware training sees what the file will hold: the forward values of
+    ``fake_quantize`` are ``dequantize(quantize(.))``'s; the gradient passes unchanged."""
+    torch.manual_seed(0)
+    for shape in [(6, 4, 3, 3), (5,), (7, 9)]:
+        t = torch.randn(shape, requires_grad=True)
+        fake = weight_coding.fake_quantize(t, 8)
+        coded = weight_coding.dequantize(weight_coding.quantize({"t": t}, 8))["t"]
+        torch.testing.assert_close(fake.detach(), coded, rtol=0, atol=1e-6)
+        fake.sum().backward()
+        assert torch.equal(t.grad, torch.ones(shape))
