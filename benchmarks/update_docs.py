@@ -311,6 +311,7 @@ PAPERS = {
     "nerv": ("Chen et al., NeurIPS 2021", ("2110.13903",)),
     "hnerv": ("Chen et al., CVPR 2023", ("2304.02633",)),
     "nirvana": ("Maiya et al., CVPR 2023", ("2212.14593",)),
+    "nervpp": ("Ghorbel et al. 2024 (NeRV++)", ("2402.18305",)),
     "nerv-boost": ("Zhang et al., CVPR 2024 (Boosting-NeRV)", ("2402.18152",)),
     "hnerv-boost": ("Zhang et al., CVPR 2024 (Boosting-NeRV)", ("2402.18152",)),
     "overfit": ("Cool-chic (Ladune et al., ICCV 2023), C3 (Kim et al., CVPR 2024)", ("2212.05458", "2312.02753")),
@@ -323,7 +324,7 @@ PAGES = {
     "vqgan": "codecs/vqgan.md", "walloc": "codecs/walloc.md", "overfit": "codecs/overfit.md",
     "stem": "codecs/stem.md", "nerv": "codecs/inr-video.md", "hnerv": "codecs/inr-video.md",
     "nirvana": "codecs/inr-video.md", "student": "codecs/student.md",
-    "nerv-boost": "codecs/inr-video.md", "hnerv-boost": "codecs/inr-video.md",
+    "nerv-boost": "codecs/inr-video.md", "hnerv-boost": "codecs/inr-video.md", "nervpp": "codecs/inr-video.md",
 }
 
 #: footnotes of the speed column, in the order they are numbered

@@ -208,6 +208,15 @@ CODECS: tuple[CodecSpec, ...] = (
         capabilities={"random_access": True, "overfitted": True},
     ),
     CodecSpec(
+        "nervpp", VIDEO,
+        "NeRV++ (Ghorbel 2024): NeRV with gated separable residual blocks around each up-sampling block "
+        "and a bilinear skip path, 8-bit weights; quality = model size (M parameters)",
+        codec="neuralcodecs.inr.nervpp_codec:NervppCodec",
+        quality=f"{_INR}:MODEL_SIZE_QUALITY",
+        options=(f"{_INR}:EFFORT_OPTION", f"{_INR}:FIT_STATE_OPTION", f"{_INR}:PRUNE_OPTION"),
+        capabilities={"random_access": True, "overfitted": True},
+    ),
+    CodecSpec(
         "nerv-boost", VIDEO,
         "NeRV-Boost (Zhang 2024): NeRV with Boosting-NeRV's conditional decoder (frame-time affine "
         "transforms, sine blocks) and its high-frequency loss, 8-bit weights; quality = model size (M parameters)",

@@ -19,7 +19,7 @@ from neuralcodecs.errors import (CodecArgumentError, StateFileError, CorruptPayl
 from neuralcodecs.inr import weight_coding
 from neuralcodecs.inr.options import parse_model_size
 
-CODECS = ("nerv", "hnerv", "nirvana", "nerv-boost", "hnerv-boost")
+CODECS = ("nerv", "hnerv", "nirvana", "nerv-boost", "hnerv-boost", "nervpp")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_frames_decode_and_any_frame_decodes_alone(name, streams, pan):
     assert np.array_equal(nc.decode(data, frames=[4, 1]), full[[1, 4]])
 
 
-@pytest.mark.parametrize("name", ("nerv", "hnerv", "nerv-boost", "hnerv-boost"))
+@pytest.mark.parametrize("name", ("nerv", "hnerv", "nerv-boost", "hnerv-boost", "nervpp"))
 def test_parameter_sections_round_trip_exactly(name, streams):
     """Every parameter section decodes to integers that re-encode to the same bytes, and the file
     is made of those sections (no hidden state)."""
@@ -62,7 +62,7 @@ def test_parameter_sections_round_trip_exactly(name, streams):
     arch = json.loads(sections[0])
     codec = registry.load(name)
     cfg = codec.config_of(arch)
-    if name.startswith("nerv"):
+    if not name.startswith("hnerv"):
         layouts = [codec.layout(cfg)]
     else:
         layouts = [hnerv_codec.decoder_layout(cfg, codec.decoder), hnerv_codec.embedding_layout(cfg, header.frames)]
@@ -121,7 +121,7 @@ def test_damaged_and_forged_streams_raise_typed_errors(name, streams):
         codec.decode(forge(config={"parameters": header.config["parameters"] + 1}))
     big = dict(arch)
     key = {"nerv": "mlp_hidden", "hnerv": "embed_channels", "nirvana": "hidden", "nerv-boost": "mlp_hidden",
-           "hnerv-boost": "condition_channels"}[name]
+           "hnerv-boost": "condition_channels", "nervpp": "stem_hidden"}[name]
     big[key] = 10**9
     with pytest.raises(HeaderFieldError):
         codec.decode(forge(arch=json.dumps(big, sort_keys=True, separators=(",", ":")).encode()))

@@ -1,0 +1,63 @@
+"""The ``nervpp`` codec: NeRV++ (:mod:`neuralcodecs.inr.nervpp`), a network of the frame time.
+
+The same stream as ``nerv`` (``bitstreams/FORMAT.md``, "nervpp"): the architecture, then one
+whole-stream section of every tensor at 8 bits per output channel in ascending name order.
+Fitted as the paper trains: ``0.7 L1 + 0.3 (1 - SSIM)``, lr 5e-4 with a 20% warm-up and a
+cosine decay (Adam's first moment at the library's 0.9, not the official 0.5).  Pruning
+(``--prune``) as ``nerv``.  Any frame decodes alone: ``x_t = network(t / (T - 1))``.
+"""
+
+from __future__ import annotations
+
+from .nerv_codec import PAPER_LR, PAPER_WARMUP, NervCodec
+from .nervpp import Nervpp, NervppConfig, count_parameters, for_size, macs_per_frame
+from .options import EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION
+from .video_codec import check_keys, checked_int, checked_ints
+
+ARCH_KEYS = {"base", "strides", "channels", "stem_hidden", "encoding_levels", "encoding_base_x1000"}
+
+
+def architecture_of(cfg: NervppConfig) -> dict:
+    return {"base": list(cfg.base), "strides": list(cfg.strides), "channels": list(cfg.channels),
+            "stem_hidden": cfg.stem_hidden, "encoding_levels": cfg.encoding_levels,
+            "encoding_base_x1000": int(round(cfg.encoding_base * 1000))}
+
+
+def config_of(arch: dict) -> NervppConfig:
+    """Validated :class:`NervppConfig` of an architecture section (:class:`HeaderFieldError`)."""
+    check_keys(arch, ARCH_KEYS, "nervpp")
+    strides = checked_ints(arch, "strides", (1, 8), 1, 8)
+    return NervppConfig(base=checked_ints(arch, "base", (2, 2), 1, 64), strides=strides,
+                        channels=checked_ints(arch, "channels", (len(strides) + 1, len(strides) + 1), 1, 4096),
+                        stem_hidden=checked_int(arch, "stem_hidden", 1, 8192),
+                        encoding_levels=checked_int(arch, "encoding_levels", 1, 256),
+                        encoding_base=checked_int(arch, "encoding_base_x1000", 1001, 4000) / 1000)
+
+
+class NervppCodec(NervCodec):
+    """NeRV++ (Ghorbel et al. 2024) with entropy-coded 8-bit weights."""
+
+    name = "nervpp"
+    options = (EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION)
+    activation_buffers = 6  # a block's skip, its up-sampled output, the feed-forward temporaries and the bilinear skip
+
+    def config_for(self, height, width, parameters, options):
+        return for_size(height, width, parameters)
+
+    def fit_settings(self, options):
+        return "l1_ssim", PAPER_LR, PAPER_WARMUP
+
+    def network(self, cfg):
+        return Nervpp(cfg)
+
+    def architecture(self, cfg):
+        return architecture_of(cfg)
+
+    def config_of(self, arch):
+        return config_of(arch)
+
+    def count(self, cfg):
+        return count_parameters(cfg)
+
+    def macs(self, cfg):
+        return macs_per_frame(cfg)
