@@ -9,6 +9,8 @@ point is appended to ``OUT.points.jsonl`` and a rerun skips the points there (th
 
     python benchmarks/encoder_effort.py --codec walloc --all-kodak --qualities 1 3 5
     python benchmarks/encoder_effort.py --codec s2lic --images kodim01 kodim07 --crop 256
+    python benchmarks/encoder_effort.py --codec hyperprior --qualities 8 --efforts fast medium \
+        --images kodim01 kodim02 kodim03 kodim04 --out benchmarks/results/top_quality_effort_hyperprior   # the top quality
 
 Writes ``benchmarks/results/encoder_effort_<codec>.{json,md}`` (``--out`` for another stem).
 """
@@ -103,6 +105,8 @@ def main() -> int:
     anchor_curve = mean_curve([r for r in rows if r["effort"] == "webp"], "quality", webp.sweep)
 
     def against_webp(curve: dict) -> float | None:
+        if len(args.qualities) < 2:  # one rate point (a top-quality run): no curve to compare
+            return None
         try:
             return bd_rate(anchor_curve["bpp"], anchor_curve["psnr"], curve["bpp"], curve["psnr"])
         except ValueError:  # no PSNR range in common (vqgan stays below WebP's lowest quality)
@@ -115,7 +119,8 @@ def main() -> int:
     base = summary[args.efforts[0]]
     for effort in args.efforts:
         s = summary[effort]
-        s["bd_rate_vs_first_pct"] = bd_rate(base["bpp"], base["psnr"], s["bpp"], s["psnr"]) if effort != args.efforts[0] else 0.0
+        s["bd_rate_vs_first_pct"] = (0.0 if effort == args.efforts[0] else None if len(args.qualities) < 2
+                                     else bd_rate(base["bpp"], base["psnr"], s["bpp"], s["psnr"]))
     size = f"{args.crop}x{args.crop} centre crops" if args.crop else "whole images"
     out = {"codec": args.codec, "images": complete, "crop": args.crop, "qualities": args.qualities,
            "command": "python benchmarks/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -128,8 +133,10 @@ def main() -> int:
              "|---|---:|---:|---|---|---:|"]
     for effort in args.efforts:
         s = summary[effort]
-        webp_bd = "no common PSNR range" if s["bd_rate_vs_webp_pct"] is None else f"{s['bd_rate_vs_webp_pct']:+.1f}%"
-        lines.append(f"| {effort} | {s['bd_rate_vs_first_pct']:+.1f}% | {webp_bd} | "
+        one = len(args.qualities) < 2
+        webp_bd = ("one rate point" if one else "no common PSNR range") if s["bd_rate_vs_webp_pct"] is None else f"{s['bd_rate_vs_webp_pct']:+.1f}%"
+        first_bd = "one rate point" if s["bd_rate_vs_first_pct"] is None else f"{s['bd_rate_vs_first_pct']:+.1f}%"
+        lines.append(f"| {effort} | {first_bd} | {webp_bd} | "
                      f"{' / '.join(f'{v:.3f}' for v in s['bpp'])} | {' / '.join(f'{v:.2f}' for v in s['psnr'])} | "
                      f"{s['encode_s_mean']:.1f} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -1,5 +1,5 @@
-"""Implicit neural video codecs (nerv, hnerv, nirvana) on Big Buck Bunny 320x180 (132 frames),
-beside x264 and x265 measured in the same run.
+"""Implicit neural video codecs (nerv, hnerv, nirvana; nerv-boost, hnerv-boost, nervpp on request) on
+Big Buck Bunny 320x180 (132 frames), beside x264 and x265 measured in the same run.
 
 Per point: bytes of the whole file, PSNR (RGB), MS-SSIM, fitting (encode) minutes, full-decode
 frames per second, and the decode of one frame alone vs the full decode (time, identical pixels).
@@ -11,6 +11,7 @@ thread each (fitting times are of one core shared with the other worker).
     python benchmarks/inr_video.py            # ~45 min on 2 cores: effort medium, with x264 and x265
     python benchmarks/inr_video.py --effort best --sizes hnerv= --add   # ~25 min: nerv and nirvana at 600 epochs, added
     python benchmarks/inr_video.py --frames 12 --effort fast --sizes nerv=0.05 hnerv=0.05 nirvana=0.02  # smoke run
+    python benchmarks/inr_video.py --sizes nerv= hnerv= nirvana= hnerv-boost=0.3 --add   # one boosted point, added
 
 Writes ``benchmarks/results/inr_video.{json,md}`` (the ``inr_video`` table of docs/codecs/inr-video.md).
 """
@@ -42,18 +43,20 @@ def load_clip(frames: int | None):
 
 
 def weight_coding_table(codec_name: str, data: bytes) -> list[dict]:
-    """Bits of each parameter section of a nerv/hnerv file three ways."""
+    """Bits of each parameter section of a nerv-like or hnerv-like file three ways."""
+    from neuralcodecs import registry
     from neuralcodecs.bitstream import unpack
-    from neuralcodecs.inr import hnerv_codec, nerv_codec
+    from neuralcodecs.inr import hnerv_codec
     from neuralcodecs.inr.weight_coding import code_lengths, decode
 
     header, sections = unpack(data)
     arch = json.loads(sections[0])
-    if codec_name == "nerv":
-        parts = [("weights (8 bit)", decode(sections[1], nerv_codec.parameter_layout(nerv_codec.config_of(arch))))]
-    elif codec_name == "hnerv":
-        cfg = hnerv_codec.config_of(arch)
-        parts = [("decoder (8 bit)", decode(sections[1], hnerv_codec.decoder_layout(cfg))),
+    codec = registry.load(codec_name)
+    if codec_name in ("nerv", "nerv-boost", "nervpp"):
+        parts = [("weights (8 bit)", decode(sections[1], codec.layout(codec.config_of(arch))))]
+    elif codec_name in ("hnerv", "hnerv-boost"):
+        cfg = codec.config_of(arch)
+        parts = [("decoder (8 bit)", decode(sections[1], hnerv_codec.decoder_layout(cfg, codec.decoder))),
                  ("embeddings (6 bit)", decode(sections[2], hnerv_codec.embedding_layout(cfg, header.frames)))]
     else:
         return []
@@ -119,25 +122,58 @@ def _versus(a: dict, b: dict, why: str) -> dict:
 
 def claims(points: list[dict]) -> dict:
     """HNeRV vs NeRV at equal size (same epochs, and the NeRV run whose fitting time is closest);
-    NIRVANA vs NeRV at the nearest rate (same effort, and the NeRV run closest in fitting time)."""
-    out = {"hnerv_vs_nerv": [], "nirvana_vs_nerv": []}
+    NIRVANA vs NeRV at the nearest rate (same effort, and the NeRV run closest in fitting time);
+    each boosted codec and NeRV++ vs its plain one at equal size (same epochs, nearest fitting time)."""
+    out = {"hnerv_vs_nerv": [], "nirvana_vs_nerv": [], "boost_vs_plain": []}
     nervs = [q for q in points if q["codec"] == "nerv"]
     for p in points:
         if p["codec"] == "hnerv":
-            same = [q for q in nervs if q["size_m"] == p["size_m"]]
-            for q in same:
-                if q["effort"] == p["effort"]:
-                    out["hnerv_vs_nerv"].append(_versus(q, p, "equal size, equal epochs"))
-            if same:
-                q = min(same, key=lambda q: abs(q["fit_minutes"] - p["fit_minutes"]))
-                if q["effort"] != p["effort"]:
-                    out["hnerv_vs_nerv"].append(_versus(q, p, "equal size, nearest fitting time"))
+            out["hnerv_vs_nerv"] += _equal_size(p, nervs)
+        if p["codec"] in BASELINES:
+            out["boost_vs_plain"] += _equal_size(p, [q for q in points if q["codec"] == BASELINES[p["codec"]]])
         if p["codec"] == "nirvana" and nervs:
             same_effort = [q for q in nervs if q["effort"] == p["effort"]] or nervs
             q = min(same_effort, key=lambda q: abs(q["bpp"] - p["bpp"]))
             out["nirvana_vs_nerv"].append(_versus(q, p, "nearest rate, equal effort"))
             q = min(nervs, key=lambda q: (abs(q["fit_minutes"] - p["fit_minutes"]), abs(q["bpp"] - p["bpp"])))
             out["nirvana_vs_nerv"].append(_versus(q, p, "nearest fitting time"))
+    return out
+
+
+#: the codec each variant is measured against
+BASELINES = {"nerv-boost": "nerv", "hnerv-boost": "hnerv", "nervpp": "nerv"}
+
+
+def _equal_size(p: dict, others: list[dict]) -> list[dict]:
+    """``p`` against the ``others`` of its size: the one of its epochs, and the one nearest in fitting time."""
+    out = []
+    same = [q for q in others if q["size_m"] == p["size_m"]]
+    for q in same:
+        if q["effort"] == p["effort"]:
+            out.append(_versus(q, p, "equal size, equal epochs"))
+    if same:
+        q = min(same, key=lambda q: abs(q["fit_minutes"] - p["fit_minutes"]))
+        if q["effort"] != p["effort"]:
+            out.append(_versus(q, p, "equal size, nearest fitting time"))
+    return out
+
+
+def bd_rates_vs_x264(points: list[dict], anchors: dict) -> dict:
+    """BD-rate (PSNR-RGB) of each codec's curve (one effort, two or more sizes) against x264's."""
+    from neuralcodecs.metrics import bd_rate
+
+    x264 = anchors.get("x264")
+    out = {}
+    if not x264:
+        return out
+    for key in sorted({(p["codec"], p["effort"]) for p in points}):
+        curve = sorted((p["bpp"], p["psnr-rgb"]) for p in points if (p["codec"], p["effort"]) == key)
+        if len(curve) < 2:
+            continue
+        try:
+            out[f"{key[0]} ({key[1]})"] = bd_rate(x264["bpp"], x264["psnr-rgb"], [c[0] for c in curve], [c[1] for c in curve])
+        except ValueError:  # no common PSNR range
+            out[f"{key[0]} ({key[1]})"] = None
     return out
 
 
@@ -156,11 +192,15 @@ def markdown(result: dict) -> str:
             lines.append(f"| {name} | - | medium preset | {bpp:.4f} | {psnr:.2f} | {ssim:.4f} | {enc / 60:.2f} | {m['frames'] / dec:.0f} |")
     c = result["claims"]
     lines += ["", "Claims (the second codec against the first):"]
-    for e in c["hnerv_vs_nerv"] + c["nirvana_vs_nerv"]:
+    for e in c["hnerv_vs_nerv"] + c["nirvana_vs_nerv"] + c.get("boost_vs_plain", []):
         (a, b), (sa, sb), (ea, eb) = e["codecs"], e["size_m"], e["effort"]
         lines.append(f"- {b} {sb:g}M ({eb}) vs {a} {sa:g}M ({ea}), {e['why']}: {e['psnr'][1]:.2f} vs {e['psnr'][0]:.2f} dB "
                      f"({e['psnr_gain_db']:+.2f}) at {e['bpp'][1]:.4f} vs {e['bpp'][0]:.4f} bpp; fitting "
                      f"{e['fit_minutes'][1]:.1f} vs {e['fit_minutes'][0]:.1f} min")
+    if result.get("bd_rate_vs_x264"):
+        lines += ["", "BD-rate (PSNR-RGB) against x264 (medium preset), each codec's curve over its sizes:", ""]
+        for name, value in result["bd_rate_vs_x264"].items():
+            lines.append(f"- {name}: " + ("no common PSNR range" if value is None else f"{value:+.1f}%"))
     lines += ["", "Random access (frame decoded alone vs full decode, identical pixels):", ""]
     for p in result["points"]:
         a = p["access"]
@@ -190,7 +230,7 @@ def main() -> int:
         name, values = item.split("=")
         sizes[name] = tuple(float(v) for v in values.split(",") if v)
     jobs = [(c, s) for c, ss in sizes.items() for s in ss]
-    jobs.sort(key=lambda j: -j[1] if j[0] == "hnerv" else 0)  # the longest fits first
+    jobs.sort(key=lambda j: -j[1] if j[0].startswith("hnerv") else 0)  # the longest fits first
     started = time.time()
     previous = json.loads(open(args.out + ".json").read()) if args.add else None
     with ProcessPoolExecutor(args.workers) as pool:
@@ -202,14 +242,15 @@ def main() -> int:
     if previous:
         fresh = {(p["codec"], p["size_m"], p["effort"]) for p in points}
         points += [p for p in previous["points"] if (p["codec"], p["size_m"], p["effort"]) not in fresh]
-    order = {c: i for i, c in enumerate(DEFAULT_SIZES)}
+    order = {c: i for i, c in enumerate((*DEFAULT_SIZES, *BASELINES))}
     efforts = {"fast": 0, "medium": 1, "best": 2}
     points.sort(key=lambda p: (order.get(p["codec"], 9), efforts.get(p["effort"], 9), p["size_m"]))
     clip, _ = load_clip(args.frames)
     runs = (previous["meta"].get("runs", []) if previous else []) + [command + (" with x264/x265" if not previous else "")]
     result = {"meta": {"clip": "bunny 320x180", "frames": len(clip), "effort": args.effort, "workers": args.workers,
                        "wall_minutes": (time.time() - started) / 60, "date": time.strftime("%Y-%m-%d"), "runs": runs},
-              "points": points, "anchors": anchor_curves, "claims": claims(points)}
+              "points": points, "anchors": anchor_curves, "claims": claims(points),
+              "bd_rate_vs_x264": bd_rates_vs_x264(points, anchor_curves)}
     RESULTS.mkdir(exist_ok=True)
     with open(args.out + ".json", "w") as f:
         json.dump(result, f, indent=1)

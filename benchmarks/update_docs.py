@@ -255,6 +255,7 @@ TABLES = {
     "inr_paper_scale": inr_paper_scale,
     "overfit_kodak": lambda: _markdown("overfit_kodak.md"),
     "overfit_effort": lambda: _markdown("overfit_effort.md"),
+    "inr_tuning": lambda: _markdown("inr_tuning.md"),
     "overfit_fit_ablation": lambda: _markdown("overfit_fit_ablation.md"),
     "exactness": exactness,
     "decoder_budget": decoder_budget,

@@ -60,12 +60,11 @@ def embedding_layout(cfg, frames: int) -> list[tuple[str, tuple[int, ...], int]]
 class HnervCodec(OverfittedVideoCodec):
     """HNeRV (Chen et al., CVPR 2023) with entropy-coded 8-bit decoder and 6-bit embeddings.
 
-    The family's network enters through the hooks ``config_for``, ``network``, ``decoder``,
-    ``architecture``, ``config_of``, ``decoder_count``, ``stored``, ``macs`` and
-    ``decoder_inputs`` (HNeRV-Boost overrides them)."""
+    The family's network and training enter through the hooks ``config_for``, ``fit_settings``,
+    ``network``, ``decoder``, ``architecture``, ``config_of``, ``decoder_count``, ``stored``,
+    ``macs`` and ``decoder_inputs`` (HNeRV-Boost overrides them)."""
 
     name = "hnerv"
-    fit_loss = "l2"
     activation_buffers = 3
 
     # ------------------------------------------------------------------ the family's network
@@ -93,6 +92,10 @@ class HnervCodec(OverfittedVideoCodec):
     def macs(self, cfg) -> int:
         return decoder_macs(cfg)
 
+    def fit_settings(self) -> tuple[str, float, float]:
+        """``(loss, learning rate, warm-up fraction)`` of the fit (HNeRV's: L2, 1e-3, 0.1)."""
+        return "l2", FIT_LR, FIT_WARMUP
+
     def decoder_inputs(self, embeddings: torch.Tensor):
         """What the decoder takes for frame ``t``: ``inputs[t]`` (HNeRV: the embedding itself)."""
         return embeddings
@@ -108,7 +111,8 @@ class HnervCodec(OverfittedVideoCodec):
         model = self.network(cfg).to(frames.device)
         inputs = pad_frames(frames, cfg.frame_size)
         steps = max(1, math.ceil(epochs_of(options) * T / FIT_BATCH))
-        fit_cfg = FitConfig(steps=steps, batch=FIT_BATCH, lr=FIT_LR, warmup=FIT_WARMUP, loss=self.fit_loss,
+        loss, lr, warmup = self.fit_settings()
+        fit_cfg = FitConfig(steps=steps, batch=FIT_BATCH, lr=lr, warmup=warmup, loss=loss,
                             bf16=frames.device.type == "cpu", save_every=250)
         report = fit(model, frames, fit_cfg, inputs=self.decoder_inputs(inputs), checkpoint=state_path(options),
                      progress=progress, identity=clip_identity(self.name, self.architecture(cfg), frames))

@@ -86,12 +86,12 @@ def finetune_pruned(model: torch.nn.Module, frames: torch.Tensor, fraction: floa
 class NervCodec(OverfittedVideoCodec):
     """NeRV (Chen et al., NeurIPS 2021) with entropy-coded 8-bit weights.
 
-    The family's network enters through the hooks ``config_for``, ``network``, ``architecture``,
-    ``config_of``, ``count`` and ``macs`` (NeRV-Boost overrides them)."""
+    The family's network and training enter through the hooks ``config_for``, ``fit_settings``,
+    ``network``, ``architecture``, ``config_of``, ``count`` and ``macs`` (NeRV-Boost and NeRV++
+    override them)."""
 
     name = "nerv"
     options = (EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION, RECIPE_OPTION)
-    fit_loss = "l2"
     activation_buffers = 3  # feature maps of one stage's width alive at once (the peak of a frame's render)
 
     # ------------------------------------------------------------------ the family's network
@@ -102,10 +102,10 @@ class NervCodec(OverfittedVideoCodec):
 
     def fit_settings(self, options: dict) -> tuple[str, float, float]:
         """``(loss, learning rate, warm-up fraction)`` of the fit: the paper's (0.7 L1 + 0.3 (1 - SSIM),
-        5e-4, 0.2) under ``recipe=paper``, else ``fit_loss``, ``FIT_LR`` and ``FIT_WARMUP``."""
+        5e-4, 0.2) under ``recipe=paper``, else L2, ``FIT_LR`` and ``FIT_WARMUP``."""
         if options.get("recipe") == "paper":
             return "l1_ssim", PAPER_LR, PAPER_WARMUP
-        return self.fit_loss, FIT_LR, FIT_WARMUP
+        return "l2", FIT_LR, FIT_WARMUP
 
     def network(self, cfg) -> torch.nn.Module:
         return Nerv(cfg)
