@@ -12,8 +12,10 @@ thread each (fitting times are of one core shared with the other worker).
     python benchmarks/inr_video.py --effort best --sizes hnerv= --add   # ~25 min: nerv and nirvana at 600 epochs, added
     python benchmarks/inr_video.py --frames 12 --effort fast --sizes nerv=0.05 hnerv=0.05 nirvana=0.02  # smoke run
     python benchmarks/inr_video.py --sizes nerv= hnerv= nirvana= hnerv-boost=0.3 --add   # one boosted point, added
+    python benchmarks/inr_video.py --clip basketballpass    # BasketballPass 416x240, the first 100 frames
 
-Writes ``benchmarks/results/inr_video.{json,md}`` (the ``inr_video`` table of docs/codecs/inr-video.md).
+Writes ``benchmarks/results/inr_video.{json,md}`` (the ``inr_video`` table of docs/codecs/inr-video.md;
+``inr_video_basketballpass`` for ``--clip basketballpass``).
 """
 
 from __future__ import annotations
@@ -27,17 +29,28 @@ from fractions import Fraction
 import numpy as np
 
 from common import RESULTS  # noqa: E402  (also puts the repository on sys.path)
-from stem_video import bunny_320x180  # noqa: E402
+from stem_video import clips  # noqa: E402
 
 DEFAULT_SIZES = {"nerv": (0.1, 0.3), "hnerv": (0.1, 0.3), "nirvana": (0.05, 0.1)}
 ACCESS_FRAME = 100
 
 
-def load_clip(frames: int | None):
+#: the clips (``--clip``): stem_video's name and the frames taken by default
+CLIPS = {"bunny": ("bunny-320x180", None), "basketballpass": ("BasketballPass", 100)}
+TITLES = {"bunny": "Big Buck Bunny 320x180", "basketballpass": "BasketballPass 416x240"}
+
+
+def clip_path(clip: str):
+    """``(PNG folder, fps text)`` of a clip."""
+    return clips()[CLIPS[clip][0]]
+
+
+def load_clip(frames: int | None, clip: str = "bunny"):
     from neuralcodecs.video.io import read_video
 
-    path = bunny_320x180()
-    video = read_video(path, fps=Fraction((path / "fps").read_text()))
+    path, fps = clip_path(clip)
+    frames = frames or CLIPS[clip][1]
+    video = read_video(path, fps=Fraction(fps))
     clip = video.frames[:frames] if frames else video.frames
     return clip, video.fps
 
@@ -63,7 +76,7 @@ def weight_coding_table(codec_name: str, data: bytes) -> list[dict]:
     return [{"part": name, **code_lengths(q)} for name, q in parts]
 
 
-def run_point(codec_name: str, size: float, effort: str, frames: int | None) -> dict:
+def run_point(codec_name: str, size: float, effort: str, frames: int | None, clip: str = "bunny") -> dict:
     import torch
 
     import neuralcodecs as nc
@@ -72,7 +85,7 @@ def run_point(codec_name: str, size: float, effort: str, frames: int | None) -> 
     from neuralcodecs.video.colour import psnr_rgb
 
     torch.set_num_threads(1)
-    clip, fps = load_clip(frames)
+    clip, fps = load_clip(frames, clip)
     codec = registry.load(codec_name)
     t0 = time.perf_counter()
     data = codec.encode(clip, quality=size, fps=fps, effort=effort)
@@ -101,15 +114,15 @@ def run_point(codec_name: str, size: float, effort: str, frames: int | None) -> 
     return point
 
 
-def run_anchors(frames: int | None) -> dict:
+def run_anchors(frames: int | None, clip: str = "bunny") -> dict:
     import torch
 
     from neuralcodecs.evaluation.video import run_video_evaluation
 
     torch.set_num_threads(1)
-    path = bunny_320x180()
-    result = run_video_evaluation(path, [("x264", None), ("x265", None)], fps=(path / "fps").read_text(), threads=1,
-                                  frames=frames, progress=False)
+    path, fps = clip_path(clip)
+    result = run_video_evaluation(path, [("x264", None), ("x265", None)], fps=fps, threads=1,
+                                  frames=frames or CLIPS[clip][1], progress=False)
     return {c["name"]: c["results"] for c in result["curves"]}
 
 
@@ -180,7 +193,7 @@ def bd_rates_vs_x264(points: list[dict], anchors: dict) -> dict:
 def markdown(result: dict) -> str:
     m = result["meta"]
     runs = "; ".join(m.get("runs", [f"`python benchmarks/inr_video.py` (effort {m['effort']})"]))
-    lines = [f"Big Buck Bunny 320x180, {m['frames']} frames, this CPU (one core per process, {m['workers']} processes at "
+    lines = [f"{TITLES[m.get('clip_key', 'bunny')]}, {m['frames']} frames, this CPU (one core per process, {m['workers']} processes at "
              f"once): {runs}", "",
              "| codec | size (M) | effort | bpp | PSNR-RGB (dB) | MS-SSIM | fitting (min) | decode (fps) |",
              "|---|---|---|---|---|---|---|---|"]
@@ -221,10 +234,12 @@ def main() -> int:
     ap.add_argument("--effort", default="medium")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sizes", nargs="*", default=[], help="CODEC=S1,S2 (million parameters)")
-    ap.add_argument("--out", default=str(RESULTS / "inr_video"))
+    ap.add_argument("--clip", choices=tuple(CLIPS), default="bunny")
+    ap.add_argument("--out", default=None, help="result stem (default benchmarks/results/inr_video, _basketballpass for that clip)")
     ap.add_argument("--add", action="store_true",
                     help="add these points to the existing OUT.json (its anchors kept; same codec, size and effort replaced)")
     args = ap.parse_args()
+    args.out = args.out or str(RESULTS / ("inr_video" if args.clip == "bunny" else f"inr_video_{args.clip}"))
     sizes = dict(DEFAULT_SIZES)
     for item in args.sizes:
         name, values = item.split("=")
@@ -234,8 +249,8 @@ def main() -> int:
     started = time.time()
     previous = json.loads(open(args.out + ".json").read()) if args.add else None
     with ProcessPoolExecutor(args.workers) as pool:
-        anchors = None if previous else pool.submit(run_anchors, args.frames)
-        futures = [pool.submit(run_point, c, s, args.effort, args.frames) for c, s in jobs]
+        anchors = None if previous else pool.submit(run_anchors, args.frames, args.clip)
+        futures = [pool.submit(run_point, c, s, args.effort, args.frames, args.clip) for c, s in jobs]
         points = [f.result() for f in futures]
         anchor_curves = previous["anchors"] if previous else anchors.result()
     command = f"`python benchmarks/inr_video.py --effort {args.effort}` ({len(jobs)} points, {time.strftime('%Y-%m-%d')})"
@@ -245,9 +260,9 @@ def main() -> int:
     order = {c: i for i, c in enumerate((*DEFAULT_SIZES, *BASELINES))}
     efforts = {"fast": 0, "medium": 1, "best": 2}
     points.sort(key=lambda p: (order.get(p["codec"], 9), efforts.get(p["effort"], 9), p["size_m"]))
-    clip, _ = load_clip(args.frames)
+    clip, _ = load_clip(args.frames, args.clip)
     runs = (previous["meta"].get("runs", []) if previous else []) + [command + (" with x264/x265" if not previous else "")]
-    result = {"meta": {"clip": "bunny 320x180", "frames": len(clip), "effort": args.effort, "workers": args.workers,
+    result = {"meta": {"clip": TITLES[args.clip], "clip_key": args.clip, "frames": len(clip), "effort": args.effort, "workers": args.workers,
                        "wall_minutes": (time.time() - started) / 60, "date": time.strftime("%Y-%m-%d"), "runs": runs},
               "points": points, "anchors": anchor_curves, "claims": claims(points),
               "bd_rate_vs_x264": bd_rates_vs_x264(points, anchor_curves)}
