@@ -19,8 +19,9 @@
   coded is our choice).  Biases, steps and the two convolutions (small) are coded at 8 bits per
   group.
 
-The paper's configuration: patch 32, C = 16, hidden 512 (``CONFIGS["paper"]``); the reduced one
-fitted on the CPU: patch 16, C = 8, hidden width from the size target.
+The paper's configuration: patch 32, C = 16, hidden 512 (``CONFIGS["paper"]``, ``--recipe
+paper``, where every other parameter also trains quantization-aware: ``quantize_all``); the
+reduced one fitted on the CPU: patch 16, C = 8, hidden width from the size target.
 
 Shapes: ``forward(coords, frame_codes)`` ``(N, 2)``, ``(F, C)`` -> ``(N, F, 3, patch, patch)``.
 """
@@ -176,7 +177,7 @@ def macs_per_frame(cfg: NirvanaConfig, patches: int) -> int:
 
 def for_size(target: int, recipe: str = "cpu", group: int = 3) -> NirvanaConfig:
     """The configuration of ``recipe`` (:data:`CONFIGS`: its patch and channels) whose group network
-    has about ``target`` values (hidden width searched; the paper's 512 is ``--size 2.37M``)."""
+    has about ``target`` values (hidden width searched; the paper's 512 is ``--size 2.38M``)."""
     patch, channels = CONFIGS[recipe]["patch"], CONFIGS[recipe]["channels"]
     return nearest_size(lambda h: NirvanaConfig(patch, channels, h, group), count_parameters, target, range(4, 4097, 2))
 

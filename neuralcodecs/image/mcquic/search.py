@@ -33,7 +33,7 @@ def weight_grid(candidates: int) -> list[float]:
     """``candidates`` rate weights, geometric from ``LIGHTEST`` to ``HEAVIEST`` (``0``, the nearest
     codewords, is added by the search).  On the shipped model's codebooks (64-dimensional at
     one group) the distances to all codewords are alike, so even 2**-7 of the median distance per
-    bit sends every code to the cheapest codeword; up to 2**-14 the picture barely moves while
+    bit sends every code to the cheapest codeword; up to 2**-15 the picture barely moves while
     the bits fall by a tenth."""
     if candidates <= 0:
         return []
