@@ -467,7 +467,11 @@ def _speed_cell(name: str) -> tuple[str, str | None]:
     if points:
         fit = [p["fit_minutes"] for p in points]
         fps = [p["decode_fps"] for p in points]
-        return f"{min(fit):.1f}-{max(fit):.1f} min / {min(fps):.0f}-{max(fps):.0f} fps", "inr"
+        def span(values, fmt):
+            low, high = format(min(values), fmt), format(max(values), fmt)
+            return low if low == high else f"{low}-{high}"
+
+        return f"{span(fit, '.1f')} min / {span(fps, '.0f')} fps", "inr"
     return "not measured yet", None
 
 
