@@ -256,6 +256,7 @@ TABLES = {
     "overfit_kodak": lambda: _markdown("overfit_kodak.md"),
     "overfit_effort": lambda: _markdown("overfit_effort.md"),
     "inr_tuning": lambda: _markdown("inr_tuning.md"),
+    "top_quality_effort": lambda: _markdown("top_quality_effort_hyperprior.md"),
     "overfit_fit_ablation": lambda: _markdown("overfit_fit_ablation.md"),
     "exactness": exactness,
     "decoder_budget": decoder_budget,
