@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from common import RESULTS, ROOT  # noqa: E402  (also puts the repository on sys.path)
@@ -161,12 +162,28 @@ def inr_video_results() -> dict[str, dict]:
             c["effort"] = effort
             c["sizes_m"] = [p["size_m"] for p in points]
             comparisons.append(c)
+        common = {"date": meta["date"][:10], "source": _source("inr_video.json"),
+                  "command": "python benchmarks/inr_video.py", "weights_fingerprint": None}
         if comparisons:
             where = lambda c: f" at effort {c['effort']}"  # noqa: E731
             out[codec] = {"text": f"{on}, {_comparisons_text(comparisons, 'x264', where)}",
-                          "comparisons": comparisons, "date": meta["date"][:10], "source": _source("inr_video.json"),
-                          "command": "python benchmarks/inr_video.py", "weights_fingerprint": None}
+                          "comparisons": comparisons, **common}
+        else:  # one point per effort so far: the best one, and what x264 needs for its PSNR
+            p = max((p for p in data["points"] if p["codec"] == codec), key=lambda p: p["psnr-rgb"])
+            out[codec] = {"text": f"{on}, one point: {p['psnr-rgb']:.2f} dB at {p['bpp']:.3f} bpp ({p['size_m']:g}M, "
+                                  f"effort {p['effort']}, {p['fit_minutes']:.1f} min); {_x264_at(x264, p['psnr-rgb'])}",
+                          "comparisons": [], **common}
     return out
+
+
+def _x264_at(x264: dict, psnr: float) -> str:
+    """What x264 needs for ``psnr``: its rate interpolated in log-rate between its neighbouring points."""
+    pairs = sorted(zip(x264["psnr-rgb"], x264["bpp"]))
+    for (q0, r0), (q1, r1) in zip(pairs, pairs[1:]):
+        if q0 <= psnr <= q1:
+            t = (psnr - q0) / (q1 - q0) if q1 > q0 else 0.0
+            return f"x264 reaches it at {math.exp(math.log(r0) * (1 - t) + math.log(r1) * t):.3f} bpp"
+    return "outside x264's measured PSNR range"
 
 
 def student_result() -> dict[str, dict]:
