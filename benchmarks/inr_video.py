@@ -51,8 +51,7 @@ def load_clip(frames: int | None, clip: str = "bunny"):
     path, fps = clip_path(clip)
     frames = frames or CLIPS[clip][1]
     video = read_video(path, fps=Fraction(fps))
-    clip = video.frames[:frames] if frames else video.frames
-    return clip, video.fps
+    return (video.frames[:frames] if frames else video.frames), video.fps
 
 
 def weight_coding_table(codec_name: str, data: bytes) -> list[dict]:
