@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from .sizing import nearest_size
+from .sizing import StridedFrames, nearest_size
 
 REDUCTION = 1.2
 LOWER_WIDTH = 12
@@ -38,7 +38,7 @@ STRIDE_CHOICES = (5, 4, 3, 2)
 
 
 @dataclass(frozen=True)
-class HnervConfig:
+class HnervConfig(StridedFrames):
     base: tuple[int, int]  # embedding grid (h0, w0)
     strides: tuple[int, ...]
     widths: tuple[int, ...]  # the decoder's widths: after its 1x1 stem, then after each block
@@ -48,11 +48,6 @@ class HnervConfig:
     def __post_init__(self):
         if len(self.widths) != len(self.strides) + 1 or min(self.widths) < 1 or min(self.strides) < 1 or self.embed_channels < 1:
             raise ValueError(f"invalid HNeRV configuration {self}")
-
-    @property
-    def frame_size(self) -> tuple[int, int]:
-        scale = math.prod(self.strides)
-        return self.base[0] * scale, self.base[1] * scale
 
     @property
     def kernels(self) -> tuple[int, ...]:
@@ -98,13 +93,16 @@ class HnervDecoder(nn.Module):
 
 
 class Hnerv(nn.Module):
-    """Encoder + decoder, fitted together on one clip (see the module docstring)."""
+    """Encoder + decoder, fitted together on one clip (see the module docstring); ``decoder_class``
+    builds the decoder (HNeRV-Boost swaps in its own)."""
+
+    decoder_class = HnervDecoder
 
     def __init__(self, cfg: HnervConfig):
         super().__init__()
         self.cfg = cfg
         self.encoder = convnext_encoder(cfg.strides, cfg.encoder_width, cfg.embed_channels)
-        self.decoder = HnervDecoder(cfg)
+        self.decoder = self.decoder_class(cfg)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)

@@ -15,8 +15,7 @@ Shapes: ``HnervBoostDecoder.forward((e, t))``: embeddings ``(B, C, h0, w0)`` and
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -24,12 +23,12 @@ import torch.nn as nn
 from .boost import (CONDITION_CHANNELS, BoostLayout, BoostStage, TemporalCondition, TemporalResidualBlock, boost_kernels,
                     condition_macs, condition_parameters, default_extra_blocks, layout_for, residual_parameters,
                     stage_macs, stage_parameters)
-from .hnerv import REDUCTION, convnext_encoder, plan_strides
-from .sizing import nearest_size
+from .hnerv import REDUCTION, Hnerv, plan_strides
+from .sizing import StridedFrames, nearest_size
 
 
 @dataclass(frozen=True)
-class HnervBoostConfig:
+class HnervBoostConfig(StridedFrames):
     base: tuple[int, int]  # embedding grid (h0, w0)
     strides: tuple[int, ...]
     widths: tuple[int, ...]  # after the stem, then after each stage
@@ -45,16 +44,8 @@ class HnervBoostConfig:
             raise ValueError(f"invalid HNeRV-Boost configuration {self}")
 
     @property
-    def frame_size(self) -> tuple[int, int]:
-        scale = math.prod(self.strides)
-        return self.base[0] * scale, self.base[1] * scale
-
-    @property
     def kernels(self) -> tuple[int, ...]:
         return boost_kernels(len(self.strides), 1)
-
-    def to_json(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 class HnervBoostDecoder(nn.Module):
@@ -80,17 +71,10 @@ class HnervBoostDecoder(nn.Module):
         return (torch.tanh(self.head(x)) + 1) / 2
 
 
-class HnervBoost(nn.Module):
-    """Encoder + conditional decoder, fitted together on one clip."""
+class HnervBoost(Hnerv):
+    """HNeRV's encoder and the conditional decoder, fitted together on one clip."""
 
-    def __init__(self, cfg: HnervBoostConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.encoder = convnext_encoder(cfg.strides, cfg.encoder_width, cfg.embed_channels)
-        self.decoder = HnervBoostDecoder(cfg)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+    decoder_class = HnervBoostDecoder
 
     def forward(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, t = inputs

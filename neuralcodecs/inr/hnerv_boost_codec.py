@@ -46,32 +46,17 @@ class HnervBoostCodec(HnervCodec):
     name = "hnerv-boost"
     activation_buffers = 5  # a TAT residual block's input, its two convolutions' outputs and the affine temporaries
 
+    config_for = staticmethod(for_size)
+    network = staticmethod(HnervBoost)
+    decoder = staticmethod(HnervBoostDecoder)
+    architecture = staticmethod(architecture_of)
+    config_of = staticmethod(config_of)
+    decoder_count = staticmethod(decoder_parameters)
+    stored = staticmethod(stored_values)
+    macs = staticmethod(decoder_macs)
+
     def fit_settings(self):
         return "boost", BOOST_LR, FIT_WARMUP
-
-    def config_for(self, height, width, frames, parameters):
-        return for_size(height, width, frames, parameters)
-
-    def network(self, cfg):
-        return HnervBoost(cfg)
-
-    def decoder(self, cfg):
-        return HnervBoostDecoder(cfg)
-
-    def architecture(self, cfg):
-        return architecture_of(cfg)
-
-    def config_of(self, arch):
-        return config_of(arch)
-
-    def decoder_count(self, cfg):
-        return decoder_parameters(cfg)
-
-    def stored(self, cfg, frames):
-        return stored_values(cfg, frames)
-
-    def macs(self, cfg):
-        return decoder_macs(cfg)
 
     def decoder_inputs(self, embeddings):
         """Frame ``t``'s embedding and its time ``t / (T - 1)``."""

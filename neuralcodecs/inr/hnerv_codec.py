@@ -68,29 +68,14 @@ class HnervCodec(OverfittedVideoCodec):
     activation_buffers = 3
 
     # ------------------------------------------------------------------ the family's network
-    def config_for(self, height: int, width: int, frames: int, parameters: int):
-        return for_size(height, width, frames, parameters)
-
-    def network(self, cfg) -> torch.nn.Module:
-        return Hnerv(cfg)
-
-    def decoder(self, cfg) -> torch.nn.Module:
-        return HnervDecoder(cfg)
-
-    def architecture(self, cfg) -> dict:
-        return architecture_of(cfg)
-
-    def config_of(self, arch: dict):
-        return config_of(arch)
-
-    def decoder_count(self, cfg) -> int:
-        return decoder_parameters(cfg)
-
-    def stored(self, cfg, frames: int) -> int:
-        return stored_values(cfg, frames)
-
-    def macs(self, cfg) -> int:
-        return decoder_macs(cfg)
+    config_for = staticmethod(for_size)  # (height, width, frames, parameters) -> configuration
+    network = staticmethod(Hnerv)  # configuration -> encoder and decoder
+    decoder = staticmethod(HnervDecoder)  # configuration -> the stored decoder
+    architecture = staticmethod(architecture_of)  # configuration -> architecture section
+    config_of = staticmethod(config_of)  # architecture section -> checked configuration
+    decoder_count = staticmethod(decoder_parameters)  # configuration -> the decoder's values
+    stored = staticmethod(stored_values)  # (configuration, frames) -> stored values
+    macs = staticmethod(decoder_macs)  # configuration -> multiply-accumulates per frame
 
     def fit_settings(self) -> tuple[str, float, float]:
         """``(loss, learning rate, warm-up fraction)`` of the fit (HNeRV's: L2, 1e-3, 0.1)."""

@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from .sizing import nearest_size
+from .sizing import StridedFrames, nearest_size
 
 
 @dataclass(frozen=True)
-class NervConfig:
+class NervConfig(StridedFrames):
     """Architecture; ``channels`` are the widths after the MLP and after each block."""
 
     base: tuple[int, int]  # (h0, w0)
@@ -38,11 +38,6 @@ class NervConfig:
     def __post_init__(self):
         if len(self.channels) != len(self.strides) + 1 or min(self.channels) < 1 or min(self.strides) < 1:
             raise ValueError(f"invalid NeRV configuration {self}")
-
-    @property
-    def frame_size(self) -> tuple[int, int]:
-        scale = math.prod(self.strides)
-        return self.base[0] * scale, self.base[1] * scale
 
     def to_json(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

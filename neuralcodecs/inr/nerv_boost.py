@@ -14,8 +14,7 @@ Shapes: ``forward(t)`` with ``t`` ``(B,)`` float in [0, 1] -> ``(B, 3, h0 * S, w
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -24,13 +23,13 @@ from .boost import (CONDITION_CHANNELS, ENCODING_BASE, ENCODING_LEVELS, BoostLay
                     TemporalCondition, boost_kernels, condition_macs, condition_parameters, default_extra_blocks,
                     layout_for, stage_macs, stage_parameters)
 from .nerv import plan_strides, positional_encoding
-from .sizing import nearest_size
+from .sizing import StridedFrames, nearest_size
 
 MLP_HIDDEN = 256
 
 
 @dataclass(frozen=True)
-class NervBoostConfig:
+class NervBoostConfig(StridedFrames):
     """Architecture; ``channels``: the stem's width, then each stage's output width."""
 
     base: tuple[int, int]
@@ -49,16 +48,8 @@ class NervBoostConfig:
             raise ValueError(f"invalid NeRV-Boost configuration {self}")
 
     @property
-    def frame_size(self) -> tuple[int, int]:
-        scale = math.prod(self.strides)
-        return self.base[0] * scale, self.base[1] * scale
-
-    @property
     def kernels(self) -> tuple[int, ...]:
         return boost_kernels(len(self.strides), 3)
-
-    def to_json(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 class NervBoost(nn.Module):

@@ -10,7 +10,7 @@ decodes alone: ``x_t = network(t / (T - 1))``.
 from __future__ import annotations
 
 from .nerv_boost import NervBoost, NervBoostConfig, count_parameters, for_size, macs_per_frame
-from .nerv_codec import FIT_WARMUP, NervCodec
+from .nerv_codec import FIT_WARMUP, NervCodec, checked_time_network_fields, time_network_fields
 from .options import EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION
 from .video_codec import check_keys, checked_int, checked_ints
 
@@ -22,24 +22,18 @@ ARCH_KEYS = {"base", "strides", "channels", "extra_blocks", "mlp_hidden", "condi
 
 
 def architecture_of(cfg: NervBoostConfig) -> dict:
-    return {"base": list(cfg.base), "strides": list(cfg.strides), "channels": list(cfg.channels),
-            "extra_blocks": list(cfg.extra_blocks), "mlp_hidden": cfg.mlp_hidden,
-            "condition_channels": cfg.condition_channels, "encoding_levels": cfg.encoding_levels,
-            "encoding_base_x1000": int(round(cfg.encoding_base * 1000))}
+    return {**time_network_fields(cfg), "extra_blocks": list(cfg.extra_blocks), "mlp_hidden": cfg.mlp_hidden,
+            "condition_channels": cfg.condition_channels}
 
 
 def config_of(arch: dict) -> NervBoostConfig:
     """Validated :class:`NervBoostConfig` of an architecture section (:class:`HeaderFieldError`)."""
     check_keys(arch, ARCH_KEYS, "nerv-boost")
-    strides = checked_ints(arch, "strides", (1, 8), 1, 8)
-    n = len(strides)
-    return NervBoostConfig(base=checked_ints(arch, "base", (2, 2), 1, 64), strides=strides,
-                           channels=checked_ints(arch, "channels", (n + 1, n + 1), 1, 4096),
-                           extra_blocks=checked_ints(arch, "extra_blocks", (n, n), 0, 4),
+    common = checked_time_network_fields(arch)
+    n = len(common["strides"])
+    return NervBoostConfig(**common, extra_blocks=checked_ints(arch, "extra_blocks", (n, n), 0, 4),
                            mlp_hidden=checked_int(arch, "mlp_hidden", 1, 8192),
-                           condition_channels=checked_int(arch, "condition_channels", 1, 256),
-                           encoding_levels=checked_int(arch, "encoding_levels", 1, 256),
-                           encoding_base=checked_int(arch, "encoding_base_x1000", 1001, 4000) / 1000)
+                           condition_channels=checked_int(arch, "condition_channels", 1, 256))
 
 
 class NervBoostCodec(NervCodec):
@@ -53,20 +47,11 @@ class NervBoostCodec(NervCodec):
     def fit_settings(self, options):
         return "boost", BOOST_LR, FIT_WARMUP
 
+    network = staticmethod(NervBoost)
+    architecture = staticmethod(architecture_of)
+    config_of = staticmethod(config_of)
+    count = staticmethod(count_parameters)
+    macs = staticmethod(macs_per_frame)
+
     def config_for(self, height, width, parameters, options):
         return for_size(height, width, parameters)
-
-    def network(self, cfg):
-        return NervBoost(cfg)
-
-    def architecture(self, cfg):
-        return architecture_of(cfg)
-
-    def config_of(self, arch):
-        return config_of(arch)
-
-    def count(self, cfg):
-        return count_parameters(cfg)
-
-    def macs(self, cfg):
-        return macs_per_frame(cfg)

@@ -33,22 +33,31 @@ PRUNE_FINETUNE = 0.25  # fine-tuning after pruning, as a fraction of the fitting
 ARCH_KEYS = {"base", "strides", "channels", "mlp_hidden", "encoding_levels", "encoding_base_x1000"}
 
 
-def architecture_of(cfg: NervConfig) -> dict:
-    """The stream's architecture section of a configuration (the encoding base in thousandths)."""
+def time_network_fields(cfg) -> dict:
+    """The architecture fields every network of the frame time shares (``nerv``, ``nerv-boost``,
+    ``nervpp``): base grid, strides, widths, positional encoding (its base in thousandths)."""
     return {"base": list(cfg.base), "strides": list(cfg.strides), "channels": list(cfg.channels),
-            "mlp_hidden": cfg.mlp_hidden, "encoding_levels": cfg.encoding_levels,
-            "encoding_base_x1000": int(round(cfg.encoding_base * 1000))}
+            "encoding_levels": cfg.encoding_levels, "encoding_base_x1000": int(round(cfg.encoding_base * 1000))}
+
+
+def checked_time_network_fields(arch: dict) -> dict:
+    """The configuration arguments of :func:`time_network_fields`' fields, checked (:class:`HeaderFieldError`)."""
+    strides = checked_ints(arch, "strides", (1, 8), 1, 8)
+    return {"base": checked_ints(arch, "base", (2, 2), 1, 64), "strides": strides,
+            "channels": checked_ints(arch, "channels", (len(strides) + 1, len(strides) + 1), 1, 4096),
+            "encoding_levels": checked_int(arch, "encoding_levels", 1, 256),
+            "encoding_base": checked_int(arch, "encoding_base_x1000", 1001, 4000) / 1000}
+
+
+def architecture_of(cfg: NervConfig) -> dict:
+    """The stream's architecture section of a configuration."""
+    return {**time_network_fields(cfg), "mlp_hidden": cfg.mlp_hidden}
 
 
 def config_of(arch: dict) -> NervConfig:
     """Validated :class:`NervConfig` of an architecture section (:class:`HeaderFieldError`)."""
     check_keys(arch, ARCH_KEYS, "nerv")
-    strides = checked_ints(arch, "strides", (1, 8), 1, 8)
-    return NervConfig(base=checked_ints(arch, "base", (2, 2), 1, 64), strides=strides,
-                      channels=checked_ints(arch, "channels", (len(strides) + 1, len(strides) + 1), 1, 4096),
-                      mlp_hidden=checked_int(arch, "mlp_hidden", 1, 8192),
-                      encoding_levels=checked_int(arch, "encoding_levels", 1, 256),
-                      encoding_base=checked_int(arch, "encoding_base_x1000", 1001, 4000) / 1000)
+    return NervConfig(**checked_time_network_fields(arch), mlp_hidden=checked_int(arch, "mlp_hidden", 1, 8192))
 
 
 def parameter_layout(cfg, network=Nerv) -> list[tuple[str, tuple[int, ...], int]]:
@@ -107,20 +116,11 @@ class NervCodec(OverfittedVideoCodec):
             return "l1_ssim", PAPER_LR, PAPER_WARMUP
         return "l2", FIT_LR, FIT_WARMUP
 
-    def network(self, cfg) -> torch.nn.Module:
-        return Nerv(cfg)
-
-    def architecture(self, cfg) -> dict:
-        return architecture_of(cfg)
-
-    def config_of(self, arch: dict):
-        return config_of(arch)
-
-    def count(self, cfg) -> int:
-        return count_parameters(cfg)
-
-    def macs(self, cfg) -> int:
-        return macs_per_frame(cfg)
+    network = staticmethod(Nerv)  # configuration -> module
+    architecture = staticmethod(architecture_of)  # configuration -> architecture section
+    config_of = staticmethod(config_of)  # architecture section -> checked configuration
+    count = staticmethod(count_parameters)  # configuration -> stored values
+    macs = staticmethod(macs_per_frame)  # configuration -> multiply-accumulates per frame
 
     def layout(self, cfg) -> list[tuple[str, tuple[int, ...], int]]:
         return parameter_layout(cfg, self.network)

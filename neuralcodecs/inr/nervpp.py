@@ -24,15 +24,14 @@ Shapes: ``forward(t)`` with ``t`` ``(B,)`` float in [0, 1] -> ``(B, 3, h0 * S, w
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .nerv import plan_strides, positional_encoding
-from .sizing import nearest_size
+from .sizing import StridedFrames, nearest_size
 
 #: (stem width, narrowest block) of the official layout, then of the reduced one
 LAYOUTS = ((512, 80), (64, 12))
@@ -45,7 +44,7 @@ def gated_width(c: int) -> int:
 
 
 @dataclass(frozen=True)
-class NervppConfig:
+class NervppConfig(StridedFrames):
     """Architecture; ``channels``: the stem's width, then each block's output width."""
 
     base: tuple[int, int]
@@ -59,14 +58,6 @@ class NervppConfig:
         if (len(self.channels) != len(self.strides) + 1 or min(self.channels) < 1 or min(self.strides) < 1
                 or self.stem_hidden < 1):
             raise ValueError(f"invalid NeRV++ configuration {self}")
-
-    @property
-    def frame_size(self) -> tuple[int, int]:
-        scale = math.prod(self.strides)
-        return self.base[0] * scale, self.base[1] * scale
-
-    def to_json(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 class NervppBlock(nn.Module):

@@ -9,29 +9,22 @@ cosine decay (Adam's first moment at the library's 0.9, not the official 0.5).  
 
 from __future__ import annotations
 
-from .nerv_codec import PAPER_LR, PAPER_WARMUP, NervCodec
+from .nerv_codec import PAPER_LR, PAPER_WARMUP, NervCodec, checked_time_network_fields, time_network_fields
 from .nervpp import Nervpp, NervppConfig, count_parameters, for_size, macs_per_frame
 from .options import EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION
-from .video_codec import check_keys, checked_int, checked_ints
+from .video_codec import check_keys, checked_int
 
 ARCH_KEYS = {"base", "strides", "channels", "stem_hidden", "encoding_levels", "encoding_base_x1000"}
 
 
 def architecture_of(cfg: NervppConfig) -> dict:
-    return {"base": list(cfg.base), "strides": list(cfg.strides), "channels": list(cfg.channels),
-            "stem_hidden": cfg.stem_hidden, "encoding_levels": cfg.encoding_levels,
-            "encoding_base_x1000": int(round(cfg.encoding_base * 1000))}
+    return {**time_network_fields(cfg), "stem_hidden": cfg.stem_hidden}
 
 
 def config_of(arch: dict) -> NervppConfig:
     """Validated :class:`NervppConfig` of an architecture section (:class:`HeaderFieldError`)."""
     check_keys(arch, ARCH_KEYS, "nervpp")
-    strides = checked_ints(arch, "strides", (1, 8), 1, 8)
-    return NervppConfig(base=checked_ints(arch, "base", (2, 2), 1, 64), strides=strides,
-                        channels=checked_ints(arch, "channels", (len(strides) + 1, len(strides) + 1), 1, 4096),
-                        stem_hidden=checked_int(arch, "stem_hidden", 1, 8192),
-                        encoding_levels=checked_int(arch, "encoding_levels", 1, 256),
-                        encoding_base=checked_int(arch, "encoding_base_x1000", 1001, 4000) / 1000)
+    return NervppConfig(**checked_time_network_fields(arch), stem_hidden=checked_int(arch, "stem_hidden", 1, 8192))
 
 
 class NervppCodec(NervCodec):
@@ -41,23 +34,14 @@ class NervppCodec(NervCodec):
     options = (EFFORT_OPTION, FIT_STATE_OPTION, PRUNE_OPTION)
     activation_buffers = 6  # a block's skip, its up-sampled output, the feed-forward temporaries and the bilinear skip
 
+    network = staticmethod(Nervpp)
+    architecture = staticmethod(architecture_of)
+    config_of = staticmethod(config_of)
+    count = staticmethod(count_parameters)
+    macs = staticmethod(macs_per_frame)
+
     def config_for(self, height, width, parameters, options):
         return for_size(height, width, parameters)
 
     def fit_settings(self, options):
         return "l1_ssim", PAPER_LR, PAPER_WARMUP
-
-    def network(self, cfg):
-        return Nervpp(cfg)
-
-    def architecture(self, cfg):
-        return architecture_of(cfg)
-
-    def config_of(self, arch):
-        return config_of(arch)
-
-    def count(self, cfg):
-        return count_parameters(cfg)
-
-    def macs(self, cfg):
-        return macs_per_frame(cfg)

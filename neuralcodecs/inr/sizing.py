@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterable, TypeVar
 
 C = TypeVar("C")
+
+
+class StridedFrames:
+    """Mixin of a configuration with a base grid ``base`` ``(h0, w0)`` and up-sampling ``strides``."""
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """The network's output ``(h0 * S, w0 * S)``, ``S`` the product of the strides."""
+        scale = math.prod(self.strides)
+        return self.base[0] * scale, self.base[1] * scale
 
 
 def nearest_size(make: Callable[[int], C], count: Callable[[C], int], target: int, widths: Iterable[int]) -> C:

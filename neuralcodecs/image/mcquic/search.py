@@ -62,9 +62,10 @@ def quality_lambda(model: McQuicModel, y: torch.Tensor, x: torch.Tensor, quality
                    priors: list[list[np.ndarray]], size: tuple[int, int]) -> float:
     """The image's trade-off at ``quality`` (0-based): the ladder slope of ``(bpp, 255**2 MSE)``
     between its neighbouring qualities, each coded with the nearest codewords."""
-    low, high = max(0, quality - 1), min(model.num_levels - 1, quality + 1)
-    points = [_point(model, model.penalized_codes(y, q, 0.0, code_bits(priors, q)), code_bits(priors, q), q, x, size)
-              for q in (low, high)]
+    points = []
+    for q in (max(0, quality - 1), min(model.num_levels - 1, quality + 1)):
+        bits = code_bits(priors, q)
+        points.append(_point(model, model.penalized_codes(y, q, 0.0, bits), bits, q, x, size))
     return ladder_slope(*points)
 
 
