@@ -45,6 +45,12 @@ VARIANTS = {
     "preset lop": ("lop", {"clip": 0.0}),
     "preset mop": ("mop", {"clip": 0.0}),
     "preset hop": ("hop", {"clip": 0.0}),
+    # Cool-chic 5's recipe (Orange-OpenSource/Cool-Chic, coolchic/training/presets.py, PresetIntra), element by element
+    "cc5 schedule": ("cpu", {"noise_kind": "gaussian", "temperature": (0.35, 0.08), "noise": (0.22, 0.15)}),
+    "hard final phase": ("cpu", {"final_phase": "hard", "final_lr": 1e-4}),
+    "soap": ("cpu", {"optimizer": "soap"}),
+    "cc5 recipe": ("cpu", {"noise_kind": "gaussian", "temperature": (0.35, 0.08), "noise": (0.22, 0.15),
+                           "final_phase": "hard", "final_lr": 1e-4, "optimizer": "soap", "clip": 0.1}),
 }
 
 

@@ -104,7 +104,9 @@ def run_overfit(name: str, quality: int, effort: str, kodak: str, streams: str |
     H, W, _ = img.shape
     from neuralcodecs.inr.overfit.options import fitting_steps
 
-    return {"codec": "overfit", "image": name, "quality": quality, "effort": effort, "encoded_on": report["device"], "bytes": len(data),
+    revision = codec.stream_revision(bitstream.read_header(data))
+    return {"codec": "overfit", "image": name, "quality": quality, "effort": effort, "revision": revision,
+            "encoded_on": report["device"], "bytes": len(data),
             "steps": report.get("steps", fitting_steps(effort, H * W)),
             "bpp": 8 * len(data) / (H * W), "psnr": psnr, "ms-ssim": msssim, "encode_minutes": encode_s / 60,
             "decode_ms": 1000 * min(times), "threads_identical": bool(np.array_equal(out, two)),
@@ -235,8 +237,10 @@ def main() -> int:
 
     steps = fitting_steps(args.effort, 768 * 512)  # every Kodak image has 393,216 pixels
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    # points of another effort definition (or made before points recorded their steps) are not reused
-    done = [p for p in done if p["effort"] == args.effort and p.get("steps") == steps]
+    # points of another effort definition or stream revision (or made before points recorded them) are not reused
+    from neuralcodecs.inr.overfit.codec import REVISION
+
+    done = [p for p in done if p["effort"] == args.effort and p.get("steps") == steps and p.get("revision") == REVISION]
     have = {(p["image"], p["quality"]) for p in done}
     jobs = [(i, int(q)) for i in args.images for q in args.qualities.split(",") if (i, int(q)) not in have]
     with ProcessPoolExecutor(args.workers) as pool:

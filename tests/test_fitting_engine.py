@@ -135,3 +135,41 @@ def test_refinement_never_returns_a_state_worse_than_its_start():
     out = refine(loss, start, 8, 50.0)
     assert torch.equal(out["v"], start["v"])
     assert torch.equal(refine(loss, start, 0, 0.1)["v"], start["v"])
+
+
+def test_an_overfit_fit_with_soap_and_the_hard_final_phase_resumes_exactly(tmp_path, monkeypatch):
+    """Cool-chic 5's recipe elements (SOAP on the networks beside Adam on the latents, Gaussian noise,
+    hard rounding at the end): a fit stopped after step 20 (in the hard phase) and resumed from its
+    state is the fit that never stopped, and in the hard phase the latents no longer move."""
+    from neuralcodecs.inr.overfit import fitting
+    from neuralcodecs.inr.overfit.model import OverfitConfig, OverfitModel
+
+    cfg = fitting.ImageFitConfig(steps=24, lam=0.02, optimizer="soap", noise_kind="gaussian", temperature=(0.35, 0.08),
+                                 noise=(0.22, 0.15), final_phase="hard", final_lr=1e-4, noise_fraction=0.75,
+                                 save_every=4, eval_every=100)
+    assert {"optimizer", "final_phase"} <= set(cfg.fingerprint()) and "optimizer" not in fitting.ImageFitConfig().fingerprint()
+    image = torch.rand(1, 3, 16, 24, generator=torch.Generator().manual_seed(0))
+
+    def fitted(path=None):
+        torch.manual_seed(0)
+        model = OverfitModel(OverfitConfig(levels=3, hidden=4, context=4, arm_hidden=4), 16, 24)
+        fitting.fit_image(model, image, cfg, checkpoint=path)
+        return model
+
+    straight = fitted()
+    path = tmp_path / "fit.state"
+    engine_run = fitting.run_fit
+    grids_at = {}
+
+    def stopped(*args, **kwargs):  # the fit stops after step 20, as if the process had been killed there
+        outcome = engine_run(*args, **{**kwargs, "until": 20})
+        grids_at[20] = [g.detach().clone() for g in args[1].grids]
+        return outcome
+
+    monkeypatch.setattr(fitting, "run_fit", stopped)
+    fitted(path)
+    monkeypatch.setattr(fitting, "run_fit", engine_run)
+    resumed = fitted(path)
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    assert all(torch.equal(a, b) for a, b in zip(grids_at[20], resumed.grids))  # steps 21-24: hard rounding

@@ -7,8 +7,9 @@ through :func:`refine` (:mod:`neuralcodecs.image.hyperprior_refine`, :mod:`neura
 """
 
 from .engine import FitOutcome, frozen_parameters, run_fit
+from .optimizers import OptimizerPair, soap_and_adam
 from .refinement import ladder_slope, refine
 from .relaxations import sga_round, sga_temperature
 from .schedules import cosine, linear, warmup_cosine
 
-__all__ = ["FitOutcome", "frozen_parameters", "run_fit", "cosine", "linear", "warmup_cosine", "sga_round", "sga_temperature", "refine", "ladder_slope"]
+__all__ = ["FitOutcome", "frozen_parameters", "run_fit", "OptimizerPair", "soap_and_adam", "cosine", "linear", "warmup_cosine", "sga_round", "sga_temperature", "refine", "ladder_slope"]

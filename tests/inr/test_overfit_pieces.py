@@ -277,22 +277,90 @@ def test_a_one_pixel_image_is_a_small_quick_file():
     seconds = time.time() - began
     header = bitstream.read_header(data)
     assert header.config["levels"] == 1 and header.config["hidden"] == SMALL_IMAGE["hidden"]
-    assert len(data) < 1000, len(data)  # the floor: the parameter coding's tables (255 bytes for 8-bit depths)
+    assert len(data) < 800, len(data)  # revision 3: 931 bytes, its histogram tables alone 255 or more
     assert np.abs(nc.decode(data).astype(int) - [200, 30, 90]).max() <= 16
     print(f"1x1 overfit encode: {seconds:.1f} s, {len(data)} bytes")
 
 
-def test_mutants_of_both_revisions_decode_or_raise_bitstream_errors():
-    """The conformance streams of revisions 2 and 3 as fuzz seeds (no fitting needed)."""
+def test_mutants_of_every_revision_decode_or_raise_bitstream_errors():
+    """The conformance streams of revisions 2, 3 and 4 as fuzz seeds (no fitting needed)."""
     from pathlib import Path
 
     import neuralcodecs as nc
     from codec_checks import assert_mutants_decode_or_raise_bitstream_errors
 
     folder = Path(__file__).resolve().parents[2] / "bitstreams" / "conformance"
-    seeds = [(folder / f"v2-overfit{r}-rgb-96x64-q1.ncb").read_bytes() for r in ("", "-r3")]
-    seeds += [(folder / "v2-overfit-r3-gray-40x40-q6.ncb").read_bytes()]
+    seeds = [(folder / f"v2-overfit{r}-rgb-96x64-q1.ncb").read_bytes() for r in ("", "-r3", "-r4")]
+    seeds += [(folder / f"v2-overfit-r{r}-gray-40x40-q6.ncb").read_bytes() for r in (3, 4)]
     codec = overfit_codec.OverfitCodec()
-    assert {codec.stream_revision(nc.read_header(s)) for s in seeds} == {2, 3}
+    assert {codec.stream_revision(nc.read_header(s)) for s in seeds} == {2, 3, 4}
     report = assert_mutants_decode_or_raise_bitstream_errors(codec, seeds, 200, 4 * 96 * 64)
     assert report["rejected"] > 100
+
+
+def test_the_geometric_parameter_model_is_integer_exact_and_fits_laplace_weights():
+    """Revision 4's per-tensor model: integer rows (the same on every machine) that sum to 2**24, and
+    the chosen theta codes Laplace-like integers within a few percent of their empirical entropy."""
+    from neuralcodecs.inr.overfit import parameters
+
+    row = parameters.geometric_probabilities(60_000, 8)
+    assert row.dtype == np.int64 and row.shape == (255,) and row.sum() == 2**24 and row.min() >= 1
+    assert row[127] == row.max() and np.abs(row - row[::-1]).max() <= 1  # value 0 the likeliest, symmetric
+    values = np.clip(np.round(np.random.default_rng(0).laplace(0, 9.0, 2000)), -127, 127).astype(np.int64)
+    theta = parameters.best_theta(values, 8)
+    counts = np.bincount(values + 127, minlength=255)
+    entropy = -(counts[counts > 0] * np.log2(counts[counts > 0] / counts.sum())).sum()
+    assert entropy < parameters.coded_bits(values, theta, 8) < 1.03 * entropy
+    assert parameters.coded_bits(values, theta, 8) < min(parameters.coded_bits(values, t, 8) for t in (theta - 500, theta + 500))
+
+
+def test_revision_4_parameters_round_trip_and_damage_is_a_typed_error():
+    from neuralcodecs.errors import CorruptPayloadError
+    from neuralcodecs.inr.overfit import parameters
+    from neuralcodecs.inr.weight_coding import QuantizedTensors
+
+    rng = np.random.default_rng(1)
+    layout = [("arm.w0", (48,), 6, False), ("synthesis.a.weight", (40,), 11, True), ("synthesis.a.bias", (3,), 4, True)]
+    values = [rng.integers(-31, 32, 48), rng.integers(-1023, 1024, 40), np.array([7, -7, 0])]
+    steps = [np.ones(1, np.float32), np.array([0.01], np.float32), np.array([0.5], np.float32)]
+    q = QuantizedTensors([n for n, *_ in layout], [s for _, s, *_ in layout], [b for _, _, b, _ in layout], values, steps)
+    data = parameters.encode_parameters(q, [False, True, True])
+    back = parameters.decode_parameters(data, layout)
+    assert all(np.array_equal(a, b) for a, b in zip(back.values, values))
+    assert [s[0] for s in back.steps] == [np.float32(1), np.float32(0.01), np.float32(0.5)]
+    with pytest.raises(CorruptPayloadError):
+        parameters.decode_parameters(data[:9], layout)
+
+
+def test_revision_4_codes_the_same_parameters_in_fewer_bytes_than_revision_3_and_searches_the_arm_depth():
+    """The same quantized tensors (8-bit ARM and networks) under revision 3's histogram tables and under
+    revision 4's per-tensor models; then a revision 4 file carries its searched depths and decodes."""
+    import neuralcodecs as nc
+    from neuralcodecs import bitstream
+
+    cfg = OverfitConfig()
+    torch.manual_seed(0)
+    model = OverfitModel(cfg, 64, 64)
+    for conv in model.arm.stack.convs:
+        torch.nn.init.normal_(conv.weight, std=0.3)
+    g = torch.Generator().manual_seed(2)
+    ints = [torch.randint(-4, 5, (h, w), generator=g).numpy().astype(np.int64) for h, w in grid_shapes(64, 64, cfg.levels)]
+    net = freeze_arm(model.arm.stack, ints, cfg.offsets)
+    r3, floats3 = overfit_codec.code_parameters(model, net, {"synthesis": 8, "upsampler": 8})
+    eights = {group: 8 for group in overfit_codec.DEPTH_KEYS.values()}
+    r4, floats4 = overfit_codec.code_parameters_r4(model, net, eights, 8)
+    assert len(r4) < len(r3) - 200  # the 255-byte table of the 8-bit depth is gone
+    assert all(torch.equal(floats3[n], floats4[n]) for n in floats3)
+    arm, floats = overfit_codec.decode_parameters_r4(r4, cfg, eights, 8)
+    assert all(np.array_equal(a, layer.weight[:, :, 0, 0].numpy()) for a, layer in zip(arm, net.layers))
+    assert all(torch.equal(floats[n], floats4[n]) for n in floats4)
+
+    pixels = np.asarray(Image.open(PHOTO).convert("RGB"))[100:132, 200:248]
+    codec = overfit_codec.OverfitCodec()
+    data = codec.encode(pixels, quality=3, steps=40)
+    header, sections = bitstream.unpack(data)
+    assert codec.stream_revision(header) == 4 and set(header.config) == overfit_codec.CONFIG_KEYS_R4
+    assert header.config["arm_bits"] in overfit_codec.ARM_BIT_CHOICES
+    out = nc.decode(data)
+    psnr = 10 * np.log10(255**2 / np.mean((out.astype(float) - pixels) ** 2))
+    assert abs(psnr - codec.last_report["psnr"]) < 1e-6

@@ -2,18 +2,23 @@
 
 Encoding: fit :class:`~neuralcodecs.inr.overfit.model.OverfitModel` of the chosen ``preset``
 (for ``steps``, or the steps of ``effort``'s time budget; rate point ``quality`` = a lambda of
-:data:`LAMBDAS`), round the latent grids, freeze the ARM into integers
-(:mod:`~neuralcodecs.inr.overfit.coding`), quantize the upsampling and synthesis parameters with
-the bit depth (per module, searched) that minimizes ``MSE + lambda * bits / pixel`` of the whole
-file, and write:
+:data:`LAMBDAS`), round the latent grids, freeze the ARM into integers of the weight depth that
+codes the latents and the ARM in the fewest bits (:mod:`~neuralcodecs.inr.overfit.coding`),
+quantize the upsampling and synthesis parameters with the bit depths (synthesis weights,
+synthesis biases, upsampling kernel; searched) that minimize ``MSE + lambda * bits / pixel`` of
+the whole file, and write (revision 4):
 
 * header config: ``levels``, ``hidden``, ``context``, ``arm_hidden`` (the architecture),
-  ``synthesis_bits``, ``upsampling_bits`` (the searched depths);
-* section 0: one parameter coding (:mod:`~neuralcodecs.inr.weight_coding`) of the integer ARM's
-  weights (8 bits) and the upsampling and synthesis tensors, all flattened (one step per tensor),
-  ascending names -- one shared model per bit depth;
+  ``arm_bits``, ``synthesis_weight_bits``, ``synthesis_bias_bits``, ``upsampling_bits`` (the
+  searched depths);
+* section 0: the integer ARM's weights and the upsampling and synthesis tensors, all flattened
+  (one step per float tensor), ascending names, each under its own two-sided geometric model
+  (:mod:`~neuralcodecs.inr.overfit.parameters`);
 * section 1: the integer ARM's biases (int32), multipliers (uint16) and shifts (uint8), raw;
 * section 2: the latent grids, coded in wavefronts.
+
+Revisions 2 and 3 (still decoded) had ``synthesis_bits`` and ``upsampling_bits`` and 8-bit ARM
+weights, coded with one histogram model per bit depth (:mod:`~neuralcodecs.inr.weight_coding`).
 
 ``bitstreams/FORMAT.md``, "overfit sections", is the normative description.
 """
@@ -36,6 +41,7 @@ from ...errors import CorruptPayloadError, HeaderFieldError, SectionLayoutError,
 from ...image.base import ImageCodec
 from ..options import FIT_STATE_OPTION
 from ..weight_coding import QuantizedTensors, decode, dequantize, encode, quantize
+from . import parameters
 from .coding import LATENT_BOUND, context_offsets_reach, decode_grids, encode_grids, freeze_arm, grid_bits, latent_bits
 from .fitting import ImageFitConfig, fit_image
 from .model import DECODE_ROWS, OverfitConfig, OverfitModel, grid_shapes, macs_per_pixel, preset_config, sized_config
@@ -44,10 +50,11 @@ from .options import DEFAULT_PRESET, EFFORT_OPTION, LAMBDAS, PRESET_OPTION, QUAL
 CODEC_NAME = "overfit"
 #: the decoder revision this codec writes: 2, no ReLU after the second linear layer (Cool-chic's
 #: X-1-linear-none) and fixed-order upsampling; 3, the Laplace table of 24-bit rows at scales down to
-#: 0.0067 (revision 2's 16-bit rows from 0.11 charged a certain latent 0.0157 bits).  Revision 2
-#: streams keep decoding.
-REVISION = 3
-READABLE_REVISIONS = (2, 3)
+#: 0.0067 (revision 2's 16-bit rows from 0.11 charged a certain latent 0.0157 bits); 4, one
+#: two-sided geometric model per parameter tensor instead of a histogram per bit depth, the ARM's
+#: weight depth and separate synthesis weight and bias depths searched.  Revisions 2 and 3 keep decoding.
+REVISION = 4
+READABLE_REVISIONS = (2, 3, 4)
 
 
 def revision_fingerprint(revision: int) -> bytes:
@@ -55,9 +62,15 @@ def revision_fingerprint(revision: int) -> bytes:
     return hashlib.sha256(f"neuralcodecs-inr:{CODEC_NAME}:{revision}".encode()).digest()[:16]
 
 
-BIT_CHOICES = tuple(range(4, 9))  # at most 8: a depth's model costs 2**b - 1 bytes
+BIT_CHOICES = tuple(range(4, 9))  # revisions 2-3: at most 8, a depth's model cost 2**b - 1 bytes
 ARCH_KEYS = ("levels", "hidden", "context", "arm_hidden")
-CONFIG_KEYS = set(ARCH_KEYS) | {"synthesis_bits", "upsampling_bits"}
+CONFIG_KEYS = set(ARCH_KEYS) | {"synthesis_bits", "upsampling_bits"}  # revisions 2-3
+#: revision 4: the searched depths of the parameter groups (header key -> group) and their choices
+DEPTH_KEYS = {"synthesis_weight_bits": "synthesis.weight", "synthesis_bias_bits": "synthesis.bias",
+              "upsampling_bits": "upsampler.weight"}
+DEPTH_CHOICES = tuple(range(4, 13))
+ARM_BIT_CHOICES = (5, 6, 7, 8)  # the integer ARM's weights lie in +-(2**(b-1) - 1)
+CONFIG_KEYS_R4 = set(ARCH_KEYS) | set(DEPTH_KEYS) | {"arm_bits"}
 
 
 def _coded_state(model) -> dict[str, torch.Tensor]:
@@ -86,25 +99,60 @@ def parameter_layout(cfg: OverfitConfig, bits: dict[str, int]) -> list[tuple[str
     return arm + floats
 
 
-def code_parameters(model: OverfitModel, net: IntegerNetwork, bits: dict[str, int]) -> tuple[bytes, dict[str, torch.Tensor]]:
-    """Section 0 and the dequantized float tensors a decoder will use."""
+def _quantized(model: OverfitModel, net: IntegerNetwork, depth_of, arm_bits: int) -> tuple[QuantizedTensors, dict[str, torch.Tensor]]:
+    """Section 0's tensors: the integer ARM's weights (at ``arm_bits``, step 1) then the float tensors
+    quantized at ``depth_of(name)`` bits; and the dequantized float tensors a decoder will use."""
     state = _coded_state(model)
-    qf = quantize({n: t.reshape(-1) for n, t in state.items()}, {n: bits[n.split(".")[0]] for n in state})
+    qf = quantize({n: t.reshape(-1) for n, t in state.items()}, {n: depth_of(n) for n in state})
     arm = [layer.weight.reshape(-1).numpy().astype(np.int64) for layer in net.layers]
     q = QuantizedTensors([f"arm.w{i}" for i in range(len(arm))] + qf.names, [a.shape for a in arm] + qf.shapes,
-                         [8] * len(arm) + qf.bits, arm + qf.values, [np.ones(1, np.float32) for _ in arm] + qf.steps)
-    floats = {n: t.reshape(state[n].shape) for n, t in dequantize(qf).items()}
-    return encode(q), floats
+                         [arm_bits] * len(arm) + qf.bits, arm + qf.values, [np.ones(1, np.float32) for _ in arm] + qf.steps)
+    return q, {n: t.reshape(state[n].shape) for n, t in dequantize(qf).items()}
 
 
-def decode_parameters(data: bytes, cfg: OverfitConfig, bits: dict[str, int]) -> tuple[list[np.ndarray], dict[str, torch.Tensor]]:
-    """ARM integer weights ``(out, in)`` and the float tensors of section 0."""
-    layout = parameter_layout(cfg, bits)
-    q = decode(data, layout)
+def _split(q: QuantizedTensors, cfg: OverfitConfig) -> tuple[list[np.ndarray], dict[str, torch.Tensor]]:
+    """Decoded section 0 as the ARM's integer weights ``(out, in)`` and the dequantized float tensors."""
     arm = [v.reshape(shape) for v, shape in zip(q.values[:3], _arm_shapes(cfg))]
     shapes = _coded_shapes(cfg)
     rest = QuantizedTensors(q.names[3:], q.shapes[3:], q.bits[3:], q.values[3:], q.steps[3:])
     return arm, {n: t.reshape(shapes[n]) for n, t in dequantize(rest).items()}
+
+
+def code_parameters(model: OverfitModel, net: IntegerNetwork, bits: dict[str, int]) -> tuple[bytes, dict[str, torch.Tensor]]:
+    """Revisions 2-3: section 0 and the dequantized float tensors a decoder will use."""
+    q, floats = _quantized(model, net, lambda n: bits[n.split(".")[0]], 8)
+    return encode(q), floats
+
+
+def decode_parameters(data: bytes, cfg: OverfitConfig, bits: dict[str, int]) -> tuple[list[np.ndarray], dict[str, torch.Tensor]]:
+    """Revisions 2-3: ARM integer weights ``(out, in)`` and the float tensors of section 0."""
+    return _split(decode(data, parameter_layout(cfg, bits)), cfg)
+
+
+def parameter_group(name: str) -> str:
+    """The depth group of a coded float tensor: ``synthesis.weight``, ``synthesis.bias`` or ``upsampler.weight``."""
+    return name.split(".")[0] + (".bias" if name.endswith("bias") else ".weight")
+
+
+def parameter_layout_r4(cfg: OverfitConfig, depths: dict[str, int], arm_bits: int) -> list[tuple[str, tuple[int, ...], int, bool]]:
+    """Revision 4's section 0 layout: the ARM's integer weights (``arm_bits``, no step), then the
+    float tensors (their group's depth, one step each), ascending names, all 1-D."""
+    arm = [(f"arm.w{i}", (c_out * c_in,), arm_bits, False) for i, (c_out, c_in) in enumerate(_arm_shapes(cfg))]
+    floats = [(n, (math.prod(shape),), depths[parameter_group(n)], True) for n, shape in _coded_shapes(cfg).items()]
+    return arm + floats
+
+
+def code_parameters_r4(model: OverfitModel, net: IntegerNetwork, depths: dict[str, int],
+                       arm_bits: int) -> tuple[bytes, dict[str, torch.Tensor]]:
+    """Revision 4's section 0 and the dequantized float tensors a decoder will use."""
+    q, floats = _quantized(model, net, lambda n: depths[parameter_group(n)], arm_bits)
+    return parameters.encode_parameters(q, [not n.startswith("arm.") for n in q.names]), floats
+
+
+def decode_parameters_r4(data: bytes, cfg: OverfitConfig, depths: dict[str, int],
+                         arm_bits: int) -> tuple[list[np.ndarray], dict[str, torch.Tensor]]:
+    """Revision 4: ARM integer weights ``(out, in)`` and the float tensors of section 0."""
+    return _split(parameters.decode_parameters(data, parameter_layout_r4(cfg, depths, arm_bits)), cfg)
 
 
 def pack_arm_integers(net: IntegerNetwork) -> bytes:
@@ -182,13 +230,13 @@ class OverfitCodec(ImageCodec):
         with torch.no_grad():
             grids = [torch.round(g).clamp(-LATENT_BOUND, LATENT_BOUND) for g in model.grids]
         ints = [g[0, 0].to(torch.int64).numpy() for g in grids]
-        net = freeze_arm(model.arm.stack, ints, cfg.offsets)
+        arm_bits, net = self._search_arm_bits(model, ints, cfg)
         latents = encode_grids(net, ints, cfg.offsets, REVISION)
         arm = pack_arm_integers(net)
-        bits, params, psnr = self._search_bits(model, net, grids, image.cpu(), lam, 8 * (len(latents) + len(arm)))
+        depths, params, psnr = self._search_depths(model, net, arm_bits, grids, image.cpu(), lam, 8 * (len(latents) + len(arm)))
         sections = [params, arm, latents]
-        config = {**{k: getattr(cfg, k) for k in ARCH_KEYS}, "synthesis_bits": bits["synthesis"],
-                  "upsampling_bits": bits["upsampler"]}
+        config = {**{k: getattr(cfg, k) for k in ARCH_KEYS}, "arm_bits": arm_bits,
+                  **{key: depths[group] for key, group in DEPTH_KEYS.items()}}
         total = sum(len(s) for s in sections)
         self.last_report = {"fit_seconds": fit["seconds"], "steps": fit_cfg.steps, "preset": preset,
                             "fit_psnr": fit["psnr"], "fit_bpp": fit["bpp"], "psnr": psnr,
@@ -196,37 +244,69 @@ class OverfitCodec(ImageCodec):
                             "latent_ideal_bits": grid_bits(net, ints, cfg.offsets, REVISION), "payload_bytes": total}
         return config, sections
 
-    def _search_bits(self, model: OverfitModel, net: IntegerNetwork, grids, image, lam: float, other_bits: int):
-        """Per module (synthesis, then upsampler) the bit depth minimizing ``MSE + lambda * bits / pixel``
-        of the whole file; returns the depths, section 0 and the PSNR the decoder will see."""
+    @staticmethod
+    def _search_arm_bits(model: OverfitModel, ints: list[np.ndarray], cfg: OverfitConfig) -> tuple[int, IntegerNetwork]:
+        """The ARM weight depth of :data:`ARM_BIT_CHOICES` whose integer ARM codes the latents and its own
+        weights in the fewest bits (the depth changes no pixel), and that ARM."""
+        best = None
+        for b in ARM_BIT_CHOICES:
+            net = freeze_arm(model.arm.stack, ints, cfg.offsets, weight_max=2 ** (b - 1) - 1)
+            weights = sum(parameters.coded_bits(w, parameters.best_theta(w, b), b)
+                          for w in (layer.weight.reshape(-1).numpy() for layer in net.layers))
+            cost = grid_bits(net, ints, cfg.offsets, REVISION) + weights
+            if best is None or cost < best[0]:
+                best = (cost, b, net)
+        return best[1], best[2]
+
+    def _search_depths(self, model: OverfitModel, net: IntegerNetwork, arm_bits: int, grids, image, lam: float,
+                       other_bits: int, rounds: int = 2):
+        """The depths of the parameter groups (synthesis weights, synthesis biases, upsampling kernel:
+        :data:`DEPTH_CHOICES`) minimizing ``MSE + lambda * bits / pixel`` of the whole file, one group
+        at a time from 8 bits each, ``rounds`` times over the groups (Cool-chic's greedy search over
+        quantization steps, module by module); returns the depths, section 0 and the PSNR the decoder will see."""
         _, _, H, W = image.shape
         original = {n: t.clone() for n, t in _coded_state(model).items()}
         target = image[0].permute(1, 2, 0).numpy()
-        bits = {"upsampler": 8, "synthesis": 8}
-        best = None
-        for module in ("synthesis", "upsampler"):
-            for b in BIT_CHOICES:
-                trial = {**bits, module: b}
-                data, floats = code_parameters(model, net, trial)
+        measured: dict[tuple[int, ...], tuple[float, float]] = {}
+
+        def cost(depths: dict[str, int]) -> float:
+            key = tuple(depths[g] for g in DEPTH_KEYS.values())
+            if key not in measured:
+                data, floats = code_parameters_r4(model, net, depths, arm_bits)
                 model.load_state_dict({**model.state_dict(), **floats})
                 mse = float(np.mean((synthesize_pixels(model, grids, H, W).astype(np.float64) / 255 - target) ** 2))
                 model.load_state_dict({**model.state_dict(), **original})
-                cost = mse + lam * (other_bits + 8 * len(data)) / (H * W)
-                if best is None or cost < best[0]:
-                    best = (cost, dict(trial), mse)
-            bits = best[1]
-        data, floats = code_parameters(model, net, bits)
+                measured[key] = (mse + lam * (other_bits + 8 * len(data)) / (H * W), mse)
+            return measured[key][0]
+
+        depths = {g: 8 for g in DEPTH_KEYS.values()}
+        for _ in range(rounds):
+            for group in DEPTH_KEYS.values():
+                depths[group] = min(DEPTH_CHOICES, key=lambda b: cost({**depths, group: b}))
+        cost(depths)
+        data, floats = code_parameters_r4(model, net, depths, arm_bits)
         model.load_state_dict({**model.state_dict(), **floats})
-        return bits, data, -10 * math.log10(max(best[2], 1e-12))
+        mse = measured[tuple(depths[g] for g in DEPTH_KEYS.values())][1]
+        return depths, data, -10 * math.log10(max(mse, 1e-12))
 
     # ------------------------------------------------------------------ decode
     def _config(self, header: Header) -> tuple[OverfitConfig, dict]:
-        if set(header.config) != CONFIG_KEYS:
-            raise HeaderFieldError(f"overfit config must hold {sorted(CONFIG_KEYS)}, got {sorted(header.config)}")
+        """The architecture and the parameter depths: revision 4 ``{"arm": b, group: b, ...}``
+        (groups of :data:`DEPTH_KEYS`), revisions 2-3 ``{"synthesis": b, "upsampler": b}``."""
+        revision = self.stream_revision(header)
+        keys = CONFIG_KEYS_R4 if revision >= 4 else CONFIG_KEYS
+        if set(header.config) != keys:
+            raise HeaderFieldError(f"overfit config must hold {sorted(keys)}, got {sorted(header.config)}")
         try:
             cfg = OverfitConfig(**{k: header.config[k] for k in ARCH_KEYS})
         except (TypeError, ValueError) as exc:
             raise HeaderFieldError(f"overfit architecture: {exc}") from None
+        if revision >= 4:
+            bits = {"arm": header.config["arm_bits"], **{g: header.config[k] for k, g in DEPTH_KEYS.items()}}
+            if bits["arm"] not in ARM_BIT_CHOICES or any(bits[g] not in DEPTH_CHOICES for g in DEPTH_KEYS.values()):
+                raise HeaderFieldError(f"parameter bit depths {bits} outside ARM {ARM_BIT_CHOICES[0]}..{ARM_BIT_CHOICES[-1]}, "
+                                       f"others {DEPTH_CHOICES[0]}..{DEPTH_CHOICES[-1]}")
+            return cfg, bits
         bits = {"synthesis": header.config["synthesis_bits"], "upsampler": header.config["upsampling_bits"]}
         if any(b not in BIT_CHOICES for b in bits.values()):
             raise HeaderFieldError(f"parameter bit depths {bits} outside {BIT_CHOICES[0]}..{BIT_CHOICES[-1]}")
@@ -267,7 +347,10 @@ class OverfitCodec(ImageCodec):
         """The architecture, section 0's float tensors, the integer ARM and the latent grids."""
         cfg, bits = self._config(header)
         try:
-            arm_weights, floats = decode_parameters(sections[0], cfg, bits)
+            if "arm" in bits:
+                arm_weights, floats = decode_parameters_r4(sections[0], cfg, {g: bits[g] for g in DEPTH_KEYS.values()}, bits["arm"])
+            else:
+                arm_weights, floats = decode_parameters(sections[0], cfg, bits)
         except CorruptPayloadError as exc:
             raise CorruptPayloadError(f"parameter section: {exc}") from None
         net = unpack_arm(arm_weights, sections[1], cfg)

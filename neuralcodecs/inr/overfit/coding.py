@@ -106,16 +106,20 @@ def write_table_assets() -> None:
     save_file({k: torch.from_numpy(v.astype(np.int32)) for k, v in build_laplace_rows_r3().items()}, str(TABLE_ASSET_R3))
 
 
-@lru_cache(maxsize=2)
 def laplace_coder(revision: int = 3) -> RowCoder:
-    """The Laplace lattice table coder of a stream revision, from the package asset (checked
-    against its SHA-256)."""
+    """The Laplace lattice table coder of a stream revision (revision 4 codes its latents as revision 3),
+    from the package asset (checked against its SHA-256)."""
+    return _laplace_coder(3 if revision >= 3 else 2)
+
+
+@lru_cache(maxsize=2)
+def _laplace_coder(revision: int) -> RowCoder:
     from safetensors.torch import load_file
 
-    asset = TABLE_ASSET_R3 if revision == 3 else TABLE_ASSET
+    asset = TABLE_ASSET_R3 if revision >= 3 else TABLE_ASSET
     try:
         state = load_file(str(asset))
-        if revision == 3:
+        if revision >= 3:
             rows = {k: state[k].to(torch.int64).numpy() for k in ("narrow", "wide")}
             digest = rows_digest(rows)
         else:
@@ -123,9 +127,9 @@ def laplace_coder(revision: int = 3) -> RowCoder:
             digest = table_digest(table)
     except (OSError, KeyError, ValueError) as exc:
         raise WeightsError(f"{asset} is missing or damaged ({exc}); reinstall neuralcodecs") from None
-    if digest != (TABLE_SHA256_R3 if revision == 3 else TABLE_SHA256):
+    if digest != (TABLE_SHA256_R3 if revision >= 3 else TABLE_SHA256):
         raise WeightsError(f"{asset} is not the format's Laplace table (digest mismatch); reinstall neuralcodecs")
-    if revision == 3:
+    if revision >= 3:
         return RowCoder([(rows["narrow"], np.full(len(rows["narrow"]), -NARROW_HALF)),
                          (rows["wide"], np.full(len(rows["wide"]), -TABLE_HALF))])
     return RowCoder.from_cdf_table(table)
@@ -189,13 +193,14 @@ class CodingOrder:
         return buffer[self.centre[start:stop, None] + self.deltas[self.grid[start:stop]]]
 
 
-def freeze_arm(stack, grids: list[np.ndarray], offsets) -> IntegerNetwork:
-    """The float ARM stack frozen into integers, calibrated on the contexts of ``grids`` (int arrays)."""
+def freeze_arm(stack, grids: list[np.ndarray], offsets, weight_max: int = ARM_WEIGHT_MAX) -> IntegerNetwork:
+    """The float ARM stack frozen into integers (weights in ``+-weight_max``), calibrated on the contexts
+    of ``grids`` (int arrays)."""
     order = CodingOrder([g.shape for g in grids], offsets)
     contexts = order.contexts(order.buffer(grids), 0, len(order.centre))
     calibration = torch.from_numpy(contexts).t()[None, :, :, None].float()
     bits = torch.tensor([MEAN_FRACTION_BITS, LOG_SCALE_FRACTION_BITS])
-    return freeze_conv_stack(stack, calibration, bits, LATENT_BOUND, weight_max=ARM_WEIGHT_MAX)
+    return freeze_conv_stack(stack, calibration, bits, LATENT_BOUND, weight_max=weight_max)
 
 
 def arm_rows(arm: PointwiseIntegerEvaluator, contexts: np.ndarray, revision: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +215,7 @@ def arm_rows(arm: PointwiseIntegerEvaluator, contexts: np.ndarray, revision: int
     shift = MEAN_FRACTION_BITS - 2  # FRACTIONS = 4 = 2**2
     q = (out[:, 0] + (1 << (shift - 1))) >> shift
     base = q >> 2
-    scale_base, count = (LAPLACE_SCALE_BASE, LAPLACE_NUM_SCALES) if revision == 3 else (SCALE_BASE, NUM_SCALES)
+    scale_base, count = (LAPLACE_SCALE_BASE, LAPLACE_NUM_SCALES) if revision >= 3 else (SCALE_BASE, NUM_SCALES)
     index = np.minimum(np.maximum((out[:, 1] - scale_base + SCALE_STEP // 2) // SCALE_STEP, 0), count - 1)
     return base, index * FRACTIONS + (q - 4 * base)
 

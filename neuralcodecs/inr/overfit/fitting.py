@@ -29,8 +29,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ...fitting import cosine, linear, run_fit
+from ...fitting import cosine, linear, run_fit, soap_and_adam
 from .model import OverfitModel
+
+
+#: fields of :class:`ImageFitConfig` added after fits were kept (left out of a state's fingerprint at their defaults)
+LATER_FIELDS = ("noise_kind", "final_phase", "final_lr", "optimizer")
 
 
 @dataclass(frozen=True)
@@ -55,12 +59,30 @@ class ImageFitConfig:
     # of 1,000 steps changed the true loss by -9.9%, -3.0%, +1.4% and +22.2% on four BSDS test photos
     candidates: int = 1
     candidate_steps: int = 0  # steps of each candidate's warm-up (every candidate's count towards ``steps``)
+    # phase 1's noise: "uniform" (half-width ``noise``) or "gaussian" (standard deviation ``noise``, Cool-chic 5)
+    noise_kind: str = "uniform"
+    # phase 2: "ste" (straight-through rounding, latents and networks fitted) or "hard" (Cool-chic 5's
+    # "hardround": rounded latents take no gradient, only the networks adapt to them)
+    final_phase: str = "ste"
+    final_lr: float = 0.0  # > 0: phase 2's learning rate (Cool-chic 5: 1e-4); 0: ``lr * final_lr_factor``
+    optimizer: str = "adam"  # "adam", or "soap": SOAP on the networks and Adam on the latents (Cool-chic 5)
 
     def __post_init__(self):
         if self.quantizer not in ("soft", "noise"):
             raise ValueError(f"unknown phase-1 quantizer {self.quantizer!r} (soft, noise)")
+        if self.noise_kind not in ("uniform", "gaussian") or self.final_phase not in ("ste", "hard"):
+            raise ValueError(f"unknown noise {self.noise_kind!r} (uniform, gaussian) or final phase "
+                             f"{self.final_phase!r} (ste, hard)")
+        if self.optimizer not in ("adam", "soap"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r} (adam, soap)")
         if self.candidates < 1 or (self.candidates > 1 and not 0 < self.candidate_steps < self.main_steps):
             raise ValueError(f"invalid warm-up: {self.candidates} candidates of {self.candidate_steps} steps in {self.steps}")
+
+    def fingerprint(self) -> dict:
+        """The configuration a resumable state records: every field, but the recipe options added after
+        stream revision 3 only where they differ from their defaults (states of earlier fits stay valid)."""
+        defaults = ImageFitConfig()
+        return {k: v for k, v in asdict(self).items() if k not in LATER_FIELDS or v != getattr(defaults, k)}
 
     @property
     def main_steps(self) -> int:
@@ -87,19 +109,24 @@ def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, che
     pixels = H * W
     last = {}
 
+    final_lr = cfg.final_lr or cfg.lr * cfg.final_lr_factor
+    groups = 2 if cfg.optimizer == "soap" else 1
+
     def learning_rates(step: int) -> list[float]:
         if step < noise_steps:
-            return [max(cosine(step / max(1, noise_steps), cfg.lr), 1e-6)]
+            return [max(cosine(step / max(1, noise_steps), cfg.lr), 1e-6)] * groups
         tail = (step - noise_steps) / max(1, steps - noise_steps)
-        return [max(cosine(tail, cfg.lr * cfg.final_lr_factor), 1e-6)]
+        return [max(cosine(tail, final_lr), 1e-6)] * groups
 
     def step_of(fitted: OverfitModel):
         def step(k: int) -> torch.Tensor:
             if k < noise_steps:
                 p = k / max(1, noise_steps)
-                grids = fitted.quantized_grids(cfg.quantizer, linear(p, *cfg.temperature), linear(p, *cfg.noise))
+                grids = fitted.quantized_grids(cfg.quantizer, linear(p, *cfg.temperature), linear(p, *cfg.noise),
+                                               gaussian=cfg.noise_kind == "gaussian")
             else:
-                grids = fitted.quantized_grids("ste")
+                # "hard": the rounded latents are constants (no gradient at all, so Adam's momentum cannot move them)
+                grids = fitted.quantized_grids("ste") if cfg.final_phase == "ste" else [g.detach() for g in fitted.quantized_grids("round")]
             mse = F.mse_loss(fitted.synthesize(grids, bf16=bf16)[:, :, :H, :W], image)
             bits = fitted.rate_bits(grids, bf16=bf16)
             last.update(mse=mse, bits=bits)
@@ -112,7 +139,7 @@ def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, che
     def clipped(fitted: OverfitModel):
         return ([p for n, p in fitted.named_parameters() if not n.startswith("grids.")], cfg.clip) if cfg.clip > 0 else None
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = optimizer_of(model, cfg)
     first = 0
     if cfg.candidates > 1 and not (checkpoint and Path(checkpoint).exists()):
         first = cfg.candidate_steps
@@ -120,7 +147,7 @@ def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, che
         for c in range(cfg.candidates):
             torch.manual_seed(cfg.seed + c)
             candidate = OverfitModel(model.cfg, H, W).to(image.device)  # a fresh initialisation of this seed
-            trial = torch.optim.Adam(candidate.parameters(), lr=cfg.lr)
+            trial = optimizer_of(candidate, cfg)
             run_fit(step_of(candidate), candidate, trial, steps, learning_rates, until=first, clip=clipped(candidate),
                     progress=progress, desc=f"warm-up {c + 1}/{cfg.candidates}", figures=figures)
             loss = true_loss(candidate, image, cfg.lam)["loss"]
@@ -128,10 +155,20 @@ def fit_image(model: OverfitModel, image: torch.Tensor, cfg: ImageFitConfig, che
                 best = (loss, candidate.state_dict(), trial.state_dict())
         model.load_state_dict(best[1])
         optimizer.load_state_dict(best[2])
-    run_fit(step_of(model), model, optimizer, steps, learning_rates, fingerprint={"config": asdict(cfg), "identity": identity},
+    run_fit(step_of(model), model, optimizer, steps, learning_rates, fingerprint={"config": cfg.fingerprint(), "identity": identity},
             state_path=checkpoint, save_every=cfg.save_every, evaluate=lambda: true_loss(model, image, cfg.lam)["loss"],
             eval_every=cfg.eval_every, clip=clipped(model), progress=progress, figures=figures, start=first)
     return {"seconds": time.time() - started, **true_loss(model, image, cfg.lam)}
+
+
+def optimizer_of(model: OverfitModel, cfg: ImageFitConfig):
+    """Adam on every parameter, or (``cfg.optimizer == "soap"``) SOAP on the networks and Adam on
+    the latent grids, groups ``[networks, latents]`` (:func:`~neuralcodecs.fitting.soap_and_adam`)."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    named = list(model.named_parameters())
+    return soap_and_adam([p for n, p in named if not n.startswith("grids.")], [p for n, p in named if n.startswith("grids.")],
+                         cfg.lr)
 
 
 @torch.no_grad()
