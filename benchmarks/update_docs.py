@@ -269,6 +269,7 @@ TABLES = {
     "overfit_kodak_medium": lambda: _markdown("overfit_kodak_medium.md"),
     "fit_step": lambda: _markdown("fit_step.md"),
     "fit_recipe": lambda: _markdown("fit_recipe.md"),
+    "fit_recipe_cc5": lambda: _markdown("fit_recipe_cc5.md"),
     "overfit_revisions": lambda: _markdown("overfit_revisions.md"),
     "max_bytes_sweep": lambda: _markdown("max_bytes_sweep.md"),
     "wheel_check": lambda: _markdown("wheel_check.md"),

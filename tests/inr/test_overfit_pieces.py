@@ -188,7 +188,8 @@ def test_registered_codec_round_trips_and_its_latents_carry_the_files_bits(monke
     # a 33x51 image gets the small-image configuration: 5 levels, the 4th (stride 8) the latents' grid
     assert latents.stride == (8, 8) and latents.tensor.shape[0] == 64 + 16 + 4 + 1 + 1
     _, sections = bitstream.unpack(data)
-    assert abs(float(latents.bits.sum()) - 8 * len(sections[2])) < 0.02 * 8 * len(sections[2]) + 64
+    # within 2%, plus the coder's fixed cost (its final state and the sentinel: up to three 32-bit words)
+    assert abs(float(latents.bits.sum()) - 8 * len(sections[2])) < 0.02 * 8 * len(sections[2]) + 96
     # the weights travel in the stream: a fresh process with no weights directory at all decodes the
     # same pixels, and a weights file is refused rather than silently ignored
     monkeypatch.setattr(paths, "WEIGHTS_DIR", tmp_path / "no-weights-here")

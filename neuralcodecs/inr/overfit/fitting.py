@@ -3,9 +3,10 @@
 Two phases, as Cool-chic and C3: (1) ``noise_fraction`` of the steps with C3's soft rounding in
 place of rounding (:func:`~neuralcodecs.inr.overfit.model.soft_quantize`, the latents seen by the
 synthesis and priced by the ARM), its temperature and noise annealed linearly from
-``temperature[0]`` / ``noise[0]`` to ``[1]``, Adam at ``lr`` with a cosine decay; (2) the rest
+``temperature[0]`` / ``noise[0]`` to ``[1]``, at ``lr`` with a cosine decay; (2) the rest
 with straight-through rounding at ``lr * final_lr_factor``, so the network adapts to the integer
-latents it will decode.  On the CPU the synthesis and the ARM run under bf16 autocast.
+latents it will decode.  The networks are fitted with SOAP and the latents with Adam, as
+Cool-chic 5 does (:func:`optimizer_of`).  On the CPU the synthesis and the ARM run under bf16 autocast.
 
 The fit ends at its best state, not its last: every ``eval_every`` steps (and at the last) the
 true loss (rounded latents, rounded pixels) is measured, and the model keeps the parameters that
@@ -33,8 +34,9 @@ from ...fitting import cosine, linear, run_fit, soap_and_adam
 from .model import OverfitModel
 
 
-#: fields of :class:`ImageFitConfig` added after fits were kept (left out of a state's fingerprint at their defaults)
-LATER_FIELDS = ("noise_kind", "final_phase", "final_lr", "optimizer")
+#: fields of :class:`ImageFitConfig` added after fits were kept, with the behaviour fits had before them:
+#: a state's fingerprint leaves a field out at that value, so states of earlier fits stay valid
+LATER_FIELDS = {"noise_kind": "uniform", "final_phase": "ste", "final_lr": 0.0, "optimizer": "adam"}
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,10 @@ class ImageFitConfig:
     # "hardround": rounded latents take no gradient, only the networks adapt to them)
     final_phase: str = "ste"
     final_lr: float = 0.0  # > 0: phase 2's learning rate (Cool-chic 5: 1e-4); 0: ``lr * final_lr_factor``
-    optimizer: str = "adam"  # "adam", or "soap": SOAP on the networks and Adam on the latents (Cool-chic 5)
+    # "soap": SOAP on the networks and Adam on the latents (Cool-chic 5), or "adam" on everything.  SOAP:
+    # on 8 BSDS500 test photos at 1,000 steps (lambda 0.0032) the true loss fell on every photo, 4-25%
+    # (benchmarks/fit_recipe.py, results/fit_recipe_cc5.md)
+    optimizer: str = "soap"
 
     def __post_init__(self):
         if self.quantizer not in ("soft", "noise"):
@@ -80,9 +85,8 @@ class ImageFitConfig:
 
     def fingerprint(self) -> dict:
         """The configuration a resumable state records: every field, but the recipe options added after
-        stream revision 3 only where they differ from their defaults (states of earlier fits stay valid)."""
-        defaults = ImageFitConfig()
-        return {k: v for k, v in asdict(self).items() if k not in LATER_FIELDS or v != getattr(defaults, k)}
+        stream revision 3 only where they differ from what fits did before them (:data:`LATER_FIELDS`)."""
+        return {k: v for k, v in asdict(self).items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
 
     @property
     def main_steps(self) -> int:
