@@ -13,9 +13,13 @@ agreement with the uncompressed image's prediction (pretrained model), and the m
 image of each path on this CPU: pixels = decode + classify, latents = read latents + classify.
 JPEG / WebP top-1 (pretrained model) are interpolated at each learned point's bpp.
 
+``--shards DIR`` (repeatable): train a point's classifiers from a dataset of shards of Imagenette
+train at that point (``ncodec encode-dataset IMAGENETTE/train -o DIR --codec C --quality Q
+--mirror``; the manifest names the point) instead of encoding the images in-process.
+
 Usage: python benchmarks/latent_imagenette.py --point walloc:3 --point hyperprior:2
        [--distill-epochs 3] [--finetune-epochs 3] [--limit N] [--runs runs/latent] [--reuse]
-       [--domain latent|pixel|both] [--train-only]
+       [--domain latent|pixel|both] [--train-only] [--shards DIR ...]
 Outputs: benchmarks/results/latent_imagenette.{json,md}; classifier weights under --runs.
 """
 
@@ -91,6 +95,9 @@ def main() -> int:
     ap.add_argument("--train-only", action="store_true", help="train the missing classifiers and stop")
     ap.add_argument("--domain", choices=["latent", "pixel", "both"], default="both",
                     help="which classifiers to train for each point (the evaluation uses every one that exists)")
+    ap.add_argument("--shards", action="append", default=[], metavar="DIR",
+                    help="a dataset of shards of Imagenette train (ncodec encode-dataset --mirror): the point its manifest "
+                         "names trains from it instead of encoding in-process (repeatable)")
     args = ap.parse_args()
     out = RESULTS / "latent_imagenette.json"
     if not args.reuse:
@@ -101,20 +108,28 @@ def main() -> int:
         class_map = read_class_map(IMAGENETTE / "SOURCE.txt")
         train_files = imagenette_files("train", args.train_limit)
         labels = [class_map[p.parent.name] for p in train_files]
+        from neuralcodecs.shards import read_manifest
+
+        shards = {(m.codec, m.quality): m for m in map(read_manifest, args.shards)}
         weights, points = [], {}
         for point in args.point:
             codec, qualities = parse_codec_arg(point)
             if not qualities or len(qualities) != 1:
                 raise SystemExit(f"--point {point}: give one quality, CODEC:QUALITY")
             quality = qualities[0]
+            manifest = shards.get((codec, float(quality)))
             # keyed by the codec's weights and the training set: retrained codecs or smoke runs never reuse a stale file
             key = f"{codec}-q{quality:g}-{load_codec(codec).fingerprint.hex()[:12]}-n{len(train_files)}"
+            if manifest is not None:
+                key = f"{codec}-q{quality:g}-{manifest.weights_fingerprint[:12]}-n{manifest.samples // (2 if manifest.mirror else 1)}-shards"
             for domain in ("latent", "pixel"):
                 path = runs / f"{key}{'' if domain == 'latent' else '-pixel'}.safetensors"
                 if not path.exists() and args.domain in (domain, "both"):
+                    from_shards = {"shards": manifest.folder, "class_map": class_map} if manifest is not None else {}
                     train_point_classifier(
                         codec, quality, train_files, labels, MOBILENET, path, domain, args.distill_epochs,
-                        args.finetune_epochs, cache=runs / f"{key}{'' if domain == 'latent' else '-pixel'}.examples.pt")
+                        args.finetune_epochs, cache=runs / f"{key}{'' if domain == 'latent' else '-pixel'}.examples.pt",
+                        **from_shards)
                 if path.exists():
                     weights.append(path)
             points.setdefault(codec, []).append(quality)

@@ -1,6 +1,6 @@
 """The ``ncodec`` command.
 
-``ncodec list | encode | decode | info | latents | tokens | train | export | demo | eval | plot``;
+``ncodec list | encode | encode-dataset | decode | info | latents | tokens | train | export | demo | eval | plot``;
 ``ncodec COMMAND --help`` documents each.  Every failure prints one ``error: ...`` line and
 exits with status 2, after checks that run before the work where they can (outputs,
 devices, folders, arguments); outputs are written atomically, an existing output is kept
@@ -120,6 +120,27 @@ def _encode_image(args, name: str, spec) -> tuple[bytes, float]:
     quality = args.quality if args.quality is not None else codec.quality.default
     # codecs whose encoding takes long (fitting, latent refinement) show its progress and time estimate
     return codec.encode(args.input, quality=quality, alpha=args.alpha, progress=True, **options), quality
+
+
+def cmd_encode_dataset(args) -> int:
+    """An image folder or file list -> WebDataset shards of .ncb files and a manifest (:mod:`neuralcodecs.shards`)."""
+    import time
+
+    from . import registry
+    from .shards.writer import encode_dataset
+
+    name = args.codec or registry.default_codec("image")
+    if args.quality is not None:
+        registry.spec(name).quality.check(args.quality)  # before any image is listed or codec loaded
+    started = time.perf_counter()
+    manifest = encode_dataset(args.source, args.output, name, args.quality, shard_size=args.shard_size,
+                              jobs=args.jobs if args.jobs is not None else (1 if args.engine == "local" else None),
+                              engine=args.engine, mirror=args.mirror, force=args.force, progress=True)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"output": str(args.output), "codec": manifest.codec, "quality": manifest.quality,
+                      "samples": manifest.samples, "shards": len(manifest.shards),
+                      "bytes": sum(r.bytes for r in manifest.shards), "seconds": round(seconds, 2)}))
+    return 0
 
 
 VIDEO_INPUT_SUFFIXES = (".y4m", ".yuv", ".mp4", ".mkv", ".mov", ".avi", ".webm")
@@ -569,6 +590,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fps", help="video codecs: frame rate of raw .yuv or frame-folder input (e.g. 30000/1001)")
     _add_codec_options(s)
     s.set_defaults(func=cmd_encode)
+
+    s = sub.add_parser("encode-dataset", help="encode an image folder (class sub-folders become labels) or a file list "
+                       "into WebDataset shards of .ncb files with a manifest; rerun to resume")
+    s.add_argument("source", help="an image folder (the folder holding an image names its class) or a text file "
+                   "listing one image per line (PATH or PATH<TAB>CLASS, relative to the list's folder)")
+    s.add_argument("-o", "--output", required=True, help="dataset folder: shard-NNNNNN.tar and manifest.json; a rerun "
+                   "with the same arguments keeps the finished, intact shards and redoes the others")
+    s.add_argument("--codec", help="an image codec (default: the default image codec)")
+    s.add_argument("--quality", type=float, help="codec quality (default: the codec's default)")
+    s.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
+    s.add_argument("--jobs", type=int, help="local: worker processes (default 1); ray: most tasks at once (default: every CPU)")
+    s.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: processes on this machine; ray: Ray Data on the cluster at RAY_ADDRESS, or a local "
+                        "instance (needs the 'scale' extra)")
+    s.add_argument("--mirror", action="store_true", help="also encode each image's mirror image, as the next sample "
+                   "(the training sets of the latent classifiers)")
+    s.add_argument("--force", action="store_true", help="delete an earlier dataset in the output folder and start over")
+    s.set_defaults(func=cmd_encode_dataset)
 
     s = sub.add_parser("decode", help="decode a .ncb file to an image (format from the extension), or a features "
                        "codec's file to its predicted classes")

@@ -97,3 +97,17 @@ class RateControlError(NeuralCodecsError):
 class StateFileError(CodecArgumentError):
     """A resumable state file (``--fit-state``) is not a neuralcodecs state, is damaged, or was
     made by another fit; it is never unpickled."""
+
+
+# --------------------------------------------------------------------------- datasets of shards
+
+
+class ShardError(NeuralCodecsError, ValueError):
+    """A dataset of compressed shards (``ncodec encode-dataset``) cannot be used or continued: its
+    manifest is missing, malformed or unfinished, a shard it lists is missing or not a plain tar
+    file, a sample lacks its ``.ncb`` member, or the folder holds a dataset made with other settings."""
+
+
+class ShardChecksumError(ShardError):
+    """A shard's bytes differ from the SHA-256 (or size) its manifest records: it was altered,
+    truncated or replaced after the dataset was written."""

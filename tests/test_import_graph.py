@@ -34,8 +34,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("codecs", ("image", "inr", "stem", "student")),
     ("registry", ("registry",)),
     ("public API", ("",)),
+    # shards: datasets of .ncb files read back through the registry (latents, tokens via the adapter, pixels)
     ("applications", ("evaluation", "ratecontrol", "adapter", "downstream", "demo", "plot", "fuzz", "hostile", "catalog",
-                      "transmission", "cli_checks")),
+                      "transmission", "cli_checks", "shards")),
     ("command line", ("cli",)),
 ]
 

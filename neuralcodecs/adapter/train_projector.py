@@ -2,7 +2,9 @@
 
 Distillation from the pixel-domain MobileNetV2 (the teacher): every training image is encoded
 with the codec at one quality and its latents are read back from the file
-(:meth:`Codec.latents`); the teacher sees the original image.  The projector learns to reproduce
+(:meth:`Codec.latents`) -- or the files come from a dataset of shards written beforehand
+(``ncodec encode-dataset``; :func:`build_examples_from_shards`, entropy decoding in DataLoader
+workers); the teacher sees the original image.  The projector learns to reproduce
 the teacher's stride-16 feature map (mean squared error over its 96 channels), with the
 pretrained blocks' batch-normalization statistics kept (ImageNet's).  Optimizer AdamW, cosine
 learning rate, bf16 autocast on the CPU.
@@ -46,6 +48,30 @@ def build_examples(codec, quality: float, files: list[Path], teacher, progress: 
         bits.append(lat.bits[:h, :w].float() if lat.bits is not None else torch.zeros(h, w))
         targets.append(teacher_tokens(teacher, normalize_pixels(pixels))[0].half())
     return {"latents": torch.stack(latents), "bits": torch.stack(bits), "targets": torch.stack(targets)}
+
+
+@torch.no_grad()
+def build_examples_from_shards(dataset, teacher, workers: int = 2, batch: int = 32,
+                               progress: bool = True) -> dict[str, torch.Tensor]:
+    """:func:`build_examples` from a dataset of shards (:func:`neuralcodecs.shards.reader.training_shards`,
+    ``latents``, same-size images): latents and bits entropy-decoded in ``workers`` DataLoader
+    workers, which also read the original images for the teacher.  Examples are in dataset order
+    whatever the number of workers."""
+    from tqdm import tqdm
+
+    from ..perception import normalize_pixels
+    from ..shards.reader import dataset_order
+
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, num_workers=workers)
+    keys, latents, bits, targets = [], [], [], []
+    for item in tqdm(loader, total=-(-len(dataset) // batch), desc="read shards", disable=not progress):
+        x = item["latents"]
+        latents.append(x.half())
+        bits.append(item["bits"].float() if "bits" in item else x.new_zeros(x.shape[0], *x.shape[2:]))
+        targets.append(teacher_tokens(teacher, normalize_pixels(item["original"])).half())
+        keys += zip(item["source"], item["mirror"].tolist())
+    order = dataset_order(keys)
+    return {"latents": torch.cat(latents)[order], "bits": torch.cat(bits)[order], "targets": torch.cat(targets)[order]}
 
 
 def fit(projector: TokenProjector, examples: dict[str, torch.Tensor], epochs: int, batch: int = 32, lr: float = 1e-3,
@@ -106,30 +132,47 @@ def load_projector(path: str | Path) -> tuple[TokenProjector, dict]:
     return projector.eval(), meta
 
 
-def train_projector(codec_name: str, quality: float, train_files: list[Path], teacher_weights: str | Path,
+def train_projector(codec_name: str, quality: float, train_files: list[Path] | None, teacher_weights: str | Path,
                     out_path: str | Path, epochs: int = 20, batch: int = 32, lr: float = 1e-3, seed: int = 0,
-                    cache: str | Path | None = None, progress: bool = True) -> dict:
-    """Train and save a projector for ``codec_name`` at ``quality``; returns the sidecar record."""
+                    cache: str | Path | None = None, progress: bool = True, shards=None, source_root=None,
+                    workers: int = 2) -> dict:
+    """Train and save a projector for ``codec_name`` at ``quality``; returns the sidecar record.
+
+    ``shards``: a dataset of shards of this codec and quality to read the files from instead of
+    encoding ``train_files`` (then unused); ``source_root``: where their source images are
+    (default: the manifest's); ``workers`` as :func:`build_examples_from_shards`.
+    """
     from .. import load_codec
     from ..downstream.latent_mobilenet import mobilenet_v2
 
     torch.manual_seed(seed)
     codec = load_codec(codec_name)
+    dataset = None
+    if shards is not None:
+        from ..shards.reader import training_shards
+
+        dataset = training_shards(shards, codec, quality, "latents", source_root)
     teacher = mobilenet_v2(teacher_weights)
     started = time.time()
     cache = Path(cache) if cache else None
     if cache is not None and cache.exists():
         examples = torch.load(cache, weights_only=True)
     else:
-        examples = build_examples(codec, quality, train_files, teacher, progress)
+        if dataset is not None:
+            examples = build_examples_from_shards(dataset, teacher, workers, batch, progress)
+        else:
+            examples = build_examples(codec, quality, train_files, teacher, progress)
         if cache is not None:
             torch.save(examples, cache)
     prepare_seconds = time.time() - started
     probe = codec.latents(codec.encode(np.zeros((64, 64, 3), np.uint8), quality=quality))
     projector = TokenProjector(probe.tensor.shape[0], probe.stride[0], teacher=teacher)
     log = fit(projector, examples, epochs, batch, lr, seed, progress)
-    record = {"training_images": len(train_files), "log": log, "prepare_seconds": round(prepare_seconds, 1),
+    images = len(train_files) if dataset is None else sum(m.samples for m in dataset.manifests)
+    record = {"training_images": images, "log": log, "prepare_seconds": round(prepare_seconds, 1),
               "train_seconds": round(sum(r["seconds"] for r in log), 1),
               "settings": {"epochs": epochs, "batch": batch, "lr": lr, "seed": seed}}
+    if dataset is not None:
+        record["shards"] = [{"folder": str(m.folder), "samples": m.samples, "mirror": m.mirror} for m in dataset.manifests]
     save_projector(projector, out_path, codec_name, quality, record, codec.fingerprint)
     return record

@@ -7,7 +7,9 @@ Data: every training image (and its mirror image) is encoded with the codec at o
 its latents are read back from the file (:meth:`Codec.latents`), exactly as a user of the
 ``.ncb`` file would get them -- or, for the pixel domain, the file is decoded; the pixel-domain
 MobileNetV2 (the teacher) sees the original image (normalized, at its own size -- Imagenette's
-are 224x224).
+are 224x224).  Or the files come from a dataset of shards written beforehand
+(``ncodec encode-dataset --mirror``, :mod:`neuralcodecs.shards`): DataLoader workers decode them
+and read the original images, and no image is encoded (:func:`build_examples_from_shards`).
 
 1. *Distillation* (latent domain only): only the adapter trains, to reproduce the teacher's
    activations at the cut (mean squared error, the tail is not even run).
@@ -67,6 +69,48 @@ def build_examples(codec, quality: float, files: list[Path], labels: list[int], 
     examples = {"inputs": torch.stack(inputs), "logits": torch.stack(logits), "labels": torch.tensor(targets)}
     if activations:
         examples["activations"] = torch.stack(activations)
+    return examples
+
+
+@torch.no_grad()
+def build_examples_from_shards(dataset, teacher, stride: int | None, domain: str = "latent",
+                               class_map: dict[str, int] | None = None, workers: int = 2, batch: int = 32,
+                               progress: bool = True) -> dict[str, torch.Tensor]:
+    """:func:`build_examples` from a dataset of shards (``ncodec encode-dataset``; with ``--mirror``
+    it holds the same files as the in-process path).
+
+    ``dataset``: :func:`neuralcodecs.shards.reader.training_shards` (``latents`` for the latent
+    domain, ``pixels`` for the pixel domain); its files are entropy-decoded (no synthesis) or
+    decoded in ``workers`` DataLoader workers, which also read the original images for the
+    teacher.  Labels: ``class_map[class name]`` (e.g. the ImageNet index of an Imagenette folder),
+    or the shards' own labels.  Examples are in dataset order whatever the number of workers.
+    """
+    from tqdm import tqdm
+
+    from ..shards.reader import dataset_order
+
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, num_workers=workers)
+    keys, inputs, activations, logits, targets = [], [], [], [], []
+    for item in tqdm(loader, total=-(-len(dataset) // batch), desc="read shards", disable=not progress):
+        x = normalize_pixels(item["original"])
+        if domain == "latent":
+            inputs.append(item["latents"].half())
+            activations.append(LatentMobileNet.teacher_activations(teacher, x, stride).half())
+        else:
+            inputs.append(item["pixels"])
+        logits.append(teacher(x))
+        if class_map is None:
+            targets.append(item["label"])
+        else:
+            unknown = sorted({c for c in item["class"] if c not in class_map})
+            if unknown:
+                raise CodecArgumentError(f"classes {', '.join(map(repr, unknown))} of the shards are not in the class map")
+            targets.append(torch.tensor([class_map[c] for c in item["class"]]))
+        keys += zip(item["source"], item["mirror"].tolist())
+    order = dataset_order(keys)
+    examples = {"inputs": torch.cat(inputs)[order], "logits": torch.cat(logits)[order], "labels": torch.cat(targets)[order]}
+    if activations:
+        examples["activations"] = torch.cat(activations)[order]
     return examples
 
 
@@ -193,20 +237,33 @@ def load_point_classifier(path: str | Path) -> LatentClassifier:
     return (TunedPixelClassifier if kind == KINDS["pixel"] else LatentClassifier)(path)
 
 
-def train_point_classifier(codec_name: str, quality: float, train_files: list[Path], labels: list[int],
+def train_point_classifier(codec_name: str, quality: float, train_files: list[Path] | None, labels: list[int] | None,
                            teacher_weights: str | Path, out_path: str | Path, domain: str = "latent",
                            distill_epochs: int = 3, finetune_epochs: int = 3, batch: int = 32, lr: float = 1e-3,
-                           seed: int = 0, cache: str | Path | None = None, progress: bool = True) -> dict:
+                           seed: int = 0, cache: str | Path | None = None, progress: bool = True, shards=None,
+                           class_map: dict[str, int] | None = None, source_root=None, workers: int = 2) -> dict:
     """Train and save a ``domain`` (``latent`` or ``pixel``) classifier for ``codec_name`` at ``quality``.
 
     The pixel domain has no distillation phase (nothing to distill at a cut: it is the teacher's
     own architecture); both fine-tune for ``finetune_epochs`` on the same images.  Returns the
     record written to the sidecar.
+
+    ``shards``: a dataset of shards of this codec and quality (a folder or a list,
+    :class:`~neuralcodecs.shards.CompressedShards`) to read the files from instead of encoding
+    ``train_files`` (then unused, as ``labels``); ``source_root``: where their source images are
+    (default: the manifest's); ``class_map`` and ``workers`` as :func:`build_examples_from_shards`.
     """
     if domain not in KINDS:
         raise CodecArgumentError(f"domain must be one of {sorted(KINDS)}, got {domain!r}")
     torch.manual_seed(seed)
     codec = point_codec(codec_name)
+    dataset = None
+    if shards is not None:
+        if codec.fingerprint is None:
+            raise CodecArgumentError(f"{codec_name} is a classical codec: shards hold .ncb files of learned codecs")
+        from ..shards.reader import training_shards
+
+        dataset = training_shards(shards, codec, quality, "latents" if domain == "latent" else "pixels", source_root)
     if domain == "latent" and codec.fingerprint is None:
         raise CodecArgumentError(f"{codec_name} is a classical codec: it has no latents, only the pixel domain")
     teacher = mobilenet_v2(teacher_weights)
@@ -220,6 +277,10 @@ def train_point_classifier(codec_name: str, quality: float, train_files: list[Pa
         examples = torch.load(cache, weights_only=True)
         if "latents" in examples:  # caches written before the pixel domain existed
             examples["inputs"] = examples.pop("latents")
+    elif dataset is not None:
+        examples = build_examples_from_shards(dataset, teacher, stride, domain, class_map, workers, batch, progress)
+        if cache is not None:
+            torch.save(examples, cache)
     else:
         examples = build_examples(codec, quality, train_files, labels, teacher, stride, progress=progress, domain=domain)
         if cache is not None:
@@ -230,9 +291,12 @@ def train_point_classifier(codec_name: str, quality: float, train_files: list[Pa
     else:
         model, distill_epochs = PixelMobileNet(teacher), 0
     log = fit(model, examples, distill_epochs, finetune_epochs, batch, lr, seed, progress)
-    record = {"domain": domain, "training_images": len(train_files), "examples": int(examples["labels"].numel()), "log": log,
+    images = len(train_files) if dataset is None else sum(m.samples // (2 if m.mirror else 1) for m in dataset.manifests)
+    record = {"domain": domain, "training_images": images, "examples": int(examples["labels"].numel()), "log": log,
               "prepare_seconds": round(prepare_seconds, 1), "train_seconds": round(sum(r["seconds"] for r in log), 1),
               "settings": {"distill_epochs": distill_epochs, "finetune_epochs": finetune_epochs, "batch": batch, "lr": lr, "seed": seed}}
+    if dataset is not None:
+        record["shards"] = [{"folder": str(m.folder), "samples": m.samples, "mirror": m.mirror} for m in dataset.manifests]
     save_classifier(model, out_path, codec_name, quality, record, codec.fingerprint or b"")
     return record
 
