@@ -1,4 +1,7 @@
-"""Two stream revisions of the overfitted codec on the same fits: what a format change alone buys.
+"""Two runs of the overfitted codec on the same images and rate points: what one change buys.
+
+Written for two stream revisions on the same fits (what a format change alone buys); with
+``--labels`` it compares any two runs, for instance two fitting recipes at the same steps.
 
 ``overfit_kodak.py --fit-states DIR`` codes finished fits again without fitting, so a run under a
 new revision measures the same fitted models as the run before it.  This script reads the two
@@ -11,6 +14,10 @@ the integer ARM's section).
         --old benchmarks/results/overfit_kodak_medium_r3.points.jsonl \\
         --new benchmarks/results/overfit_kodak_medium.points.jsonl
     -> benchmarks/results/overfit_revisions.{json,md}
+
+    python benchmarks/overfit_revisions.py --labels adam soap --title "Adam -> SOAP (same steps, revision 4)" \
+        --old benchmarks/results/overfit_kodak_medium.points.jsonl \
+        --new benchmarks/results/overfit_kodak_medium_soap.points.jsonl --out benchmarks/results/overfit_soap_kodak
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ def main() -> int:
     ap.add_argument("--old", type=Path, required=True)
     ap.add_argument("--new", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=RESULTS / "overfit_revisions")
+    ap.add_argument("--labels", nargs=2, default=None, help="names of the two runs (default: their revisions)")
+    ap.add_argument("--title", default=None, help="the table's first line (default: the same fits as two revisions)")
     args = ap.parse_args()
     old, new = load(args.old), load(args.new)
     keys = sorted(set(old) & set(new))
@@ -60,7 +69,10 @@ def main() -> int:
                "bd_rate_per_image": per_image,
                "bytes": [sum(r["bytes"][0] for r in rows), sum(r["bytes"][1] for r in rows)],
                "mean_psnr_gain_db": statistics.mean(r["psnr"][1] - r["psnr"][0] for r in rows)}
-    result = {"old": str(args.old), "new": str(args.new), "summary": summary, "rows": rows}
+    labels = args.labels or [f"r{rows[0]['revisions'][0]}", f"r{rows[0]['revisions'][1]}"]
+    title = args.title or (f"The same {len(keys)} fits coded as revision {rows[0]['revisions'][0]} and as revision "
+                           f"{rows[0]['revisions'][1]}")
+    result = {"old": str(args.old), "new": str(args.new), "labels": labels, "title": title, "summary": summary, "rows": rows}
     write_result(args.out, result, markdown(result))
     print(markdown(result))
     return 0
@@ -68,17 +80,16 @@ def main() -> int:
 
 def markdown(result: dict) -> str:
     s = result["summary"]
-    old_rev, new_rev = result["rows"][0]["revisions"]
-    lines = [f"The same {s['points']} fits coded as revision {old_rev} and as revision {new_rev} "
-             f"(`python benchmarks/overfit_revisions.py`)", "",
-             f"| image | quality | bytes r{old_rev} -> r{new_rev} | PSNR r{old_rev} -> r{new_rev} (dB) | "
-             f"parameter bytes | network share |", "|---|---:|---:|---:|---:|---:|"]
+    a, b = result.get("labels") or [f"r{r}" for r in result["rows"][0]["revisions"]]
+    lines = [f"{result.get('title', '')} (`python benchmarks/overfit_revisions.py`)", "",
+             f"| image | quality | bytes {a} -> {b} | PSNR {a} -> {b} (dB) | parameter bytes | network share |",
+             "|---|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
         lines.append(f"| {r['image']} | {r['quality']} | {r['bytes'][0]:,} -> {r['bytes'][1]:,} | "
                      f"{r['psnr'][0]:.2f} -> {r['psnr'][1]:.2f} | {r['parameter_bytes'][0]:,} -> {r['parameter_bytes'][1]:,} | "
                      f"{100 * r['network_share'][0]:.1f}% -> {100 * r['network_share'][1]:.1f}% |")
     lines += ["", "| image | " + " | ".join(s["images"]) + " | mean |", "|---|" + "---:|" * (len(s["images"]) + 1),
-              f"| BD-rate r{new_rev} vs r{old_rev} | " + " | ".join(f"{v:+.1f}%" for v in s["bd_rate_per_image"].values())
+              f"| BD-rate {b} vs {a} | " + " | ".join(f"{v:+.1f}%" for v in s["bd_rate_per_image"].values())
               + f" | {s['bd_rate_new_vs_old_percent']:+.1f}% |", "",
               f"- all files: {s['bytes'][0]:,} -> {s['bytes'][1]:,} bytes; PSNR {s['mean_psnr_gain_db']:+.3f} dB on average"]
     return "\n".join(lines) + "\n"

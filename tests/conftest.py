@@ -1,4 +1,4 @@
-"""Shared fixtures: the shipped hyperprior codec and small real photos."""
+"""Shared fixtures: the shipped hyperprior codec, small real photos and a teacher network file."""
 
 from pathlib import Path
 
@@ -32,3 +32,15 @@ def small_photo(photo) -> np.ndarray:
 @pytest.fixture(scope="session")
 def small_stream(codec, small_photo) -> bytes:
     return codec.encode(small_photo, quality=3)
+
+
+@pytest.fixture(scope="module")
+def teacher_file(tmp_path_factory):
+    """A randomly initialised MobileNetV2's weights as a torchvision .pth (the latent classifiers' teacher file)."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("teacher") / "mobilenet.pth"
+    torch.save(torchvision.models.mobilenet_v2(weights=None).state_dict(), path)
+    return path

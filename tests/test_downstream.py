@@ -44,14 +44,6 @@ def reference_prediction(path, domain, inputs) -> int:
         return int(net.classifier(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1)).argmax(1))
 
 
-@pytest.fixture(scope="module")
-def teacher_file(tmp_path_factory):
-    import torchvision
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("teacher") / "mobilenet.pth"
-    torch.save(torchvision.models.mobilenet_v2(weights=None).state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,6 @@ from neuralcodecs.shards import encode_dataset
 CLASS_MAP = {"cat": 281, "dog": 207}  # ImageNet indices, as Imagenette's SOURCE.txt gives them
 
 
-@pytest.fixture(scope="module")
-def teacher_file(tmp_path_factory):
-    import torchvision
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("teacher") / "mobilenet.pth"
-    torch.save(torchvision.models.mobilenet_v2(weights=None).state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope="module")
