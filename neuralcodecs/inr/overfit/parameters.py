@@ -35,7 +35,7 @@ THETA_ONE = 2**16  # theta is a fraction of this
 GEOMETRIC_TOP = 2**24  # the weight of value 0
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)  # a row is at most 4,095 int64 (32 KB): at most 8 MB held, whatever files a process decodes
 def geometric_probabilities(theta: int, bits: int) -> np.ndarray:
     """The 24-bit probabilities ``(2**b - 1,)`` of values ``-(2**(b-1) - 1) .. 2**(b-1) - 1`` under ``theta``
     (module docstring), as integers; read-only."""
