@@ -271,6 +271,8 @@ TABLES = {
     "fit_recipe": lambda: _markdown("fit_recipe.md"),
     "fit_recipe_cc5": lambda: _markdown("fit_recipe_cc5.md"),
     "overfit_revisions": lambda: _markdown("overfit_revisions.md"),
+    "overfit_kodak_medium_soap": lambda: _markdown("overfit_kodak_medium_soap.md"),
+    "overfit_soap_kodak": lambda: _markdown("overfit_soap_kodak.md"),
     "max_bytes_sweep": lambda: _markdown("max_bytes_sweep.md"),
     "wheel_check": lambda: _markdown("wheel_check.md"),
 }
