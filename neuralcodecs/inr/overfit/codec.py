@@ -42,7 +42,7 @@ from ...image.base import ImageCodec
 from ..options import FIT_STATE_OPTION
 from ..weight_coding import QuantizedTensors, decode, dequantize, encode, quantize
 from . import parameters
-from .coding import LATENT_BOUND, context_offsets_reach, decode_grids, encode_grids, freeze_arm, grid_bits, latent_bits
+from .coding import LATENT_BOUND, arm_calibration, context_offsets_reach, decode_grids, encode_grids, freeze_arm, grid_bits, latent_bits
 from .fitting import ImageFitConfig, fit_image
 from .model import DECODE_ROWS, OverfitConfig, OverfitModel, grid_shapes, macs_per_pixel, preset_config, sized_config
 from .options import DEFAULT_PRESET, EFFORT_OPTION, LAMBDAS, PRESET_OPTION, QUALITY, STEPS_OPTION, fitting_steps
@@ -249,8 +249,9 @@ class OverfitCodec(ImageCodec):
         """The ARM weight depth of :data:`ARM_BIT_CHOICES` whose integer ARM codes the latents and its own
         weights in the fewest bits (the depth changes no pixel), and that ARM."""
         best = None
+        calibration = arm_calibration(ints, cfg.offsets)  # the same contexts for every depth
         for b in ARM_BIT_CHOICES:
-            net = freeze_arm(model.arm.stack, ints, cfg.offsets, weight_max=2 ** (b - 1) - 1)
+            net = freeze_arm(model.arm.stack, ints, cfg.offsets, weight_max=2 ** (b - 1) - 1, calibration=calibration)
             weights = sum(parameters.coded_bits(w, parameters.best_theta(w, b), b)
                           for w in (layer.weight.reshape(-1).numpy() for layer in net.layers))
             cost = grid_bits(net, ints, cfg.offsets, REVISION) + weights

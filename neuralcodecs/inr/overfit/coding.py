@@ -193,12 +193,19 @@ class CodingOrder:
         return buffer[self.centre[start:stop, None] + self.deltas[self.grid[start:stop]]]
 
 
-def freeze_arm(stack, grids: list[np.ndarray], offsets, weight_max: int = ARM_WEIGHT_MAX) -> IntegerNetwork:
-    """The float ARM stack frozen into integers (weights in ``+-weight_max``), calibrated on the contexts
-    of ``grids`` (int arrays)."""
+def arm_calibration(grids: list[np.ndarray], offsets) -> torch.Tensor:
+    """The contexts of every latent of ``grids`` (int arrays) as the ARM's calibration inputs ``(1, N, count, 1)``."""
     order = CodingOrder([g.shape for g in grids], offsets)
     contexts = order.contexts(order.buffer(grids), 0, len(order.centre))
-    calibration = torch.from_numpy(contexts).t()[None, :, :, None].float()
+    return torch.from_numpy(contexts).t()[None, :, :, None].float()
+
+
+def freeze_arm(stack, grids: list[np.ndarray], offsets, weight_max: int = ARM_WEIGHT_MAX,
+               calibration: torch.Tensor | None = None) -> IntegerNetwork:
+    """The float ARM stack frozen into integers (weights in ``+-weight_max``), calibrated on the contexts
+    of ``grids`` (int arrays); ``calibration``: those contexts already gathered (:func:`arm_calibration`)."""
+    if calibration is None:
+        calibration = arm_calibration(grids, offsets)
     bits = torch.tensor([MEAN_FRACTION_BITS, LOG_SCALE_FRACTION_BITS])
     return freeze_conv_stack(stack, calibration, bits, LATENT_BOUND, weight_max=weight_max)
 

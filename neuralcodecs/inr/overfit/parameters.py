@@ -65,8 +65,12 @@ def coded_bits(values: np.ndarray, theta: int, bits: int) -> float:
 def best_theta(values: np.ndarray, bits: int) -> int:
     """The ``theta`` (0 .. 2**16 - 1) that codes ``values`` in the fewest bits: a scan of 64
     candidates spaced evenly in ``log(1 - theta)``, then a local refinement."""
-    def cost(t: int) -> float:
-        return coded_bits(values, t, bits)
+    measured: dict[int, float] = {}
+
+    def cost(t: int) -> float:  # each candidate measured once
+        if t not in measured:
+            measured[t] = coded_bits(values, t, bits)
+        return measured[t]
 
     candidates = sorted({min(THETA_ONE - 1, max(0, round(THETA_ONE * (1 - 2.0 ** (-x / 4))))) for x in range(64)})
     best = min(candidates, key=cost)
